@@ -1,0 +1,200 @@
+"""Settings, all read from the environment (see README's table and .env.example).
+
+Unset variables fall back to the embedded defaults: a SQLite file, the
+in-memory channel layer, and the offline demo provider. A value that cannot be
+parsed stops start-up with a message naming the variable and the accepted form.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from chatproject import env as e
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = e.env_bool("DEBUG", False)
+SECRET_KEY = e.env_str("SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set: set SECRET_KEY to a long random string "
+            "(or DEBUG=true for local development, which uses an insecure development key)."
+        )
+    SECRET_KEY = "django-insecure-development-only-key-never-use-in-production"
+
+ALLOWED_HOSTS = e.env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+ALLOWED_ORIGINS = e.parse_origins("ALLOWED_ORIGINS", e.env_str("ALLOWED_ORIGINS"))
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "corsheaders",
+    "channels",
+    "rest_framework",
+    "drf_spectacular",
+    "providers",
+    "conversations",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "chatproject.urls"
+ASGI_APPLICATION = "chatproject.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database: DATABASE_URL (PostgreSQL through psycopg 3); unset -> a SQLite file.
+DATABASES = {"default": e.env_database("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis: REDIS_URL -> channels-redis layer (cross-process fan-out); unset -> in-memory layer.
+REDIS_URL = e.env_redis_url("REDIS_URL")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 60},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# --- CORS / CSRF from ALLOWED_ORIGINS (JSON array or comma-separated list).
+CORS_ALLOW_ALL_ORIGINS = "*" in ALLOWED_ORIGINS
+CORS_ALLOWED_ORIGINS = [o for o in ALLOWED_ORIGINS if o != "*"]
+CORS_ALLOW_HEADERS = (
+    "accept",
+    "authorization",
+    "content-type",
+    "last-event-id",
+    "x-api-key",
+    "x-request-id",
+    "x-session-id",
+    "x-csrftoken",
+)
+CORS_EXPOSE_HEADERS = ("x-request-id", "retry-after")
+CSRF_TRUSTED_ORIGINS = [o for o in ALLOWED_ORIGINS if o != "*"]
+
+# --- Auth, i18n, static files.
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else []
+WHITENOISE_USE_FINDERS = True
+LOGIN_URL = "/admin/login/"
+
+# --- Production hardening: on unless DEBUG; each can be turned off behind a TLS-terminating proxy.
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if e.env_bool("TRUST_X_FORWARDED_PROTO", False) else None
+)
+SECURE_SSL_REDIRECT = e.env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SESSION_COOKIE_SECURE = e.env_bool("SECURE_COOKIES", not DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_HSTS_SECONDS = e.env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 3600, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = e.env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = e.env_bool("SECURE_HSTS_PRELOAD", False)
+SECURE_REDIRECT_EXEMPT = [r"^health$"]
+X_FRAME_OPTIONS = "DENY"
+
+# --- Logging.
+LOG_LEVEL = e.env_log_level("LOG_LEVEL", "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False}},
+}
+
+# --- Chat behaviour.
+MAX_HISTORY_MESSAGES = e.env_int("MAX_HISTORY_MESSAGES", 10, minimum=0, maximum=1000)
+
+# --- LLM providers (see README "Providers"). LLM_PROVIDER unset -> the first provider with a key,
+# in the order below, else the offline demo provider.
+GEMINI_API_KEY = e.env_str("GEMINI_API_KEY") or e.env_str("GOOGLE_API_KEY")
+GEMINI_BASE_URL = e.env_str("GEMINI_BASE_URL")
+GEMINI_MODEL = e.env_str("GEMINI_MODEL", "gemini-2.5-flash")
+GEMINI_API_VERSION = e.env_str("GEMINI_API_VERSION")
+GEMINI_EXTRA_HEADERS = e.env_json_object("GEMINI_EXTRA_HEADERS")
+OPENAI_API_KEY = e.env_str("OPENAI_API_KEY")
+OPENAI_BASE_URL = e.env_str("OPENAI_BASE_URL")
+OPENAI_MODEL = e.env_str("OPENAI_MODEL", "gpt-4o-mini")
+ZAI_API_KEY = e.env_str("ZAI_API_KEY")
+ZAI_BASE_URL = e.env_str("ZAI_BASE_URL")
+ZAI_MODEL = e.env_str("ZAI_MODEL", "glm-4.6")
+OPENAI_COMPATIBLE_BASE_URL = e.env_str("OPENAI_COMPATIBLE_BASE_URL")
+OPENAI_COMPATIBLE_API_KEY = e.env_str("OPENAI_COMPATIBLE_API_KEY")
+OPENAI_COMPATIBLE_MODEL = e.env_str("OPENAI_COMPATIBLE_MODEL", "llama3.2")
+DEMO_DELAY = e.env_float("DEMO_DELAY", 0.02)
+LLM_CONNECT_TIMEOUT = e.env_float("LLM_CONNECT_TIMEOUT", 10.0, minimum=0.1)
+LLM_READ_TIMEOUT = e.env_float("LLM_READ_TIMEOUT", 120.0, minimum=0.1)
+LLM_MODEL_ALIASES = e.env_json_object("LLM_MODEL_ALIASES")
+
+_KEYED_PROVIDERS = (
+    ("gemini", GEMINI_API_KEY),
+    ("openai", OPENAI_API_KEY),
+    ("zai", ZAI_API_KEY),
+    ("openai-compatible", OPENAI_COMPATIBLE_BASE_URL),
+)
+LLM_PROVIDER = e.env_str("LLM_PROVIDER").lower() or next((n for n, key in _KEYED_PROVIDERS if key), "demo")
+
+# --- Django REST framework and the OpenAPI schema.
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Chat backend API",
+    "DESCRIPTION": "History, chat turns and streaming for LLM chat applications.",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}

@@ -1,0 +1,139 @@
+"""Persistence: a chat session (Conversation), its messages, and extracted code artifacts.
+
+One row per message, appended; a streaming answer writes its row at the start
+(status ``streaming``) and once at the end, never per token.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Conversation(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="conversations",
+        help_text="Empty for anonymous sessions.",
+    )
+    session_key = models.CharField(
+        max_length=128, help_text="The client-facing session id, e.g. 'sess-1234'. Unique per owner."
+    )
+    title = models.CharField(max_length=200, blank=True)
+    provider = models.CharField(max_length=40, blank=True)
+    model = models.CharField(max_length=128, blank=True)
+    system_prompt = models.TextField(blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    last_response_id = models.CharField(
+        max_length=200, blank=True, help_text="Provider-side id of the last answer, for chaining."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "session_key"],
+                condition=Q(owner__isnull=False),
+                name="conversation_session_key_unique_per_owner",
+            ),
+            models.UniqueConstraint(
+                fields=["session_key"],
+                condition=Q(owner__isnull=True),
+                name="conversation_session_key_unique_anonymous",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["owner", "-updated_at"], name="conversation_owner_recent"),
+            models.Index(fields=["-updated_at"], name="conversation_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title or self.session_key
+
+
+class Message(models.Model):
+    class Role(models.TextChoices):
+        SYSTEM = "system"
+        USER = "user"
+        ASSISTANT = "assistant"
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        STREAMING = "streaming"
+        COMPLETE = "complete"
+        INTERRUPTED = "interrupted"
+        FAILED = "failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    role = models.CharField(max_length=16, choices=Role.choices)
+    content = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETE)
+    provider = models.CharField(max_length=40, blank=True)
+    model = models.CharField(max_length=128, blank=True)
+    input_tokens = models.PositiveIntegerField(null=True, blank=True)
+    output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    usage_estimated = models.BooleanField(
+        default=False, help_text="True when the token counts are our estimate, not the provider's."
+    )
+    finish_reason = models.CharField(max_length=40, blank=True)
+    response_id = models.CharField(max_length=200, blank=True, help_text="Provider-side response id.")
+    error_code = models.CharField(max_length=60, blank=True)
+    error_message = models.TextField(blank=True)
+    client_message_id = models.CharField(max_length=128, null=True, blank=True)
+    parent = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="children",
+        help_text="The message this one answers or replaces (edits and regenerations branch here).",
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation", "client_message_id"],
+                condition=Q(client_message_id__isnull=False),
+                name="message_client_id_unique_per_conversation",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["conversation", "created_at"], name="message_conversation_time"),
+            models.Index(fields=["status"], name="message_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.role}: {self.content[:60]}"
+
+
+class Artifact(models.Model):
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="artifacts")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="artifacts")
+    language = models.CharField(max_length=40, blank=True)
+    filename = models.CharField(max_length=255, blank=True)
+    content = models.TextField()
+    position = models.PositiveIntegerField(help_text="Order of the code block within its message, from 0.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["message", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["message", "position"], name="artifact_position_unique"),
+        ]
+        indexes = [models.Index(fields=["conversation", "created_at"], name="artifact_conversation_time")]
+
+    def __str__(self) -> str:
+        return self.filename or f"{self.language or 'text'} #{self.position}"

@@ -1,0 +1,1 @@
+"""LLM provider adapters behind one async streaming interface (see base.py)."""

@@ -1,0 +1,157 @@
+"""The one interface every LLM provider adapter implements.
+
+A provider turns a :class:`ProviderRequest` into an async stream of
+:class:`ProviderChunk`. Adapters translate their SDK's exceptions into the
+:class:`ProviderError` taxonomy below; no SDK type or exception crosses this
+boundary. This package never imports from ``conversations``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Connect and read timeouts in seconds for the upstream HTTP calls."""
+
+    connect: float = 10.0
+    read: float = 120.0
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderRequest:
+    model: str
+    messages: tuple[ChatMessage, ...]
+    system: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    json_output: bool = False
+    json_schema: Mapping[str, object] | None = None
+    previous_response_id: str | None = None
+    extra_headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    estimated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderChunk:
+    """One piece of a streamed reply. Any field may be empty on a given chunk."""
+
+    text: str = ""
+    usage: Usage | None = None
+    finish_reason: str | None = None
+    response_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """A whole reply, as :meth:`Provider.complete` returns it."""
+
+    text: str
+    usage: Usage | None
+    finish_reason: str | None
+    response_id: str | None
+
+
+class ProviderError(Exception):
+    """Base of the error taxonomy. ``message`` is safe to show: it never holds key material."""
+
+    code: ClassVar[str] = "provider_error"
+    retryable: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        provider: str,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(f"{provider}: {message}")
+        self.provider = provider
+        self.message = message
+        self.status = status
+        self.retry_after = retry_after
+
+
+class RateLimited(ProviderError):
+    code = "rate_limited"
+    retryable = True
+
+
+class AuthenticationFailed(ProviderError):
+    code = "provider_auth_failed"
+
+
+class InvalidRequest(ProviderError):
+    code = "invalid_request"
+
+
+class ResponseIdNotFound(InvalidRequest):
+    """The upstream no longer knows ``previous_response_id``: resend the history instead."""
+
+    code = "previous_response_not_found"
+
+
+class ContentBlocked(ProviderError):
+    code = "content_blocked"
+
+
+class Unavailable(ProviderError):
+    code = "provider_unavailable"
+    retryable = True
+
+
+class Timeout(ProviderError):
+    code = "provider_timeout"
+    retryable = True
+
+
+class Provider:
+    """Base class: subclasses implement :meth:`stream` as an async generator.
+
+    Capabilities are class attributes, as in simonw/llm. ``name`` is the
+    configured name (``openai``, ``ollama``, …); ``kind`` is the adapter.
+    """
+
+    kind: ClassVar[str] = "base"
+    supports_response_chaining: ClassVar[bool] = False
+    supports_json_output: ClassVar[bool] = True
+
+    def __init__(self, *, name: str, default_model: str, timeouts: Timeouts | None = None) -> None:
+        self.name = name
+        self.default_model = default_model
+        self.timeouts = timeouts or Timeouts()
+
+    def stream(self, request: ProviderRequest) -> AsyncIterator[ProviderChunk]:
+        raise NotImplementedError
+
+    async def complete(self, request: ProviderRequest) -> Completion:
+        parts: list[str] = []
+        usage = finish = response_id = None
+        async for chunk in self.stream(request):
+            parts.append(chunk.text)
+            usage = chunk.usage or usage
+            finish = chunk.finish_reason or finish
+            response_id = chunk.response_id or response_id
+        return Completion("".join(parts), usage, finish, response_id)
+
+    async def aclose(self) -> None:
+        """Release pooled connections. Providers are built once per process."""

@@ -1,0 +1,20 @@
+"""Settings for the test suite: the project's settings, read from the same environment.
+
+Only what a test run needs differs: a throwaway SECRET_KEY when none is set, no
+HTTPS redirect (the test client speaks plain HTTP), and a fast password hasher.
+DATABASE_URL / REDIS_URL come from the environment as usual (CI sets both).
+"""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "test-suite-only-insecure-key")
+os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
+os.environ.setdefault("SECURE_COOKIES", "false")
+
+from chatproject.settings import *  # noqa: F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    # A file, not :memory:, so live server processes started by tests share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test-db.sqlite3")}  # noqa: F405

@@ -1,0 +1,72 @@
+import os
+import subprocess
+import sys
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from chatproject.env import parse_origins
+from tests.live_server import ROOT
+
+
+def test_allowed_origins_accepts_a_json_array():
+    raw = '["http://localhost:5173", "https://example.com"]'
+    assert parse_origins("ALLOWED_ORIGINS", raw) == ["http://localhost:5173", "https://example.com"]
+
+
+def test_allowed_origins_accepts_a_comma_separated_list():
+    raw = "http://localhost:5173, https://example.com/"
+    assert parse_origins("ALLOWED_ORIGINS", raw) == ["http://localhost:5173", "https://example.com"]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '["http://ok.example", 3]',
+        '["http://unclosed.example"',
+        "ftp://files.example",
+        "example.com",
+        "http://x.y/path",
+    ],
+)
+def test_malformed_allowed_origins_is_rejected_with_the_variable_named(raw):
+    with pytest.raises(ImproperlyConfigured, match="ALLOWED_ORIGINS"):
+        parse_origins("ALLOWED_ORIGINS", raw)
+
+
+def run_check(**env: str) -> subprocess.CompletedProcess[str]:
+    child_env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    child_env.update({"DJANGO_SETTINGS_MODULE": "chatproject.settings", "SECRET_KEY": "x" * 50, **env})
+    return subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=child_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("ALLOWED_ORIGINS", "ftp://nope", "scheme, host, optional port"),
+        ("MAX_HISTORY_MESSAGES", "ten", "a whole number"),
+        ("LOG_LEVEL", "LOUD", "one of DEBUG"),
+        ("DATABASE_URL", "nosuchdb://x", "postgres://"),
+        ("REDIS_URL", "http://localhost:6379", "redis://"),
+        ("DEBUG", "maybe", "true or false"),
+    ],
+)
+def test_invalid_value_stops_start_up_naming_the_variable(name, value, expected):
+    result = run_check(**{name: value})
+    assert result.returncode != 0
+    assert name in result.stderr
+    assert expected in result.stderr
+
+
+def test_missing_secret_key_stops_start_up_unless_debug():
+    result = run_check(SECRET_KEY="", DEBUG="false")
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+    assert run_check(SECRET_KEY="", DEBUG="true").returncode == 0
