@@ -1,0 +1,45 @@
+"""Wire-faithful fake LLM upstream (OpenAI chat + Responses, Gemini, Z.AI) for tests and benchmarks.
+
+Real SDKs talk to it over real HTTP; replies are deterministic (see :mod:`.scenario`).
+
+In-process usage (a pytest fixture would wrap exactly this)::
+
+    from tests.fake_upstream import FakeUpstream, expected_reply
+
+    with FakeUpstream() as upstream:              # or upstream = FakeUpstream().start(); upstream.stop()
+        client = AsyncOpenAI(api_key="sk-test", base_url=upstream.openai_base_url, max_retries=0)
+        # gemini: genai.Client(api_key="k", http_options=types.HttpOptions(base_url=upstream.gemini_base_url))
+        # zai:    ZaiClient(api_key="id.secret", base_url=upstream.zai_base_url, max_retries=0)
+        stream = await client.chat.completions.create(
+            model="gpt-x", messages=[{"role": "user", "content": "hi [[chunks=3 delay=0.01]]"}], stream=True
+        )
+        text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+        assert text == expected_reply("hi [[chunks=3 delay=0.01]]")      # "Echo: hi" in 3 pieces
+        upstream.push_fault("429", times=1, retry_after=2)   # next request -> 429 + Retry-After: 2
+        upstream.requests[-1].json["messages"]              # recorded bodies / headers / query
+        upstream.wait_for_disconnect(timeout=1.0)           # a client left mid-stream
+        upstream.reset()
+
+Steering: directives in the last user message (``[[chunks=N delay=S first_byte=S fault=KIND
+retry_after=S json=invalid]]``), or ``push_fault(kind, times, model, retry_after)`` /
+``set_defaults(chunks, delay)``. Fault kinds: ``429 401 400 500 503 drop:N stall:N hang``.
+
+Out of process: ``python -m tests.fake_upstream --port 8765 [--chunks 20] [--delay 0]`` and the
+``/_control/{reset,faults,defaults,requests,disconnects,health}`` endpoints (see :mod:`.app`).
+"""
+
+from .app import FakeUpstreamApp
+from .scenario import DEFAULT_CHUNKS, count_words, expected_reply, split_reply, strip_directives
+from .server import FakeUpstream
+from .state import RecordedRequest
+
+__all__ = [
+    "DEFAULT_CHUNKS",
+    "FakeUpstream",
+    "FakeUpstreamApp",
+    "RecordedRequest",
+    "count_words",
+    "expected_reply",
+    "split_reply",
+    "strip_directives",
+]

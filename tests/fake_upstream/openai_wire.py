@@ -1,0 +1,300 @@
+"""OpenAI wire shapes: Chat Completions and the Responses API (as read by openai 3.57).
+
+Chat stream: first delta ``{"role":"assistant","content":"","refusal":null}``, one chunk per piece,
+a ``delta:{}`` chunk with the finish reason, with ``stream_options.include_usage`` every chunk carries
+``"usage":null`` plus a final ``"choices":[]`` usage chunk; ends with ``data: [DONE]``.
+
+Responses stream: ``event:``-typed SSE with sequence numbers ``response.created`` →
+``response.in_progress`` → ``output_item.added`` → ``content_part.added`` → ``output_text.delta`` (N) →
+``output_text.done`` → ``content_part.done`` → ``output_item.done`` → ``response.completed`` (or
+``response.incomplete`` when ``max_output_tokens`` truncated it); no ``[DONE]``. Responses with
+``store`` not false are remembered with their transcript for ``previous_response_id``.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import orjson
+
+from .exchange import Plan, Turn, Wire, WireError
+from .scenario import count_words
+from .state import StoredResponse, UpstreamState
+
+_ERROR_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 429: "requests"}
+_ERROR_CODES = {401: "invalid_api_key", 429: "rate_limit_exceeded"}
+
+
+def openai_error(status: int, message: str, *, param: str | None = None, code: str | None = None) -> dict:
+    """``{"error":{"message","type","param","code"}}`` as OpenAI sends it."""
+    return {
+        "error": {
+            "message": message,
+            "type": _ERROR_TYPES.get(status, "server_error"),
+            "param": param,
+            "code": code if code is not None else _ERROR_CODES.get(status),
+        }
+    }
+
+
+def content_text(content: Any) -> str:
+    """Text of a message ``content``: a string or a list of text-ish parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            p.get("text", "") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)
+        )
+    return ""
+
+
+def chat_turn(body: dict[str, Any]) -> Turn:
+    """Parse an OpenAI-style chat body (shared by OpenAI and Z.AI)."""
+    messages = body.get("messages") or []
+    texts = [content_text(m.get("content")) for m in messages if isinstance(m, dict)]
+    user = next(
+        (
+            content_text(m.get("content"))
+            for m in reversed(messages)
+            if isinstance(m, dict) and m.get("role") == "user"
+        ),
+        "",
+    )
+    fmt = (body.get("response_format") or {}).get("type")
+    max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
+    return Turn(
+        model=str(body.get("model", "")),
+        user_text=user,
+        input_words=count_words(*texts),
+        stream=body.get("stream") is True,
+        json_mode=fmt in ("json_object", "json_schema"),
+        max_tokens=int(max_tokens) if max_tokens else None,
+        extra={"include_usage": bool((body.get("stream_options") or {}).get("include_usage"))},
+    )
+
+
+def _sse(obj: Any) -> bytes:
+    return b"data: " + orjson.dumps(obj) + b"\n\n"
+
+
+class OpenAIChatWire(Wire):
+    """``POST /v1/chat/completions``."""
+
+    def parse(self, body: dict[str, Any], path_params: dict[str, str]) -> Turn:
+        return chat_turn(body)
+
+    def error_body(self, status: int, message: str, retry_after: float | None = None) -> dict[str, Any]:
+        return openai_error(status, message)
+
+    @staticmethod
+    def usage(plan: Plan) -> dict[str, Any]:
+        return {
+            "prompt_tokens": plan.input_tokens,
+            "completion_tokens": plan.output_tokens,
+            "total_tokens": plan.input_tokens + plan.output_tokens,
+            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+            "completion_tokens_details": {
+                "reasoning_tokens": 0,
+                "audio_tokens": 0,
+                "accepted_prediction_tokens": 0,
+                "rejected_prediction_tokens": 0,
+            },
+        }
+
+    def stream_events(self, plan: Plan) -> tuple[list[bytes], list[bytes], list[bytes]]:
+        with_usage = plan.turn.extra.get("include_usage", False)
+        base: dict[str, Any] = {
+            "id": "chatcmpl-" + uuid.uuid4().hex[:24],
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": plan.turn.model,
+            "service_tier": "default",
+            "system_fingerprint": "fp_fake",
+            "choices": None,
+        }
+        if with_usage:
+            base["usage"] = None
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+            base["choices"] = [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
+            return _sse(base)
+
+        prelude = [chunk({"role": "assistant", "content": "", "refusal": None})]
+        events = [chunk({"content": p}) for p in plan.pieces]
+        trailer = [chunk({}, plan.finish)]
+        if with_usage:
+            base["choices"] = []
+            base["usage"] = self.usage(plan)
+            trailer.append(_sse(base))
+        trailer.append(b"data: [DONE]\n\n")
+        return prelude, events, trailer
+
+    def full_body(self, plan: Plan) -> dict[str, Any]:
+        return {
+            "id": "chatcmpl-" + uuid.uuid4().hex[:24],
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": plan.turn.model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {
+                        "role": "assistant",
+                        "content": plan.text,
+                        "refusal": None,
+                        "annotations": [],
+                    },
+                    "logprobs": None,
+                    "finish_reason": plan.finish,
+                }
+            ],
+            "usage": self.usage(plan),
+            "service_tier": "default",
+            "system_fingerprint": "fp_fake",
+        }
+
+
+def _input_items(raw: Any) -> list[tuple[str, str]]:
+    """``(role, text)`` pairs of a Responses ``input`` (string or list of message items)."""
+    if isinstance(raw, str):
+        return [("user", raw)]
+    items: list[tuple[str, str]] = []
+    for item in raw or []:
+        if isinstance(item, dict) and item.get("role") and item.get("type", "message") == "message":
+            items.append((str(item["role"]), content_text(item.get("content"))))
+    return items
+
+
+class OpenAIResponsesWire(Wire):
+    """``POST /v1/responses`` (+ ``GET /v1/responses/{id}`` via :meth:`lookup`)."""
+
+    def __init__(self, state: UpstreamState) -> None:
+        self.state = state
+
+    def error_body(self, status: int, message: str, retry_after: float | None = None) -> dict[str, Any]:
+        return openai_error(status, message)
+
+    def parse(self, body: dict[str, Any], path_params: dict[str, str]) -> Turn:
+        prev_id = body.get("previous_response_id")
+        history: list[tuple[str, str]] = []
+        if prev_id:
+            prev = self.state.get_response(str(prev_id))
+            if prev is None:
+                msg = f"Previous response with id '{prev_id}' not found."
+                raise WireError(
+                    400,
+                    openai_error(400, msg, param="previous_response_id", code="previous_response_not_found"),
+                )
+            history = list(prev.transcript)
+        current = _input_items(body.get("input"))
+        instructions = body.get("instructions") if isinstance(body.get("instructions"), str) else None
+        user = next((t for r, t in reversed(current) if r == "user"), "")
+        if not user:
+            user = next((t for r, t in reversed(history) if r == "user"), "")
+        fmt = ((body.get("text") or {}).get("format") or {}).get("type")
+        max_tokens = body.get("max_output_tokens")
+        return Turn(
+            model=str(body.get("model", "")),
+            user_text=user,
+            input_words=count_words(instructions or "", *(t for _, t in history + current)),
+            stream=body.get("stream") is True,
+            json_mode=fmt in ("json_object", "json_schema"),
+            max_tokens=int(max_tokens) if max_tokens else None,
+            extra={"body": body, "transcript": history + current, "instructions": instructions},
+        )
+
+    def lookup(self, resp_id: str) -> dict[str, Any] | None:
+        stored = self.state.get_response(resp_id)
+        return stored.body if stored is not None else None
+
+    def _response(self, plan: Plan, resp_id: str, status: str, output: list[Any]) -> dict[str, Any]:
+        body = plan.turn.extra["body"]
+        done = status != "in_progress"
+        return {
+            "id": resp_id,
+            "object": "response",
+            "created_at": plan.turn.extra.setdefault("created_at", int(time.time())),
+            "status": status,
+            "background": False,
+            "completed_at": int(time.time()) if status == "completed" else None,
+            "error": None,
+            "incomplete_details": {"reason": "max_output_tokens"} if status == "incomplete" else None,
+            "instructions": plan.turn.extra["instructions"],
+            "max_output_tokens": body.get("max_output_tokens"),
+            "max_tool_calls": None,
+            "model": plan.turn.model,
+            "output": output,
+            "parallel_tool_calls": True,
+            "previous_response_id": body.get("previous_response_id"),
+            "reasoning": {"effort": None, "summary": None},
+            "service_tier": "default",
+            "store": body.get("store", True) is not False,
+            "temperature": body.get("temperature", 1.0),
+            "text": {
+                "format": (body.get("text") or {}).get("format") or {"type": "text"},
+                "verbosity": "medium",
+            },
+            "tool_choice": "auto",
+            "tools": [],
+            "top_p": body.get("top_p", 1.0),
+            "truncation": "disabled",
+            "usage": self._usage(plan) if done else None,
+            "user": None,
+            "metadata": body.get("metadata") or {},
+        }
+
+    @staticmethod
+    def _usage(plan: Plan) -> dict[str, Any]:
+        return {
+            "input_tokens": plan.input_tokens,
+            "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+            "output_tokens": plan.output_tokens,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": plan.input_tokens + plan.output_tokens,
+        }
+
+    def _finalize(self, plan: Plan) -> tuple[str, str, dict[str, Any], dict[str, Any]]:
+        """Ids, final message item and final response; stores it (unless ``store: false``)."""
+        resp_id = "resp_" + uuid.uuid4().hex
+        msg_id = "msg_" + uuid.uuid4().hex
+        status = "completed" if plan.finish == "stop" else "incomplete"
+        part = {"type": "output_text", "annotations": [], "logprobs": [], "text": plan.text}
+        item = {"id": msg_id, "type": "message", "status": status, "content": [part], "role": "assistant"}
+        final = self._response(plan, resp_id, status, [item])
+        if final["store"]:
+            transcript = [*plan.turn.extra["transcript"], ("assistant", plan.text)]
+            self.state.store_response(resp_id, StoredResponse(transcript, final))
+        return resp_id, msg_id, item, final
+
+    def full_body(self, plan: Plan) -> dict[str, Any]:
+        return self._finalize(plan)[3]
+
+    def stream_events(self, plan: Plan) -> tuple[list[bytes], list[bytes], list[bytes]]:
+        resp_id, msg_id, item, final = self._finalize(plan)
+        seq = iter(range(1 << 30))
+
+        def ev(kind: str, **fields: Any) -> bytes:
+            payload = {"type": kind, "sequence_number": next(seq), **fields}
+            return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
+
+        loc = {"item_id": msg_id, "output_index": 0, "content_index": 0}
+        started = self._response(plan, resp_id, "in_progress", [])
+        empty_item = {**item, "status": "in_progress", "content": []}
+        empty_part = {"type": "output_text", "annotations": [], "logprobs": [], "text": ""}
+        prelude = [
+            ev("response.created", response=started),
+            ev("response.in_progress", response=started),
+            ev("response.output_item.added", output_index=0, item=empty_item),
+            ev("response.content_part.added", **loc, part=empty_part),
+        ]
+        events = [ev("response.output_text.delta", **loc, delta=p, logprobs=[]) for p in plan.pieces]
+        done_kind = "response.completed" if final["status"] == "completed" else "response.incomplete"
+        trailer = [
+            ev("response.output_text.done", **loc, text=plan.text, logprobs=[]),
+            ev("response.content_part.done", **loc, part=item["content"][0]),
+            ev("response.output_item.done", output_index=0, item=item),
+            ev(done_kind, response=final),
+        ]
+        return prelude, events, trailer

@@ -1,0 +1,170 @@
+"""Deterministic replies, in-prompt directives and faults of the fake upstream.
+
+Contract (tests rely on it):
+
+* The reply to a request is ``"Echo: " + <last user message with directives stripped>``, split into
+  exactly ``chunks`` non-empty pieces (default :data:`DEFAULT_CHUNKS`). If the text is shorter than
+  ``chunks`` characters, filler words (``" lorem"``, ``" ipsum"``, ...) are appended until it is long
+  enough. Cut points are pseudo-random but deterministic (seeded by the text), so chunks have uneven
+  sizes and cut through words, fences and multi-line constructs.
+* JSON mode: the reply is ``{"echo": "<stripped user text>"}`` (``json.dumps`` default separators), padded
+  with trailing spaces (still valid JSON) when shorter than ``chunks``; ``json=invalid`` gives
+  ``{"echo": `` instead.
+* Usage: input tokens = whitespace-separated words of all input text as sent (system + every message,
+  directives included), output tokens = number of chunks actually sent, total = sum.
+* Directives live in the last user message as ``[[key=value key=value]]``: ``chunks=N``,
+  ``delay=SECONDS`` (between chunks), ``first_byte=SECONDS`` (before response headers), ``fault=KIND``,
+  ``retry_after=SECONDS``, ``json=invalid``.
+* Fault kinds: ``429 401 400 500 503`` (HTTP error with the provider's error body), ``drop:N`` (N content
+  chunks, then the connection is cut mid-body), ``stall:N`` (N chunks, then silence until the client
+  leaves), ``hang`` (no response headers until the client leaves).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+import re
+import zlib
+from dataclasses import dataclass, field
+
+DEFAULT_CHUNKS = 5
+DEFAULT_RETRY_AFTER = 1.0
+STATUS_FAULTS = frozenset({400, 401, 429, 500, 503})
+FILLER_WORDS = ("lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", "elit")
+
+_DIRECTIVE_RE = re.compile(r"\s*\[\[(.*?)\]\]", re.DOTALL)
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """A parsed fault: ``kind`` is ``"status"``, ``"drop"``, ``"stall"`` or ``"hang"``.
+
+    ``status`` is set for ``kind == "status"``; ``after`` is the number of content chunks sent before a
+    drop/stall takes effect.
+    """
+
+    kind: str
+    status: int = 0
+    after: int = 0
+    retry_after: float | None = None
+
+    @property
+    def is_status(self) -> bool:
+        return self.kind == "status"
+
+
+def parse_fault(spec: str, retry_after: float | None = None) -> Fault:
+    """Parse ``"429"``, ``"drop:3"``, ``"stall:0"``, ``"hang"`` ...; raise ``ValueError`` on junk."""
+    spec = spec.strip().lower()
+    if spec.isdigit():
+        status = int(spec)
+        if status not in STATUS_FAULTS:
+            raise ValueError(f"unsupported status fault {spec!r}")
+        return Fault("status", status=status, retry_after=retry_after)
+    if spec == "hang":
+        return Fault("hang")
+    kind, _, count = spec.partition(":")
+    if kind in ("drop", "stall"):
+        return Fault(kind, after=int(count or 0))
+    raise ValueError(f"unknown fault {spec!r}")
+
+
+@dataclass(slots=True)
+class Directives:
+    """Per-request steering parsed from ``[[...]]`` blocks; ``None`` means "use the default"."""
+
+    chunks: int | None = None
+    delay: float | None = None
+    first_byte: float = 0.0
+    fault: Fault | None = None
+    retry_after: float | None = None
+    json_invalid: bool = False
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def strip_directives(text: str) -> str:
+    """Return ``text`` without ``[[...]]`` blocks, surrounding whitespace trimmed."""
+    return _DIRECTIVE_RE.sub("", text).strip()
+
+
+def parse_directives(text: str) -> Directives:
+    """Collect every ``key=value`` from all ``[[...]]`` blocks of ``text`` (later keys win)."""
+    d = Directives()
+    for block in _DIRECTIVE_RE.findall(text):
+        for token in block.split():
+            key, _, value = token.partition("=")
+            key = key.strip().lower()
+            if key == "chunks":
+                d.chunks = max(1, int(value))
+            elif key == "delay":
+                d.delay = max(0.0, float(value))
+            elif key == "first_byte":
+                d.first_byte = max(0.0, float(value))
+            elif key == "retry_after":
+                d.retry_after = float(value)
+            elif key == "fault":
+                d.fault = parse_fault(value)
+            elif key == "json":
+                d.json_invalid = value.lower() == "invalid"
+            else:
+                d.extra[key] = value
+    return d
+
+
+def split_reply(text: str, chunks: int) -> list[str]:
+    """Split ``text`` into exactly ``chunks`` non-empty pieces at deterministic pseudo-random cuts.
+
+    ``"".join(split_reply(t, n)) == t`` always; raises ``ValueError`` if ``len(text) < chunks``.
+    """
+    if chunks < 1:
+        raise ValueError("chunks must be >= 1")
+    if len(text) < chunks:
+        raise ValueError(f"text of {len(text)} chars cannot make {chunks} chunks")
+    if chunks == 1:
+        return [text]
+    if chunks == len(text):
+        return list(text)
+    rng = random.Random(zlib.crc32(text.encode("utf-8", "surrogatepass")) ^ chunks)
+    cuts = sorted(rng.sample(range(1, len(text)), chunks - 1))
+    bounds = [0, *cuts, len(text)]
+    return [text[a:b] for a, b in itertools.pairwise(bounds)]
+
+
+def _pad_with_filler(text: str, chunks: int) -> str:
+    i = 0
+    while len(text) < chunks:
+        text += ("" if text.endswith(" ") else " ") + FILLER_WORDS[i % len(FILLER_WORDS)]
+        i += 1
+    return text
+
+
+def reply_text(user_text: str, chunks: int, *, json_mode: bool = False, json_invalid: bool = False) -> str:
+    """The whole reply for ``user_text`` (raw, directives are stripped here), before splitting."""
+    clean = strip_directives(user_text)
+    if json_mode:
+        text = '{"echo": ' if json_invalid else json.dumps({"echo": clean}, ensure_ascii=False)
+        return text.ljust(chunks) if not json_invalid else _pad_with_filler(text, chunks)
+    return _pad_with_filler("Echo: " + clean, chunks)
+
+
+def expected_reply(
+    user_text: str,
+    chunks: int | None = None,
+    *,
+    json_mode: bool = False,
+) -> str:
+    """Exactly what a client reassembles for a last user message ``user_text`` (raw or stripped).
+
+    ``chunks`` defaults to the ``chunks=`` directive inside ``user_text``, else :data:`DEFAULT_CHUNKS`
+    (pass it explicitly when the server defaults were changed with ``set_defaults``).
+    """
+    d = parse_directives(user_text)
+    n = chunks if chunks is not None else (d.chunks or DEFAULT_CHUNKS)
+    return reply_text(user_text, n, json_mode=json_mode, json_invalid=d.json_invalid)
+
+
+def count_words(*texts: str) -> int:
+    """Whitespace-separated word count over ``texts`` (the fake's token counter)."""
+    return sum(len(t.split()) for t in texts)
