@@ -50,6 +50,20 @@ class Usage:
     estimated: bool = False
 
 
+def estimate_usage(request: ProviderRequest, output_text: str) -> Usage:
+    """A rough count (about four characters per token), marked ``estimated``.
+
+    For replies the provider reported no usage for, e.g. one cut short by a disconnect.
+    """
+
+    def tokens(text: str) -> int:
+        return -(-len(text) // 4)
+
+    prompt = tokens(request.system or "") + sum(tokens(m.content) for m in request.messages)
+    output = tokens(output_text)
+    return Usage(prompt, output, prompt + output, estimated=True)
+
+
 @dataclass(frozen=True, slots=True)
 class ProviderChunk:
     """One piece of a streamed reply. Any field may be empty on a given chunk."""

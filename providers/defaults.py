@@ -1,0 +1,95 @@
+"""Every provider the registry knows, with its settings names and defaults, in one place.
+
+Plain data: nothing here reads Django settings (only :mod:`providers.registry` and
+:mod:`providers.checks` do). Per provider ``spec.prefix`` names its settings:
+``<PREFIX>_API_KEY``, ``<PREFIX>_BASE_URL``, ``<PREFIX>_MODEL``, ``<PREFIX>_MODELS`` (allowlist) and
+``<PREFIX>_EXTRA_HEADERS``; ``openai`` and ``openai-responses`` share the ``OPENAI`` prefix.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+DEFAULT_PROVIDER = "demo"
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_READ_TIMEOUT = 120.0
+DEFAULT_DEMO_DELAY = 0.02
+DEFAULT_GEMINI_API_VERSION = "v1beta"
+
+#: A model name accepted when ``<PREFIX>_MODELS`` is not set.
+MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderSpec:
+    """How to build one named provider.
+
+    ``required_setting`` is what makes it "configured" (its API key, or for ``openai-compatible``
+    its base URL); ``None`` means always available. ``adapter`` is ``module:Class``, imported only
+    when the provider is first used so an unused SDK is never loaded.
+    """
+
+    name: str
+    adapter: str
+    prefix: str
+    default_model: str
+    required_setting: str | None
+    aliases: Mapping[str, str] = field(default_factory=dict)
+
+
+def _frozen(mapping: dict[str, str]) -> Mapping[str, str]:
+    return MappingProxyType(mapping)
+
+
+_OPENAI_ALIASES = _frozen({"fast": "gpt-4o-mini", "smart": "gpt-4.1"})
+
+PROVIDERS: Mapping[str, ProviderSpec] = MappingProxyType(
+    {
+        spec.name: spec
+        for spec in (
+            ProviderSpec("demo", "providers.demo:DemoProvider", "DEMO", "demo", None),
+            ProviderSpec(
+                "gemini",
+                "providers.gemini:GeminiProvider",
+                "GEMINI",
+                "gemini-2.5-flash",
+                "GEMINI_API_KEY",
+                _frozen({"fast": "gemini-2.5-flash", "smart": "gemini-2.5-pro"}),
+            ),
+            ProviderSpec(
+                "openai",
+                "providers.openai_chat:OpenAIChatProvider",
+                "OPENAI",
+                "gpt-4o-mini",
+                "OPENAI_API_KEY",
+                _OPENAI_ALIASES,
+            ),
+            ProviderSpec(
+                "openai-responses",
+                "providers.openai_responses:OpenAIResponsesProvider",
+                "OPENAI",
+                "gpt-4o-mini",
+                "OPENAI_API_KEY",
+                _OPENAI_ALIASES,
+            ),
+            ProviderSpec(
+                "zai",
+                "providers.zai:ZaiProvider",
+                "ZAI",
+                "glm-4.6",
+                "ZAI_API_KEY",
+                _frozen({"fast": "glm-4.5-flash", "smart": "glm-4.6"}),
+            ),
+            ProviderSpec(
+                "openai-compatible",
+                "providers.openai_compatible:OpenAICompatibleProvider",
+                "OPENAI_COMPATIBLE",
+                "llama3.2",
+                "OPENAI_COMPATIBLE_BASE_URL",
+            ),
+        )
+    }
+)

@@ -1,0 +1,193 @@
+"""Z.AI (GLM) through zai-sdk, whose client is synchronous only.
+
+Contract:
+
+* The SDK's blocking stream runs in a worker thread that hands chunks to the event loop through an
+  ``asyncio.Queue``; the loop never blocks on the SDK.
+* Cancellation: when the consumer stops (``aclose()`` on the generator, task cancelled), a stop flag
+  is set and the worker closes the SDK's HTTP response itself (httpx's sync client is not safe to
+  close from another thread) as soon as its blocking read returns, i.e. at the next chunk, so the
+  upstream sees the connection end promptly. A silent upstream is ended by the read timeout.
+* The SDK's retries are off unless ``max_retries`` says otherwise (the SDK's default is 3).
+* Temperature: the SDK rewrites it (≤ 0 → 0.01 with ``do_sample`` off, ≥ 1 → 0.99). We pass ours
+  through unchanged in the request body instead, so what the caller asked for is what Z.AI gets.
+* Yields text chunks (``reasoning_content`` is not part of the answer and is skipped), then one last
+  chunk with usage, finish reason and the completion id. Errors, including the raw httpx
+  ``RemoteProtocolError`` of a mid-stream drop, are mapped to the provider error taxonomy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any, ClassVar
+
+import httpx
+from zai import ZaiClient
+from zai.core import _errors as zai_errors
+
+from ._errors import (
+    body_message,
+    error_for_status,
+    redact,
+    retry_after_from_headers,
+    transport_error,
+    unexpected_error,
+)
+from .base import (
+    Provider,
+    ProviderChunk,
+    ProviderError,
+    ProviderRequest,
+    Timeout,
+    Timeouts,
+    Unavailable,
+    Usage,
+)
+
+
+class _Worker:
+    """One SDK stream pumped from a daemon thread into the event loop."""
+
+    def __init__(self, start: Callable[[], Any], loop: asyncio.AbstractEventLoop) -> None:
+        self.queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        self._start = start
+        self._loop = loop
+        self._stop = threading.Event()
+
+    def _put(self, kind: str, payload: Any = None) -> None:
+        try:
+            self._loop.call_soon_threadsafe(self.queue.put_nowait, (kind, payload))
+        except RuntimeError:  # the loop is gone: nobody is listening any more
+            self._stop.set()
+
+    def run(self) -> None:
+        response = None
+        try:
+            upstream = self._start()
+            response = upstream.response
+            for chunk in upstream:
+                if self._stop.is_set():
+                    return
+                self._put("chunk", chunk)
+            self._put("done")
+        except BaseException as exc:
+            if not self._stop.is_set():
+                self._put("error", exc)
+        finally:
+            if response is not None:
+                response.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+class ZaiProvider(Provider):
+    kind: ClassVar[str] = "zai"
+    key_env_var: ClassVar[str | None] = "ZAI_API_KEY"
+
+    def __init__(
+        self,
+        *,
+        name: str | None = None,
+        default_model: str,
+        api_key: str,
+        base_url: str | None = None,
+        timeouts: Timeouts | None = None,
+        max_retries: int = 0,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(name=name or self.kind, default_model=default_model, timeouts=timeouts)
+        self._api_key = api_key
+        self._client = ZaiClient(
+            api_key=api_key,
+            base_url=base_url or None,
+            timeout=httpx.Timeout(self.timeouts.read, connect=self.timeouts.connect),
+            max_retries=max_retries,
+            custom_headers=dict(extra_headers or {}) or None,
+        )
+
+    def _params(self, request: ProviderRequest) -> dict[str, Any]:
+        messages = [{"role": "system", "content": request.system}] if request.system else []
+        messages += [{"role": m.role, "content": m.content} for m in request.messages]
+        params: dict[str, Any] = {"model": request.model, "messages": messages, "stream": True}
+        body: dict[str, Any] = {}
+        if request.temperature is not None:
+            body["temperature"] = request.temperature  # bypasses the SDK's rewrite, see module docstring
+        if request.max_tokens is not None:
+            params["max_tokens"] = request.max_tokens
+        if request.json_output or request.json_schema is not None:
+            params["response_format"] = {"type": "json_object"}
+        if request.extra_headers:
+            params["extra_headers"] = dict(request.extra_headers)
+        if body:
+            params["extra_body"] = body
+        return params
+
+    def _error(self, exc: BaseException) -> ProviderError:
+        if isinstance(exc, ProviderError):
+            return exc
+        if isinstance(exc, zai_errors.APIStatusError):
+            response = exc.response
+            text = response.text if response.is_closed else ""
+            try:
+                message = body_message(response.json()) if text else None
+            except ValueError:
+                message = text or None
+            return error_for_status(
+                self.name,
+                exc.status_code,
+                key_setting=self.key_env_var,
+                retry_after=retry_after_from_headers(response.headers),
+                detail=redact(message, (self._api_key,)) if message else None,
+            )
+        mapped = transport_error(self.name, exc)
+        if mapped is not None:
+            return mapped
+        if isinstance(exc, zai_errors.APITimeoutError):
+            return Timeout(
+                self.name, "no answer from the provider in time: try again, or raise LLM_READ_TIMEOUT"
+            )
+        if isinstance(exc, zai_errors.APIConnectionError):
+            return Unavailable(
+                self.name, "could not reach the provider: check ZAI_BASE_URL, or try again later"
+            )
+        if isinstance(exc, zai_errors.APIResponseError):  # an error payload inside the stream
+            message = body_message({"error": exc.json_data}) or exc.message
+            return Unavailable(
+                self.name,
+                f"the provider stopped the reply with an error ({redact(message, (self._api_key,))}): try again",
+            )
+        return unexpected_error(self.name, exc)
+
+    async def stream(self, request: ProviderRequest) -> AsyncIterator[ProviderChunk]:
+        params = self._params(request)
+        worker = _Worker(lambda: self._client.chat.completions.create(**params), asyncio.get_running_loop())
+        threading.Thread(target=worker.run, name=f"{self.name}-stream", daemon=True).start()
+        usage: Usage | None = None
+        finish: str | None = None
+        response_id: str | None = None
+        try:
+            while True:
+                kind, payload = await worker.queue.get()
+                if kind == "done":
+                    break
+                if kind == "error":
+                    raise self._error(payload)
+                response_id = payload.id or response_id
+                if payload.usage is not None:
+                    u = payload.usage
+                    usage = Usage(u.prompt_tokens, u.completion_tokens, u.total_tokens)
+                if not payload.choices:
+                    continue
+                choice = payload.choices[0]
+                finish = choice.finish_reason or finish
+                if choice.delta is not None and choice.delta.content:
+                    yield ProviderChunk(text=choice.delta.content)
+        finally:
+            worker.stop()
+        yield ProviderChunk(usage=usage, finish_reason=finish, response_id=response_id)
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self._client.close)
