@@ -156,8 +156,25 @@ LOGGING = {
     "loggers": {"django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False}},
 }
 
+# --- Who may chat: anonymous use (owner-less sessions) is allowed only when this is on.
+ALLOW_ANONYMOUS = e.env_bool("ALLOW_ANONYMOUS", True)
+
 # --- Chat behaviour.
 MAX_HISTORY_MESSAGES = e.env_int("MAX_HISTORY_MESSAGES", 10, minimum=0, maximum=1000)
+MAX_MESSAGE_BYTES = e.env_int("MAX_MESSAGE_BYTES", 100_000, minimum=1)
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(2_621_440, MAX_MESSAGE_BYTES * 4)
+# Retries before the first token (never after), then fallbacks ("provider:model", in order).
+LLM_RETRY_ATTEMPTS = e.env_int("LLM_RETRY_ATTEMPTS", 2, minimum=0, maximum=10)
+LLM_RETRY_BACKOFF = e.env_float("LLM_RETRY_BACKOFF", 0.5)
+LLM_RETRY_MAX_WAIT = e.env_float("LLM_RETRY_MAX_WAIT", 10.0)
+LLM_FALLBACKS = e.env_list("LLM_FALLBACKS")
+# A turn still 'streaming' after this long is treated as abandoned (it no longer blocks the session).
+TURN_STALE_SECONDS = e.env_int("TURN_STALE_SECONDS", 900, minimum=10)
+# Resume: how long a turn's events stay replayable; how long a turn keeps generating with no listener.
+TURN_BUFFER_TTL_SECONDS = e.env_int("TURN_BUFFER_TTL_SECONDS", 600, minimum=1)
+WS_DETACH_GRACE_SECONDS = e.env_float("WS_DETACH_GRACE_SECONDS", 15.0)
+HTTP_DETACH_GRACE_SECONDS = e.env_float("HTTP_DETACH_GRACE_SECONDS", 0.0)
+WS_MAX_FRAME_BYTES = e.env_int("WS_MAX_FRAME_BYTES", 200_000, minimum=1024)
 
 # --- LLM providers (see README "Providers"). LLM_PROVIDER unset -> the first provider with a key,
 # in the order below, else the offline demo provider.

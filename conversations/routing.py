@@ -1,3 +1,9 @@
-"""WebSocket URL patterns (filled by the WebSocket chat consumer)."""
+"""WebSocket URL patterns."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from conversations.consumers import ChatConsumer
+
+websocket_urlpatterns = [
+    path("ws/chat/<str:session_key>/", ChatConsumer.as_asgi()),
+]

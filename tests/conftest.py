@@ -36,3 +36,56 @@ def django_db_setup(django_db_setup, django_db_blocker):
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
             "WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
+
+
+@pytest.fixture(scope="session")
+def fake_upstream_server():
+    from tests.fake_upstream import FakeUpstream
+
+    upstream = FakeUpstream().start()
+    yield upstream
+    upstream.stop()
+
+
+@pytest.fixture
+def upstream(fake_upstream_server):
+    """The fake provider upstream, reset for this test."""
+    fake_upstream_server.reset()
+    yield fake_upstream_server
+    fake_upstream_server.reset()
+
+
+@pytest.fixture
+def openai_upstream(upstream, settings):
+    """LLM_PROVIDER=openai (Chat Completions) pointed at the fake upstream, fast retries."""
+    settings.LLM_PROVIDER = "openai"
+    settings.OPENAI_API_KEY = "sk-test-key"
+    settings.OPENAI_BASE_URL = upstream.openai_base_url
+    settings.OPENAI_MODEL = "gpt-test"
+    settings.LLM_READ_TIMEOUT = 5.0
+    settings.LLM_RETRY_ATTEMPTS = 0
+    settings.LLM_RETRY_BACKOFF = 0.01
+    settings.LLM_FALLBACKS = []
+    return upstream
+
+
+@pytest.fixture(scope="session")
+def asgi_server():
+    from tests.asgi_server import ThreadedASGIServer
+
+    server = ThreadedASGIServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def settle_turns():
+    """After each test, wait for turns still running in server threads to save (before the DB is flushed)."""
+    yield
+    import time
+
+    from conversations import jobs, turns
+
+    deadline = time.monotonic() + 10
+    while (jobs.running_jobs or turns._pending_saves) and time.monotonic() < deadline:
+        time.sleep(0.02)

@@ -1,0 +1,195 @@
+"""``ws/chat/{session_key}/``: chat over a WebSocket, decoding frames and encoding turn events.
+
+Client frames: ``message`` (content, client_message_id?, provider?, model?, system?, temperature?,
+max_tokens?, json?), ``stop`` (message_id?), ``resume`` (message_id, after_seq), ``ping``.
+Server frames: ``started``, ``delta``, ``artifact``, ``usage``, ``done``, ``error`` (each with
+``message_id`` and ``seq``), ``pong``, and ``error`` without seq for a bad client frame.
+A socket follows a turn from its ``started`` frame, or from a ``resume``; events are never sent
+twice nor out of order (they are filtered by seq).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+
+from conversations import resume
+from conversations.db import run_db
+from conversations.errors import TurnRejected
+from conversations.jobs import launch, request_stop, running_jobs, session_group
+from conversations.presence import presence_add, presence_remove
+from conversations.selectors import conversation_for_owner, message_for_owner, streaming_message_for_owner
+from conversations.turns import LiveTurn, TurnRequest, start_turn
+from conversations.wire.websocket import is_terminal, ws_error, ws_frame
+
+logger = logging.getLogger(__name__)
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+
+
+class ChatConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self) -> None:
+        self.session_key = self.scope["url_route"]["kwargs"]["session_key"]
+        self.following: dict[str, int] = {}
+        self.group: str | None = None
+        user = self.scope.get("user")
+        if user is not None and user.is_authenticated:
+            self.owner_id: int | None = user.pk
+        elif settings.ALLOW_ANONYMOUS:
+            self.owner_id = None
+        else:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        conversation = await run_db(conversation_for_owner, self.owner_id, self.session_key)
+        if conversation is None:
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        self.group = session_group(str(conversation.pk))
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await presence_add(self.group, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        if self.group is None:
+            return
+        await self.channel_layer.group_discard(self.group, self.channel_name)
+        await presence_remove(self.group, self.channel_name)
+        for job in list(running_jobs.values()):
+            if job.group == self.group:
+                job.watch_listeners()
+
+    # --- client frames ---------------------------------------------------------------------
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if text_data is None:
+            await self.send_json(ws_error("bad_frame", "Send JSON text frames, not binary."))
+            return
+        if len(text_data) > settings.WS_MAX_FRAME_BYTES:
+            await self.send_json(
+                ws_error("frame_too_large", f"Frames are limited to {settings.WS_MAX_FRAME_BYTES} bytes.")
+            )
+            return
+        try:
+            frame = orjson.loads(text_data)
+        except orjson.JSONDecodeError:
+            await self.send_json(ws_error("bad_frame", "The frame is not valid JSON."))
+            return
+        if not isinstance(frame, dict):
+            await self.send_json(ws_error("bad_frame", "A frame must be a JSON object with a type."))
+            return
+        handler = {
+            "message": self.on_message,
+            "stop": self.on_stop,
+            "resume": self.on_resume,
+            "ping": self.on_ping,
+        }.get(frame.get("type"))  # type: ignore[arg-type]
+        if handler is None:
+            await self.send_json(
+                ws_error(
+                    "unknown_type", "type must be one of message, stop, resume, ping.", got=frame.get("type")
+                )
+            )
+            return
+        await handler(frame)
+
+    async def on_ping(self, frame: dict[str, Any]) -> None:
+        await self.send_json({"type": "pong"})
+
+    async def on_message(self, frame: dict[str, Any]) -> None:
+        client_id = frame.get("client_message_id")
+        try:
+            request = self._turn_request(frame)
+            turn = await start_turn(request)
+        except TurnRejected as exc:
+            await self.send_json(ws_error(exc.code, exc.message, client_message_id=client_id, **exc.details))
+            return
+        if isinstance(turn, LiveTurn):
+            launch(turn, grace=settings.WS_DETACH_GRACE_SECONDS, listen=False)
+            return
+        async for event in turn.events():  # a replayed turn: to this socket only
+            await self._send_event(event.to_dict())
+
+    def _turn_request(self, frame: dict[str, Any]) -> TurnRequest:
+        def typed(name: str, kinds: type | tuple[type, ...], label: str) -> Any:
+            value = frame.get(name)
+            if value is not None and (
+                not isinstance(value, kinds) or (isinstance(value, bool) and kinds is not bool)
+            ):
+                raise TurnRejected(f"{name} must be {label}.", code="invalid_input", field=name)
+            return value
+
+        content = typed("content", str, "a string")
+        if content is None:
+            raise TurnRejected("content is required.", code="invalid_input", field="content")
+        temperature = typed("temperature", (int, float), "a number")
+        return TurnRequest(
+            session_key=self.session_key,
+            content=content,
+            owner_id=self.owner_id,
+            client_message_id=typed("client_message_id", str, "a string"),
+            provider=typed("provider", str, "a string"),
+            model=typed("model", str, "a string"),
+            system=typed("system", str, "a string"),
+            temperature=float(temperature) if temperature is not None else None,
+            max_tokens=typed("max_tokens", int, "a whole number"),
+            json_output=bool(typed("json", bool, "true or false")),
+        )
+
+    async def on_stop(self, frame: dict[str, Any]) -> None:
+        message_id = frame.get("message_id")
+        if message_id is not None and not isinstance(message_id, str):
+            await self.send_json(
+                ws_error("invalid_input", "message_id must be a string.", field="message_id")
+            )
+            return
+        if message_id:
+            message = await run_db(message_for_owner, self.owner_id, self.session_key, message_id)
+            running = message is not None and message.status == "streaming"
+        else:
+            message = await run_db(streaming_message_for_owner, self.owner_id, self.session_key)
+            running = message is not None
+        if not running or not await request_stop(str(message.pk)):  # type: ignore[union-attr]
+            await self.send_json(ws_error("not_running", "No answer is being generated in this session."))
+
+    async def on_resume(self, frame: dict[str, Any]) -> None:
+        message_id, after_seq = frame.get("message_id"), frame.get("after_seq", 0)
+        if not isinstance(message_id, str) or not isinstance(after_seq, int) or isinstance(after_seq, bool):
+            await self.send_json(
+                ws_error("invalid_input", "resume needs message_id (string) and after_seq (whole number).")
+            )
+            return
+        try:
+            events = await resume.missed_events(self.owner_id, self.session_key, message_id, after_seq)
+        except resume.ResumeError as exc:
+            await self.send_json(ws_error(exc.code, exc.message, message_id=message_id))
+            return
+        self.following[message_id] = max(self.following.get(message_id, 0), after_seq)
+        for event in events:
+            await self._send_event(event)
+
+    # --- group events ----------------------------------------------------------------------
+    async def turn_events(self, message: dict[str, Any]) -> None:
+        for event in message["events"]:
+            await self._send_event(event)
+
+    async def _send_event(self, event: dict[str, Any]) -> None:
+        message_id, seq = event["message_id"], event["seq"]
+        last = self.following.get(message_id)
+        if last is None:
+            if seq != 1 and not event.get("snapshot"):
+                return  # joined mid-turn without resuming: the client asks with resume
+            last = 0
+        if seq <= last and not event.get("snapshot"):
+            return
+        self.following[message_id] = seq
+        await self.send(text_data=orjson.dumps(ws_frame(event)).decode())
+        if is_terminal(event):
+            self.following.pop(message_id, None)
+
+    @classmethod
+    async def encode_json(cls, content: Any) -> str:
+        return orjson.dumps(content).decode()

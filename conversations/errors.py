@@ -1,0 +1,46 @@
+"""Domain errors raised before a turn starts streaming; the edge maps them to HTTP or WS errors."""
+
+from __future__ import annotations
+
+
+class TurnRejected(Exception):
+    """The request cannot start a turn. ``status`` is the HTTP status the edge answers with."""
+
+    status = 422
+    code = "invalid_request"
+
+    def __init__(
+        self, message: str, *, code: str | None = None, status: int | None = None, **details: object
+    ):
+        super().__init__(message)
+        self.message = message
+        self.code = code or self.code
+        self.status = status or self.status
+        self.details = details
+
+
+class InvalidTurnInput(TurnRejected):
+    status = 422
+    code = "invalid_input"
+
+
+class PayloadTooLarge(TurnRejected):
+    status = 413
+    code = "payload_too_large"
+
+
+class UnknownProviderOrModel(TurnRejected):
+    status = 422
+    code = "unknown_provider_or_model"
+
+
+class TurnInProgress(TurnRejected):
+    """This message (or another turn of the session) is still streaming."""
+
+    status = 409
+    code = "turn_in_progress"
+
+
+class NotFound(TurnRejected):
+    status = 404
+    code = "not_found"

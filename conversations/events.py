@@ -1,0 +1,96 @@
+"""The event stream of one chat turn.
+
+Every wire format (SSE, NDJSON, OpenAI chunks, WebSocket frames, the seed
+dialects) is an encoder of this one stream. Events are pure data: no ORM, no
+provider. ``seq`` numbers the events of a turn from 1, so a client that
+reconnects can say which it already has.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True, slots=True)
+class TurnEvent:
+    type: ClassVar[str] = "event"
+
+    seq: int
+    message_id: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, **asdict(self)}
+
+
+@dataclass(frozen=True, slots=True)
+class Started(TurnEvent):
+    """The assistant message exists (status ``streaming``); the provider is being called."""
+
+    type: ClassVar[str] = "started"
+
+    session_key: str
+    conversation_id: str
+    user_message_id: str
+    provider: str
+    model: str
+
+
+@dataclass(frozen=True, slots=True)
+class Delta(TurnEvent):
+    type: ClassVar[str] = "delta"
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactReady(TurnEvent):
+    """A fenced code block of the answer, complete."""
+
+    type: ClassVar[str] = "artifact"
+
+    position: int
+    language: str
+    filename: str
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class UsageReported(TurnEvent):
+    type: ClassVar[str] = "usage"
+
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    estimated: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Completed(TurnEvent):
+    type: ClassVar[str] = "completed"
+
+    content: str
+    finish_reason: str
+    response_id: str
+    provider: str
+    model: str
+
+
+@dataclass(frozen=True, slots=True)
+class Failed(TurnEvent):
+    """The turn ended without a complete answer.
+
+    ``status`` is ``failed`` (the provider or the reply was at fault) or
+    ``interrupted`` (stopped or disconnected); ``content`` is the partial text kept.
+    """
+
+    type: ClassVar[str] = "failed"
+
+    status: str
+    code: str
+    message: str
+    content: str
+    retry_after: float | None = None
+
+
+TERMINAL_EVENTS = (Completed, Failed)

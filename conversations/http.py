@@ -1,0 +1,126 @@
+"""HTTP helpers for the edge: JSON errors, body decoding, CSRF for session-authenticated calls."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.middleware.csrf import CsrfViewMiddleware
+
+from conversations.errors import TurnRejected
+
+STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, code: str, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.details = status, code, message, details
+
+
+def json_error(
+    status: int, code: str, message: str, *, headers: dict | None = None, **details: Any
+) -> JsonResponse:
+    body: dict[str, Any] = {"code": code, "message": message}
+    body.update({k: v for k, v in details.items() if v is not None})
+    return JsonResponse({"error": body}, status=status, headers=headers)
+
+
+def error_response(exc: HttpError | TurnRejected) -> JsonResponse:
+    return json_error(exc.status, exc.code, exc.message, **exc.details)
+
+
+def read_json_object(request: HttpRequest) -> dict[str, Any]:
+    """The request body as a JSON object, or an HttpError (415, 413, 400) that says what to send."""
+    content_type = request.content_type or ""
+    if content_type != "application/json" and not content_type.endswith("+json"):
+        raise HttpError(
+            415,
+            "unsupported_media_type",
+            f"Content-Type {content_type or '(none)'} is not supported: send JSON with Content-Type: application/json.",
+        )
+    try:
+        raw = request.body
+    except RequestDataTooBig:
+        raise HttpError(413, "payload_too_large", "The request body is too large.") from None
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise HttpError(400, "malformed_json", f"The body is not valid JSON: {exc}.") from None
+    if not isinstance(data, dict):
+        raise HttpError(400, "malformed_json", "The body must be a JSON object.")
+    return data
+
+
+def _reject(request: HttpRequest, reason: str) -> HttpResponse:
+    raise HttpError(403, "csrf_failed", f"CSRF check failed ({reason}): send the X-CSRFToken header.")
+
+
+def enforce_csrf(request: HttpRequest) -> None:
+    """Session-authenticated requests must carry the CSRF token (as DRF does); API clients need not."""
+
+    class _Check(CsrfViewMiddleware):
+        def _reject(self, request: HttpRequest, reason: str) -> HttpResponse:  # type: ignore[override]
+            return _reject(request, reason)
+
+    check = _Check(lambda req: HttpResponse())
+    check.process_request(request)
+    check.process_view(request, lambda req: HttpResponse(), (), {})
+
+
+class Field:
+    """Typed access to a decoded JSON body, raising 422 errors that name the field."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+
+    def _bad(self, name: str, expected: str) -> HttpError:
+        return HttpError(422, "invalid_input", f"{name} must be {expected}.", field=name)
+
+    def str(self, name: str, *, required: bool = False, default: str | None = None) -> str | None:
+        value = self.data.get(name, default)
+        if value is None:
+            if required:
+                raise HttpError(422, "invalid_input", f"{name} is required.", field=name)
+            return None
+        if not isinstance(value, str):
+            raise self._bad(name, "a string")
+        return value
+
+    def number(self, name: str) -> float | None:
+        value = self.data.get(name)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self._bad(name, "a number")
+        return float(value)
+
+    def int(self, name: str) -> int | None:
+        value = self.data.get(name)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self._bad(name, "a whole number")
+        return value
+
+    def bool(self, name: str, default: bool = False) -> bool:
+        value = self.data.get(name, default)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            raise self._bad(name, "true or false")
+        return value
+
+    def object(self, name: str) -> dict[str, Any] | None:
+        value = self.data.get(name)
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            raise self._bad(name, "a JSON object")
+        return value
+
+
+def dumps(data: Any) -> bytes:
+    return orjson.dumps(data)

@@ -1,0 +1,229 @@
+"""A turn as a job that outlives any one connection.
+
+The job runs the turn in a task of its own and hands every event to:
+- its local listeners (the HTTP stream that started it), first and at once;
+- the replay buffer (:mod:`conversations.event_log`), for resume on any process;
+- the session's channel-layer group, so every WebSocket of the session, on any
+  process, sees the same frames.
+Publishing is batched by a single publisher task, so order is kept and a fast
+stream costs a few Redis round trips rather than two per token.
+
+Policy: a turn keeps running while a listener is attached (a local stream, or a
+WebSocket of its session on any process) or for a grace period after the last
+one leaves (``HTTP_DETACH_GRACE_SECONDS``, ``WS_DETACH_GRACE_SECONDS``); then it
+is stopped and saved ``interrupted``. ``stop`` from any listener, on any
+process, stops it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from conversations.event_log import BufferUnavailable, get_event_log
+from conversations.events import TurnEvent
+from conversations.presence import presence_count
+from conversations.redis_client import redis_client
+from conversations.turns import LiveTurn
+
+logger = logging.getLogger(__name__)
+
+END = None  # put on a listener queue when the turn is over
+
+running_jobs: dict[str, TurnJob] = {}
+
+
+def session_group(conversation_id: str) -> str:
+    return f"chat.{conversation_id.replace('-', '')}"
+
+
+class _WarnOnce:
+    def __init__(self, interval: float = 30.0) -> None:
+        self.interval, self.last = interval, 0.0
+
+    def __call__(self, message: str, *args: object) -> None:
+        now = time.monotonic()
+        if now - self.last >= self.interval:
+            self.last = now
+            logger.warning(message, *args)
+
+
+_warn_buffer = _WarnOnce()
+_warn_layer = _WarnOnce()
+
+
+class TurnJob:
+    def __init__(self, turn: LiveTurn, *, grace: float) -> None:
+        self.turn = turn
+        self.message_id = turn.message_id
+        self.group = session_group(turn.opened.conversation_id)
+        self.grace = grace
+        self.owner_id = turn.request.owner_id
+        self.session_key = turn.opened.session_key
+        self._listeners: set[asyncio.Queue] = set()
+        self._outbox: list[dict[str, Any]] = []
+        self._wake = asyncio.Event()
+        self._finished = False
+        self._watcher: asyncio.Task | None = None
+        self.task: asyncio.Task | None = None
+
+    # --- listeners -------------------------------------------------------------------------
+    def attach(self) -> asyncio.Queue:
+        queue: asyncio.Queue = asyncio.Queue()
+        self._listeners.add(queue)
+        return queue
+
+    def detach(self, queue: asyncio.Queue) -> None:
+        self._listeners.discard(queue)
+        if not self._listeners:
+            self.watch_listeners()
+
+    def watch_listeners(self) -> None:
+        """Stop the turn once nobody has listened for the grace period."""
+        if self._finished or (self._watcher is not None and not self._watcher.done()):
+            return
+        self._watcher = asyncio.get_running_loop().create_task(self._watch())
+
+    async def _watch(self) -> None:
+        await asyncio.sleep(self.grace)
+        while not self._finished and not self._listeners:
+            if await presence_count(self.group) == 0:
+                self.turn.stop(
+                    code="disconnected", message="Every listener went away before the answer was complete."
+                )
+                return
+            await asyncio.sleep(max(self.grace, 1.0))
+
+    def stop(self) -> bool:
+        return self.turn.stop()
+
+    # --- running ---------------------------------------------------------------------------
+    def start(self) -> TurnJob:
+        running_jobs[self.message_id] = self
+        self.task = asyncio.get_running_loop().create_task(self._run(), name=f"turn-{self.message_id}")
+        return self
+
+    async def _run(self) -> None:
+        publisher = asyncio.get_running_loop().create_task(self._publisher())
+        try:
+            _ensure_stop_listener()
+            async for event in self.turn.events():
+                for queue in self._listeners:
+                    queue.put_nowait(event)
+                self._outbox.append(event.to_dict())
+                self._wake.set()
+        except Exception:
+            logger.exception("turn job %s crashed", self.message_id)
+        finally:
+            self._finished = True
+            self._wake.set()
+            for queue in self._listeners:
+                queue.put_nowait(END)
+            try:
+                await asyncio.shield(publisher)
+            finally:
+                running_jobs.pop(self.message_id, None)
+
+    async def _publisher(self) -> None:
+        layer = get_channel_layer()
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            batch, self._outbox = self._outbox, []
+            if batch:
+                await self._publish(layer, batch)
+            if self._finished and not self._outbox:
+                return
+
+    async def _publish(self, layer: Any, batch: list[dict[str, Any]]) -> None:
+        try:
+            await get_event_log().append(self.message_id, batch)
+        except BufferUnavailable as exc:
+            _warn_buffer("resume buffer unavailable, resume is degraded: %s", exc)
+        try:
+            await layer.group_send(self.group, {"type": "turn.events", "events": batch})
+        except Exception as exc:
+            _warn_layer("channel layer unavailable, other listeners miss events: %s", type(exc).__name__)
+
+
+def launch(turn: LiveTurn, *, grace: float, listen: bool) -> tuple[TurnJob, asyncio.Queue | None]:
+    """Start ``turn`` as a job; with ``listen`` the caller is attached as a local listener first."""
+    job = TurnJob(turn, grace=grace)
+    queue = job.attach() if listen else None
+    job.start()
+    if not listen:
+        job.watch_listeners()
+    return job, queue
+
+
+async def listen(job: TurnJob, queue: asyncio.Queue):
+    """Events from a local listener queue until the turn ends; detaching (for any reason) on exit."""
+    try:
+        while True:
+            event: TurnEvent | None = await queue.get()
+            if event is END:
+                return
+            yield event
+    finally:
+        job.detach(queue)
+
+
+# --- stopping across processes ---------------------------------------------------------------
+# A stop is published on a Redis pub/sub channel that every process listens to; the process
+# running the turn stops it. (Not the channel layer: a second receiver on channels-redis's
+# process channel delays the consumers' own deliveries.)
+STOP_CHANNEL = "chat:turn-stop"
+_stop_listeners: dict[asyncio.AbstractEventLoop, asyncio.Task] = {}
+
+
+def _ensure_stop_listener() -> None:
+    if not settings.REDIS_URL:
+        return
+    loop = asyncio.get_running_loop()
+    task = _stop_listeners.get(loop)
+    if task is None or task.done():
+        _stop_listeners[loop] = loop.create_task(_stop_listener())
+
+
+async def _stop_listener() -> None:
+    while True:
+        try:
+            async with redis_client().pubsub(ignore_subscribe_messages=True) as pubsub:
+                await pubsub.subscribe(STOP_CHANNEL)
+                async for message in pubsub.listen():
+                    job = running_jobs.get(message["data"].decode())
+                    if job is not None:
+                        job.stop()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            _warn_layer("stop listener lost Redis (%s); retrying", type(exc).__name__)
+            await asyncio.sleep(1.0)
+
+
+async def request_stop(message_id: str) -> bool:
+    """Stop a running turn wherever it runs. The caller has checked that the asker owns it."""
+    job = running_jobs.get(message_id)
+    if job is not None:
+        return job.stop()
+    if not settings.REDIS_URL:
+        return False
+    try:
+        receivers = await redis_client().publish(STOP_CHANNEL, message_id)
+    except Exception as exc:
+        _warn_layer("could not forward stop for %s: %s", message_id, type(exc).__name__)
+        return False
+    return receivers > 0
+
+
+def follow(turn: LiveTurn | Any, *, grace: float) -> Any:
+    """The events of a just-started turn for a connection-bound client (HTTP stream or JSON)."""
+    if not isinstance(turn, LiveTurn):
+        return turn.events()  # a replayed turn: nothing runs
+    job, queue = launch(turn, grace=grace, listen=True)
+    return listen(job, queue)

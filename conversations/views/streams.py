@@ -1,0 +1,85 @@
+"""GET /api/sessions/{key}/messages/{id}/stream: resume an answer over SSE from ``Last-Event-ID``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from channels.layers import get_channel_layer
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.views.decorators.http import require_GET
+
+from conversations import resume
+from conversations.http import STREAM_HEADERS, HttpError, error_response
+from conversations.jobs import session_group
+from conversations.presence import presence_add, presence_remove
+from conversations.views.turns import request_owner_id
+from conversations.wire.sse import CONTENT_TYPE, encode_sse_frame
+from conversations.wire.websocket import is_terminal
+
+
+def after_seq_of(request: HttpRequest) -> int:
+    raw = request.headers.get("Last-Event-ID") or request.GET.get("after_seq") or "0"
+    try:
+        value = int(raw)
+    except ValueError:
+        raise HttpError(
+            400, "invalid_last_event_id", "Last-Event-ID must be the seq of the last event received."
+        ) from None
+    if value < 0:
+        raise HttpError(400, "invalid_last_event_id", "Last-Event-ID must not be negative.")
+    return value
+
+
+async def resumed_events(
+    owner_id: int | None, session_key: str, message_id: str, after_seq: int
+) -> AsyncIterator[dict[str, Any]]:
+    message = await resume.owned_message(owner_id, session_key, message_id)
+    layer = get_channel_layer()
+    group = session_group(str(message.conversation_id))
+    channel = await layer.new_channel("resume.")
+    await layer.group_add(group, channel)  # live events from now on; missed ones from the buffer
+    await presence_add(group, channel)
+    try:
+        last = after_seq
+        for event in await resume.missed_events(
+            owner_id, session_key, message_id, after_seq, message=message
+        ):
+            if event["seq"] > last or event.get("snapshot"):
+                last = event["seq"]
+                yield event
+                if is_terminal(event):
+                    return
+        while True:
+            incoming = await layer.receive(channel)
+            for event in incoming.get("events", ()):
+                if event["message_id"] == message_id and event["seq"] > last:
+                    last = event["seq"]
+                    yield event
+                    if is_terminal(event):
+                        return
+    finally:
+        await layer.group_discard(group, channel)
+        await presence_remove(group, channel)
+
+
+@require_GET
+async def resume_stream(request: HttpRequest, session_key: str, message_id: Any) -> HttpResponse:
+    try:
+        owner_id = await request_owner_id(request)
+        after_seq = after_seq_of(request)
+        events = resumed_events(owner_id, session_key, str(message_id), after_seq)
+        first = await anext(events, None)
+    except HttpError as exc:
+        return error_response(exc)
+    except resume.ResumeError as exc:
+        return error_response(HttpError(exc.status, exc.code, exc.message))
+
+    async def frames() -> AsyncIterator[bytes]:
+        if first is None:
+            return
+        yield encode_sse_frame(first)
+        async for event in events:
+            yield encode_sse_frame(event)
+
+    return StreamingHttpResponse(frames(), content_type=CONTENT_TYPE, headers=STREAM_HEADERS)

@@ -1,0 +1,1 @@
+"""Encoders: one module per wire format, each a pure function of the turn's events."""
