@@ -197,6 +197,12 @@ LLM_CONNECT_TIMEOUT = e.env_float("LLM_CONNECT_TIMEOUT", 10.0, minimum=0.1)
 LLM_READ_TIMEOUT = e.env_float("LLM_READ_TIMEOUT", 120.0, minimum=0.1)
 LLM_MODEL_ALIASES = e.env_json_object("LLM_MODEL_ALIASES")
 
+# Optional per provider: <PREFIX>_MODELS (allowlist, JSON array or CSV) and <PREFIX>_EXTRA_HEADERS (JSON).
+for _prefix in ("GEMINI", "OPENAI", "ZAI", "OPENAI_COMPATIBLE"):
+    globals()[f"{_prefix}_MODELS"] = e.env_list(f"{_prefix}_MODELS") or None
+    if _prefix != "GEMINI":
+        globals()[f"{_prefix}_EXTRA_HEADERS"] = e.env_json_object(f"{_prefix}_EXTRA_HEADERS")
+
 _KEYED_PROVIDERS = (
     ("gemini", GEMINI_API_KEY),
     ("openai", OPENAI_API_KEY),

@@ -1,0 +1,54 @@
+"""GET /api/sessions/{key}/messages/{id}/stream in one process (in-memory or Redis buffer)."""
+
+import httpx
+import pytest
+
+from tests.fake_upstream import expected_reply
+from tests.turn_client import SSEParser, sse_events
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def client(asgi_server, openai_upstream):
+    with httpx.Client(base_url=asgi_server.url, timeout=20) as http:
+        yield http
+
+
+def resume(client, url, **headers):
+    parser, frames = SSEParser(), []
+    with client.stream("GET", url, headers=headers) as response:
+        if response.status_code != 200:
+            response.read()
+            return response.status_code, response.json()
+        for chunk in response.iter_text():
+            frames.extend(f.json() for f in parser.feed(chunk))
+    return 200, frames
+
+
+def test_resume_of_a_finished_turn_sends_only_the_events_after_last_event_id(client):
+    _, events = sse_events(client, "/api/sessions/r-1/messages", {"content": "again [[chunks=4]]"})
+    message_id = events[0]["message_id"]
+    status, rest = resume(client, f"/api/sessions/r-1/messages/{message_id}/stream", **{"Last-Event-ID": "3"})
+    assert status == 200
+    assert rest == events[3:]
+    status, everything = resume(client, f"/api/sessions/r-1/messages/{message_id}/stream?after_seq=0")
+    assert "".join(e.get("text", "") for e in everything if e["type"] == "delta") == expected_reply(
+        "again [[chunks=4]]"
+    )
+
+
+def test_resume_in_another_session_or_of_an_unknown_message_is_404(client):
+    _, events = sse_events(client, "/api/sessions/r-2/messages", {"content": "mine"})
+    message_id = events[0]["message_id"]
+    status, body = resume(client, f"/api/sessions/other/messages/{message_id}/stream")
+    assert (status, body["error"]["code"]) == (404, "not_found")
+    status, _ = resume(client, "/api/sessions/r-2/messages/00000000-0000-0000-0000-000000000000/stream")
+    assert status == 404
+
+
+def test_malformed_last_event_id_is_400(client):
+    _, events = sse_events(client, "/api/sessions/r-3/messages", {"content": "x"})
+    url = f"/api/sessions/r-3/messages/{events[0]['message_id']}/stream"
+    status, body = resume(client, url, **{"Last-Event-ID": "abc"})
+    assert (status, body["error"]["code"]) == (400, "invalid_last_event_id")
