@@ -40,11 +40,14 @@ INSTALLED_APPS = [
     "channels",
     "rest_framework",
     "drf_spectacular",
+    "django.contrib.postgres",
     "providers",
+    "accounts",
     "conversations",
 ]
 
 MIDDLEWARE = [
+    "chatproject.request_ids.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -144,20 +147,44 @@ LOG_LEVEL = e.env_log_level("LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "chatproject.request_ids.RequestIdFilter"}},
     "formatters": {
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",
-            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(request_id)s %(message)s",
             "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
         },
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["request_id"]}
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False}},
+    "loggers": {
+        "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        # The SDKs' HTTP clients log every request URL at INFO: keep them for debugging only.
+        "httpx": {"level": "WARNING"},
+        "httpx2": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+    },
 }
 
 # --- Who may chat: anonymous use (owner-less sessions) is allowed only when this is on.
-ALLOW_ANONYMOUS = e.env_bool("ALLOW_ANONYMOUS", True)
+# Default: on with DEBUG (local play), off otherwise (a deployment must opt in). When API_KEY is
+# set (seed 004's shared key), requests must carry it or a personal key.
+ALLOW_ANONYMOUS = e.env_bool("ALLOW_ANONYMOUS", DEBUG)
+API_KEY = e.env_str("API_KEY")
+
+# --- Rate limit of turns per API key (per user; per IP when anonymous), e.g. "60/minute"; needs REDIS_URL.
+RATE_LIMIT_TURNS = e.env_str("RATE_LIMIT_TURNS", "60/minute")
+try:
+    import limits as _limits
+
+    if RATE_LIMIT_TURNS:
+        _limits.parse(RATE_LIMIT_TURNS)
+except ValueError:
+    raise e.invalid(
+        "RATE_LIMIT_TURNS", RATE_LIMIT_TURNS, 'a rate such as "60/minute" or "5/second", or empty for none'
+    ) from None
 
 # --- Chat behaviour.
 MAX_HISTORY_MESSAGES = e.env_int("MAX_HISTORY_MESSAGES", 10, minimum=0, maximum=1000)
@@ -214,10 +241,22 @@ LLM_PROVIDER = e.env_str("LLM_PROVIDER").lower() or next((n for n, key in _KEYED
 # --- Django REST framework and the OpenAPI schema.
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.authentication.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["conversations.api.permissions.CallerAllowed"],
+    "EXCEPTION_HANDLER": "conversations.api.errors.exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Chat backend API",
     "DESCRIPTION": "History, chat turns and streaming for LLM chat applications.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "conversations.api.schema.add_non_drf_paths",
+    ],
 }

@@ -11,12 +11,14 @@ twice nor out of order (they are filtered by seq).
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 import orjson
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
+from chatproject.request_ids import request_id_from, request_id_var
 from conversations import resume
 from conversations.db import run_db
 from conversations.errors import TurnRejected
@@ -34,25 +36,49 @@ CLOSE_FORBIDDEN = 4403
 
 class ChatConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
+        headers = dict(self.scope.get("headers", []))
+        request_id_var.set(request_id_from(headers.get(b"x-request-id", b"").decode("latin1")))
         self.session_key = self.scope["url_route"]["kwargs"]["session_key"]
         self.following: dict[str, int] = {}
         self.group: str | None = None
-        user = self.scope.get("user")
-        if user is not None and user.is_authenticated:
-            self.owner_id: int | None = user.pk
-        elif settings.ALLOW_ANONYMOUS:
-            self.owner_id = None
-        else:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
+        owner = self._owner()
+        if owner is False:
+            await self._refuse(CLOSE_UNAUTHENTICATED)
             return
+        self.owner_id: int | None = owner  # type: ignore[assignment]
         conversation = await run_db(conversation_for_owner, self.owner_id, self.session_key)
         if conversation is None:
-            await self.close(code=CLOSE_FORBIDDEN)
+            await self._refuse(CLOSE_FORBIDDEN)
             return
         self.group = session_group(str(conversation.pk))
         await self.channel_layer.group_add(self.group, self.channel_name)
         await presence_add(self.group, self.channel_name)
         await self.accept()
+
+    def _owner(self) -> int | bool | None:
+        """The owner id, None for anonymous use, or False when the socket must be refused."""
+        if self.scope.get("auth_error") is not None:
+            return False
+        caller = self.scope.get("caller")
+        if caller is not None:
+            return caller.owner_id
+        user = self.scope.get("user")
+        if user is not None and user.is_authenticated:
+            return user.pk
+        return None if settings.ALLOW_ANONYMOUS and not getattr(settings, "API_KEY", "") else False
+
+    def _rate_limit_key(self) -> str:
+        caller = self.scope.get("caller")
+        if caller is not None:
+            return caller.rate_limit_key
+        if self.owner_id is not None:
+            return f"user:{self.owner_id}"
+        return f"ip:{(self.scope.get('client') or ('unknown',))[0]}"
+
+    async def _refuse(self, code: int) -> None:
+        """Accept, then close with an application code the client can read (4401, 4403)."""
+        await self.accept()
+        await self.close(code=code)
 
     async def disconnect(self, code: int) -> None:
         if self.group is None:
@@ -103,7 +129,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         client_id = frame.get("client_message_id")
         try:
             request = self._turn_request(frame)
-            turn = await start_turn(request)
+            turn = await start_turn(replace(request, rate_limit_key=self._rate_limit_key()))
         except TurnRejected as exc:
             await self.send_json(ws_error(exc.code, exc.message, client_message_id=client_id, **exc.details))
             return

@@ -29,7 +29,9 @@ def json_error(
 
 
 def error_response(exc: HttpError | TurnRejected) -> JsonResponse:
-    return json_error(exc.status, exc.code, exc.message, **exc.details)
+    retry_after = exc.details.get("retry_after")
+    headers = {"Retry-After": str(max(1, round(float(retry_after))))} if retry_after else None
+    return json_error(exc.status, exc.code, exc.message, headers=headers, **exc.details)
 
 
 def read_json_object(request: HttpRequest) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 
 class Conversation(models.Model):
@@ -34,7 +35,7 @@ class Conversation(models.Model):
     last_response_id = models.CharField(
         max_length=200, blank=True, help_text="Provider-side id of the last answer, for chaining."
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -98,7 +99,7 @@ class Message(models.Model):
         related_name="children",
         help_text="The message this one answers or replaces (edits and regenerations branch here).",
     )
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
     completed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -126,7 +127,7 @@ class Artifact(models.Model):
     filename = models.CharField(max_length=255, blank=True)
     content = models.TextField()
     position = models.PositiveIntegerField(help_text="Order of the code block within its message, from 0.")
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["message", "position"]

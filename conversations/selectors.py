@@ -29,3 +29,84 @@ def streaming_message_for_owner(owner_id: int | None, session_key: str) -> Messa
         .order_by("-created_at")
         .first()
     )
+
+
+def session_list_for_owner(
+    owner_id: int | None,
+    *,
+    q: str = "",
+    provider: str = "",
+    model: str = "",
+    created_after=None,
+    created_before=None,
+):
+    """The owner's sessions with message count, token totals and a last-message preview: one query."""
+    from django.db import connection
+    from django.db.models import Count, OuterRef, Q, Subquery, Sum
+    from django.db.models.functions import JSONObject, Left
+
+    last = (
+        Message.objects.filter(conversation=OuterRef("pk"))
+        .order_by("-created_at")
+        .values(preview=JSONObject(role="role", content=Left("content", 200), created_at="created_at"))[:1]
+    )
+    sessions = Conversation.objects.filter(owner_id=owner_id)
+    if q:
+        if connection.vendor == "postgresql":
+            from django.contrib.postgres.search import SearchQuery, SearchVector
+
+            matching = (
+                Message.objects.annotate(document=SearchVector("content"))
+                .filter(document=SearchQuery(q, search_type="websearch"))
+                .values("conversation_id")
+            )
+        else:
+            matching = Message.objects.filter(content__icontains=q).values("conversation_id")
+        sessions = sessions.filter(Q(title__icontains=q) | Q(pk__in=matching))
+    if provider:
+        sessions = sessions.filter(provider=provider)
+    if model:
+        sessions = sessions.filter(model=model)
+    if created_after is not None:
+        sessions = sessions.filter(created_at__gte=created_after)
+    if created_before is not None:
+        sessions = sessions.filter(created_at__lt=created_before)
+    return sessions.annotate(
+        message_count=Count("messages"),
+        input_tokens=Sum("messages__input_tokens"),
+        output_tokens=Sum("messages__output_tokens"),
+        last_message=Subquery(last),
+    )
+
+
+def session_for_owner(owner_id: int | None, session_key: str):
+    return session_list_for_owner(owner_id).filter(session_key=session_key).first()
+
+
+def message_list_for_session(conversation: Conversation, *, role: str = "", status: str = ""):
+    messages = conversation.messages.prefetch_related("artifacts")
+    if role:
+        messages = messages.filter(role=role)
+    if status:
+        messages = messages.filter(status=status)
+    return messages
+
+
+def message_branch(conversation: Conversation, leaf_id: str) -> list[Message]:
+    """The messages from the first one down to ``leaf_id`` along parent links, oldest first."""
+    by_id = {str(m.pk): m for m in conversation.messages.prefetch_related("artifacts")}
+    chain: list[Message] = []
+    current = by_id.get(str(leaf_id))
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = by_id.get(str(current.parent_id)) if current.parent_id else None
+    return list(reversed(chain))
+
+
+def artifact_list_for_session(conversation: Conversation, *, message_id: str | None = None):
+    from conversations.models import Artifact
+
+    artifacts = Artifact.objects.filter(conversation=conversation)
+    if message_id is not None:
+        artifacts = artifacts.filter(message_id=message_id)
+    return artifacts

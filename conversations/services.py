@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from conversations.artifacts import CodeBlock
-from conversations.errors import TurnInProgress
+from conversations.errors import InvalidTurnInput, NotFound, TurnInProgress
 from conversations.models import Artifact, Conversation, Message
 from providers.base import ChatMessage
 
@@ -29,6 +29,8 @@ class TurnOpening:
     system: str | None
     history_limit: int
     chaining: bool
+    edit_of: str | None = None  # a user message: the new one replaces it, as a new branch
+    regenerate_of: str | None = None  # an answer (or its user message): answer the same message again
     metadata: dict = field(default_factory=dict)
     stale_after: timedelta = timedelta(minutes=15)
 
@@ -42,6 +44,7 @@ class OpenedTurn:
     system: str
     history: tuple[ChatMessage, ...]  # earlier messages, oldest first, without the new one
     previous_response_id: str | None
+    user_content: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,17 +82,39 @@ def _conversation_for_update(opening: TurnOpening) -> Conversation:
         return Conversation.objects.select_for_update().get(**lookup)
 
 
-def _history(conversation: Conversation, limit: int) -> tuple[ChatMessage, ...]:
-    if limit <= 0:
-        return ()
-    rows = (
-        conversation.messages.filter(
-            status=Message.Status.COMPLETE, role__in=(Message.Role.USER, Message.Role.ASSISTANT)
-        )
-        .order_by("-created_at")
-        .values_list("role", "content")[:limit]
+TREE_WINDOW = 400
+
+
+def _recent_messages(conversation: Conversation) -> dict[str, tuple]:
+    """The newest messages of a session as ``{id: (id, parent_id, role, status, content)}``, newest first."""
+    rows = conversation.messages.order_by("-created_at").values_list(
+        "id", "parent_id", "role", "status", "content"
     )
-    return tuple(ChatMessage(role, content) for role, content in reversed(rows))
+    return {str(row[0]): row for row in rows[:TREE_WINDOW]}
+
+
+def _branch_history(messages: dict[str, tuple], leaf_id: str | None, limit: int) -> tuple[ChatMessage, ...]:
+    """The complete messages on the branch ending at ``leaf_id`` (itself included), oldest first, at most ``limit``."""
+    chain: list[ChatMessage] = []
+    seen: set[str] = set()
+    current = leaf_id
+    while current and current in messages and current not in seen and len(chain) < limit:
+        seen.add(current)
+        _, parent_id, role, status, content = messages[current]
+        if status == Message.Status.COMPLETE and role in (Message.Role.USER, Message.Role.ASSISTANT):
+            chain.append(ChatMessage(role, content))
+        current = str(parent_id) if parent_id else None
+    return tuple(reversed(chain))
+
+
+def _target_message(conversation: Conversation, message_id: str) -> Message:
+    try:
+        message = conversation.messages.filter(pk=message_id).first()
+    except Exception:  # a malformed id
+        message = None
+    if message is None:
+        raise NotFound("No message with this id in this session.")
+    return message
 
 
 def turn_existing_answer(conversation_id: str, client_message_id: str) -> Message | None:
@@ -109,8 +134,18 @@ def turn_open(opening: TurnOpening) -> OpenedTurn | Message:
 
     Returns the stored answer instead when ``client_message_id`` was seen before
     in this session (the caller replays it). Raises :class:`TurnInProgress` when
-    another turn of the session is still streaming.
+    another turn of the session is still streaming. An edit stores the new user
+    message beside the old one (same parent); a regenerate answers the same user
+    message again; both leave the old branch in place.
     """
+    branching = opening.edit_of or opening.regenerate_of
+    if (
+        branching
+        and not Conversation.objects.filter(
+            owner_id=opening.owner_id, session_key=opening.session_key
+        ).exists()
+    ):
+        raise NotFound("No session with this key.")
     conversation = _conversation_for_update(opening)
     if opening.client_message_id:
         existing = turn_existing_answer(conversation.pk, opening.client_message_id)
@@ -128,22 +163,40 @@ def turn_open(opening: TurnOpening) -> OpenedTurn | Message:
         )
     if opening.system is not None and opening.system != conversation.system_prompt:
         conversation.system_prompt = opening.system
-    history = _history(conversation, opening.history_limit)
+    recent = _recent_messages(conversation)
+    user: Message | None = None
+    if opening.regenerate_of:
+        target = _target_message(conversation, opening.regenerate_of)
+        user = target if target.role == Message.Role.USER else target.parent
+        if user is None or user.role != Message.Role.USER:
+            raise InvalidTurnInput("Only an answer to a user message (or that message) can be regenerated.")
+        parent_id = str(user.parent_id) if user.parent_id else None
+    elif opening.edit_of:
+        target = _target_message(conversation, opening.edit_of)
+        if target.role != Message.Role.USER:
+            raise InvalidTurnInput("Only user messages can be edited: regenerate an answer instead.")
+        parent_id = str(target.parent_id) if target.parent_id else None
+    else:
+        parent_id = next(iter(recent), None)
+    history = _branch_history(recent, parent_id, opening.history_limit)
     previous = None
     if (
         opening.chaining
+        and not branching
         and conversation.last_response_id
         and (conversation.provider, conversation.model) == (opening.provider, opening.model)
     ):
         previous = conversation.last_response_id
-    user = Message.objects.create(
-        conversation=conversation,
-        role=Message.Role.USER,
-        content=opening.user_content,
-        client_message_id=opening.client_message_id or None,
-        status=Message.Status.COMPLETE,
-        completed_at=timezone.now(),
-    )
+    if user is None:
+        user = Message.objects.create(
+            conversation=conversation,
+            role=Message.Role.USER,
+            content=opening.user_content,
+            client_message_id=opening.client_message_id or None,
+            status=Message.Status.COMPLETE,
+            parent_id=parent_id,
+            completed_at=timezone.now(),
+        )
     answer = Message.objects.create(
         conversation=conversation,
         role=Message.Role.ASSISTANT,
@@ -162,6 +215,7 @@ def turn_open(opening: TurnOpening) -> OpenedTurn | Message:
         system=conversation.system_prompt,
         history=history,
         previous_response_id=previous,
+        user_content=user.content,
     )
 
 
@@ -199,3 +253,116 @@ def turn_finish(conversation_id: str, message_id: str, outcome: TurnOutcome) -> 
     if outcome.status == Message.Status.COMPLETE and outcome.response_id:
         fields["last_response_id"] = outcome.response_id
     Conversation.objects.filter(pk=conversation_id).update(**fields)
+
+
+SESSION_EXPORT_FORMAT = "chat-session/1"
+
+
+def conversation_create(*, owner_id: int | None, session_key: str, **fields: object) -> Conversation:
+    try:
+        with transaction.atomic():
+            return Conversation.objects.create(owner_id=owner_id, session_key=session_key, **fields)
+    except IntegrityError:
+        from conversations.errors import TurnRejected
+
+        raise TurnRejected(
+            f"A session with key {session_key!r} already exists: choose another key or omit it.",
+            code="session_exists",
+            status=409,
+        ) from None
+
+
+def conversation_export(conversation: Conversation) -> dict:
+    """The session, its messages (every branch, with parent ids) and their artifacts, as plain JSON."""
+    messages = conversation.messages.prefetch_related("artifacts").order_by("created_at")
+    return {
+        "format": SESSION_EXPORT_FORMAT,
+        "session": {
+            "session_key": conversation.session_key,
+            "title": conversation.title,
+            "provider": conversation.provider,
+            "model": conversation.model,
+            "system_prompt": conversation.system_prompt,
+            "metadata": conversation.metadata,
+            "created_at": conversation.created_at.isoformat(),
+        },
+        "messages": [
+            {
+                "id": str(m.pk),
+                "parent_id": str(m.parent_id) if m.parent_id else None,
+                "role": m.role,
+                "content": m.content,
+                "status": m.status,
+                "provider": m.provider,
+                "model": m.model,
+                "input_tokens": m.input_tokens,
+                "output_tokens": m.output_tokens,
+                "usage_estimated": m.usage_estimated,
+                "finish_reason": m.finish_reason,
+                "error_code": m.error_code,
+                "error_message": m.error_message,
+                "created_at": m.created_at.isoformat(),
+                "completed_at": m.completed_at.isoformat() if m.completed_at else None,
+                "artifacts": [
+                    {
+                        "position": a.position,
+                        "language": a.language,
+                        "filename": a.filename,
+                        "content": a.content,
+                    }
+                    for a in m.artifacts.all()
+                ],
+            }
+            for m in messages
+        ],
+    }
+
+
+@transaction.atomic
+def conversation_import(*, owner_id: int | None, data: dict) -> Conversation:
+    """A new session from an export (validated by the API). New ids; parents and order kept."""
+    import uuid
+
+    session = data["session"]
+    key = session["session_key"]
+    if Conversation.objects.filter(owner_id=owner_id, session_key=key).exists():
+        key = f"{key[:100]}-imported-{uuid.uuid4().hex[:8]}"
+    conversation = Conversation.objects.create(
+        owner_id=owner_id,
+        session_key=key,
+        title=session.get("title", ""),
+        provider=session.get("provider", ""),
+        model=session.get("model", ""),
+        system_prompt=session.get("system_prompt", ""),
+        metadata=session.get("metadata") or {},
+    )
+    ids = {m["id"]: uuid.uuid4() for m in data["messages"]}
+    rows, artifacts = [], []
+    for m in data["messages"]:
+        status = m["status"] if m["status"] != Message.Status.STREAMING else Message.Status.INTERRUPTED
+        rows.append(
+            Message(
+                id=ids[m["id"]],
+                conversation=conversation,
+                parent_id=ids.get(m.get("parent_id") or ""),
+                role=m["role"],
+                content=m["content"],
+                status=status,
+                provider=m.get("provider", ""),
+                model=m.get("model", ""),
+                input_tokens=m.get("input_tokens"),
+                output_tokens=m.get("output_tokens"),
+                usage_estimated=m.get("usage_estimated", False),
+                finish_reason=m.get("finish_reason", ""),
+                error_code=m.get("error_code", ""),
+                error_message=m.get("error_message", ""),
+                created_at=m["created_at"],
+                completed_at=m.get("completed_at"),
+            )
+        )
+        artifacts += [
+            Artifact(message_id=ids[m["id"]], conversation=conversation, **a) for a in m.get("artifacts", [])
+        ]
+    Message.objects.bulk_create(rows)
+    Artifact.objects.bulk_create(artifacts)
+    return conversation

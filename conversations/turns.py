@@ -31,6 +31,7 @@ from conversations.errors import (
 )
 from conversations.events import ArtifactReady, Completed, Delta, Failed, Started, TurnEvent, UsageReported
 from conversations.models import Message
+from conversations.ratelimit import turn_rate_limiter
 from conversations.replay import stored_turn_events
 from conversations.retry import RetryPolicy, ServedBy, stream_with_retries
 from conversations.services import OpenedTurn, TurnOpening, TurnOutcome, turn_finish, turn_open
@@ -65,10 +66,13 @@ class TurnRequest:
     extra_headers: Mapping[str, str] = field(default_factory=dict)
     context: tuple[ChatMessage, ...] | None = None
     history_limit: int | None = None
+    edit_of: str | None = None
+    regenerate_of: str | None = None
+    rate_limit_key: str | None = None  # who is charged for this turn (API key, user or IP)
 
 
 def validate_turn_request(request: TurnRequest) -> None:
-    if not request.content or not request.content.strip():
+    if request.regenerate_of is None and (not request.content or not request.content.strip()):
         raise InvalidTurnInput(
             "content is empty: send the user's message as a non-empty string.", field="content"
         )
@@ -174,9 +178,9 @@ class LiveTurn:
         if request.context is not None:
             messages = request.context
         elif chained:
-            messages = (ChatMessage("user", request.content),)
+            messages = (ChatMessage("user", opened.user_content),)
         else:
-            messages = (*opened.history, ChatMessage("user", request.content))
+            messages = (*opened.history, ChatMessage("user", opened.user_content))
         return ProviderRequest(
             model=model,
             messages=messages,
@@ -388,6 +392,18 @@ async def start_turn(request: TurnRequest) -> Turn:
     """Validate, resolve the provider and store the opening rows; raise TurnRejected on bad input."""
     validate_turn_request(request)
     primary = _resolve(request.provider, request.model)
+    rate_key = request.rate_limit_key or (
+        f"user:{request.owner_id}" if request.owner_id is not None else None
+    )
+    if rate_key is not None:
+        decision = await turn_rate_limiter.hit(rate_key)
+        if not decision.allowed:
+            raise TurnRejected(
+                f"Too many messages: the limit is {settings.RATE_LIMIT_TURNS}. Retry after the given seconds.",
+                code="rate_limited",
+                status=429,
+                retry_after=round(decision.retry_after, 1),
+            )
     opening = TurnOpening(
         owner_id=request.owner_id,
         session_key=request.session_key,
@@ -400,6 +416,8 @@ async def start_turn(request: TurnRequest) -> Turn:
         if request.history_limit is None
         else request.history_limit,
         chaining=primary[0].supports_response_chaining,
+        edit_of=request.edit_of,
+        regenerate_of=request.regenerate_of,
         stale_after=timedelta(seconds=settings.TURN_STALE_SECONDS),
     )
     opened = await run_db(turn_open, opening)

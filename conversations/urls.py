@@ -1,18 +1,15 @@
-from django.urls import path
+from django.urls import include, path
 
 from conversations.views import openai_compat, streams, turns
 
+M = "api/sessions/<str:session_key>/messages"
+
 urlpatterns = [
-    path("api/sessions/<str:session_key>/messages", turns.post_message, name="session-messages-post"),
-    path(
-        "api/sessions/<str:session_key>/messages/<uuid:message_id>/stop",
-        turns.stop_message,
-        name="session-message-stop",
-    ),
-    path(
-        "api/sessions/<str:session_key>/messages/<uuid:message_id>/stream",
-        streams.resume_stream,
-        name="session-message-stream",
-    ),
+    path(M, turns.messages_collection, name="session-messages"),
+    path(f"{M}/<uuid:message_id>/stop", turns.stop_message, name="session-message-stop"),
+    path(f"{M}/<uuid:message_id>/stream", streams.resume_stream, name="session-message-stream"),
+    path(f"{M}/<uuid:message_id>/edit", turns.edit_message, name="session-message-edit"),
+    path(f"{M}/<uuid:message_id>/regenerate", turns.regenerate_message, name="session-message-regenerate"),
     path("v1/chat/completions", openai_compat.chat_completions, name="openai-chat-completions"),
+    path("", include("conversations.api.urls")),
 ]

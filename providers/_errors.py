@@ -93,10 +93,10 @@ def error_for_status(
     if status == 408:
         return Timeout(provider, "the provider timed out the request (HTTP 408): try again", status=status)
     if 400 <= status < 500:
-        said = f" ({detail})" if detail else ""
+        said = f": {detail.rstrip('.')}" if detail else ""
         return InvalidRequest(
             provider,
-            f"the provider rejected the request (HTTP {status}){said}: check the model name and parameters",
+            f"the provider rejected the request (HTTP {status}{said}); check the model name and parameters",
             status=status,
         )
     return Unavailable(

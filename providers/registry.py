@@ -47,14 +47,18 @@ class ProviderNotConfigured(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class ProviderConfig:
-    """One provider's settings, read once; ``options`` are its adapter's extra constructor arguments."""
+    """One provider's settings, read once.
+
+    ``options`` are its adapter's extra constructor arguments, the API key among them: never expose
+    them (they are left out of ``repr``).
+    """
 
     spec: ProviderSpec
     configured: bool
     default_model: str
     allowed_models: frozenset[str] | None
     aliases: Mapping[str, str]
-    options: Mapping[str, Any] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
 
 def _setting(name: str, default: Any = None) -> Any:

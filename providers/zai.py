@@ -19,6 +19,7 @@ Contract:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, ClassVar
@@ -77,7 +78,8 @@ class _Worker:
                 self._put("error", exc)
         finally:
             if response is not None:
-                response.close()
+                with contextlib.suppress(Exception):  # closing a cut connection may complain
+                    response.close()
 
     def stop(self) -> None:
         self._stop.set()

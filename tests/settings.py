@@ -10,6 +10,8 @@ import os
 os.environ.setdefault("SECRET_KEY", "test-suite-only-insecure-key")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("SECURE_COOKIES", "false")
+os.environ.setdefault("ALLOW_ANONYMOUS", "true")
+os.environ.setdefault("RATE_LIMIT_TURNS", "")  # the rate-limit tests turn it on
 
 from chatproject.settings import *  # noqa: F403
 

@@ -28,6 +28,17 @@ async def connect(session_key: str, cookie: str | None = None) -> WebsocketCommu
     return communicator
 
 
+async def close_code(path: str, headers: list) -> int | None:
+    """The close code a refused socket gets (accepted, then closed with an application code)."""
+    communicator = WebsocketCommunicator(application, path, headers=headers)
+    connected, code = await communicator.connect(timeout=5)
+    if not connected:
+        return code
+    output = await communicator.receive_output(timeout=5)
+    assert output["type"] == "websocket.close"
+    return output["code"]
+
+
 async def until_terminal(ws: WebsocketCommunicator, wait: float = 10) -> list[dict]:
     frames = []
     while True:
@@ -171,16 +182,12 @@ async def test_turn_is_stopped_when_no_listener_returns_within_the_grace_period(
 
 
 async def test_unknown_session_closes_4403(openai_upstream):
-    communicator = WebsocketCommunicator(application, "/ws/chat/nope/", headers=[ORIGIN])
-    connected, code = await communicator.connect(timeout=5)
-    assert (connected, code) == (False, 4403)
+    assert await close_code("/ws/chat/nope/", [ORIGIN]) == 4403
 
 
 async def test_no_credentials_closes_4401_when_anonymous_use_is_off(session, settings):
     settings.ALLOW_ANONYMOUS = False
-    communicator = WebsocketCommunicator(application, "/ws/chat/ws-1/", headers=[ORIGIN])
-    connected, code = await communicator.connect(timeout=5)
-    assert (connected, code) == (False, 4401)
+    assert await close_code("/ws/chat/ws-1/", [ORIGIN]) == 4401
 
 
 async def test_session_cookie_authenticates_and_another_owners_session_is_4403(openai_upstream):
@@ -198,10 +205,7 @@ async def test_session_cookie_authenticates_and_another_owners_session_is_4403(o
     await ws.send_json_to({"type": "ping"})
     assert await ws.receive_json_from(timeout=5) == {"type": "pong"}
     await ws.disconnect()
-    foreign = WebsocketCommunicator(
-        application, "/ws/chat/his/", headers=[ORIGIN, (b"cookie", cookie.encode())]
-    )
-    assert await foreign.connect(timeout=5) == (False, 4403)
+    assert await close_code("/ws/chat/his/", [ORIGIN, (b"cookie", cookie.encode())]) == 4403
 
 
 async def test_foreign_origin_is_refused(session):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 from django.conf import settings
@@ -23,7 +24,8 @@ from conversations.events import TurnEvent
 from conversations.http import STREAM_HEADERS, Field, HttpError, json_error, read_json_object
 from conversations.jobs import follow
 from conversations.turns import TurnRequest, start_turn
-from conversations.views.turns import ERROR_STATUS, request_owner_id
+from conversations.views.auth import request_caller
+from conversations.views.turns import ERROR_STATUS
 from conversations.wire.openai_chat import ChatChunkEncoder, chat_completion
 from conversations.wire.summary import summarize_turn
 from providers.base import ChatMessage
@@ -119,9 +121,11 @@ async def _chunks(events: AsyncIterator[TurnEvent], encoder: ChatChunkEncoder) -
 @require_POST
 async def chat_completions(request: HttpRequest) -> HttpResponse:
     try:
-        owner_id = await request_owner_id(request)
-        turn_request, stream, include_usage = parse_request(request, read_json_object(request), owner_id)
-        turn = await start_turn(turn_request)
+        caller = await request_caller(request)
+        turn_request, stream, include_usage = parse_request(
+            request, read_json_object(request), caller.owner_id
+        )
+        turn = await start_turn(replace(turn_request, rate_limit_key=caller.rate_limit_key))
     except (HttpError, TurnRejected) as exc:
         return openai_error(exc.status, exc.code, exc.message, param=exc.details.get("field"))  # type: ignore[arg-type]
     completion_id = f"chatcmpl-{turn.message_id.replace('-', '')}"

@@ -13,7 +13,7 @@ from conversations import resume
 from conversations.http import STREAM_HEADERS, HttpError, error_response
 from conversations.jobs import session_group
 from conversations.presence import presence_add, presence_remove
-from conversations.views.turns import request_owner_id
+from conversations.views.auth import request_owner_id
 from conversations.wire.sse import CONTENT_TYPE, encode_sse_frame
 from conversations.wire.websocket import is_terminal
 

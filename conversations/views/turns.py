@@ -6,6 +6,7 @@ Decode the request, call the turn service, encode its events; nothing else.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
@@ -19,7 +20,6 @@ from conversations.http import (
     STREAM_HEADERS,
     Field,
     HttpError,
-    enforce_csrf,
     error_response,
     read_json_object,
 )
@@ -27,19 +27,11 @@ from conversations.jobs import follow, request_stop
 from conversations.models import Message
 from conversations.selectors import message_for_owner
 from conversations.turns import TurnRequest, start_turn
+from conversations.views.auth import request_caller, request_owner_id
 from conversations.wire import ndjson, sse
 from conversations.wire.summary import summarize_turn
 
 ERROR_STATUS = {"rate_limited": 429, "provider_timeout": 504, "provider_auth_failed": 502}
-
-
-async def request_owner_id(request: HttpRequest) -> int | None:
-    """The authenticated user's id, or None for anonymous use. Session users must send the CSRF token."""
-    user = await request.auser()
-    if not user.is_authenticated:
-        return None
-    enforce_csrf(request)
-    return user.pk
 
 
 def negotiate(request: HttpRequest) -> str:
@@ -100,9 +92,9 @@ async def whole_turn_response(events: AsyncIterator[TurnEvent]) -> JsonResponse:
 @require_POST
 async def post_message(request: HttpRequest, session_key: str) -> HttpResponse:
     try:
-        owner_id = await request_owner_id(request)
-        turn_request = turn_request_from_body(read_json_object(request), session_key, owner_id)
-        turn = await start_turn(turn_request)
+        caller = await request_caller(request)
+        turn_request = turn_request_from_body(read_json_object(request), session_key, caller.owner_id)
+        turn = await start_turn(replace(turn_request, rate_limit_key=caller.rate_limit_key))
     except (HttpError, TurnRejected) as exc:
         return error_response(exc)
     fmt = negotiate(request)
@@ -126,3 +118,60 @@ async def stop_message(request: HttpRequest, session_key: str, message_id: str) 
             HttpError(404, "not_running", "No answer with this id is being generated in this session.")
         )
     return JsonResponse({"message_id": str(message_id), "stopping": True}, status=202)
+
+
+def _branch_request(body: dict, session_key: str, owner_id: int | None, **branch: str) -> TurnRequest:
+    field = Field(body)
+    return TurnRequest(
+        session_key=session_key,
+        content=(field.str("content", required="edit_of" in branch) or ""),
+        owner_id=owner_id,
+        client_message_id=field.str("client_message_id"),
+        provider=field.str("provider"),
+        model=field.str("model"),
+        temperature=field.number("temperature"),
+        max_tokens=field.int("max_tokens"),
+        json_output=field.bool("json"),
+        **branch,
+    )
+
+
+async def _branch_turn(request: HttpRequest, session_key: str, **branch: str) -> HttpResponse:
+    try:
+        caller = await request_caller(request)
+        body = read_json_object(request) if request.body else {}
+        turn_request = _branch_request(body, session_key, caller.owner_id, **branch)
+        turn = await start_turn(replace(turn_request, rate_limit_key=caller.rate_limit_key))
+    except (HttpError, TurnRejected) as exc:
+        return error_response(exc)
+    fmt = negotiate(request)
+    events = follow(turn, grace=settings.HTTP_DETACH_GRACE_SECONDS)
+    if fmt == "json":
+        return await whole_turn_response(events)
+    return streaming_response(events, fmt)
+
+
+@csrf_exempt
+@require_POST
+async def edit_message(request: HttpRequest, session_key: str, message_id: str) -> HttpResponse:
+    """A new version of a user message, answered as a new branch (the old branch is kept)."""
+    return await _branch_turn(request, session_key, edit_of=str(message_id))
+
+
+@csrf_exempt
+@require_POST
+async def regenerate_message(request: HttpRequest, session_key: str, message_id: str) -> HttpResponse:
+    """Another answer to the same user message, as a new branch."""
+    return await _branch_turn(request, session_key, regenerate_of=str(message_id))
+
+
+@csrf_exempt
+async def messages_collection(request: HttpRequest, session_key: str) -> HttpResponse:
+    """``GET`` lists the session's messages (history API); ``POST`` sends a message (a turn)."""
+    if request.method == "POST":
+        return await post_message(request, session_key)
+    from asgiref.sync import sync_to_async
+
+    from conversations.api.views import MessageList
+
+    return await sync_to_async(MessageList.as_view())(request, session_key=session_key)

@@ -1,7 +1,9 @@
 """Fixtures for the provider tests: one fake upstream per session, real SDKs over real HTTP.
 
 ``make_provider(kind, ...)`` builds an adapter pointed at the fake upstream (``kind`` is one of
-:data:`HTTP_ADAPTERS`) and closes it after the test.
+:data:`HTTP_ADAPTERS`) and closes it after the test. Only ``test_registry``/``test_checks`` need
+Django; the rest also runs with ``-p no:django``, which is why the suite-wide ``settle_turns`` (it
+imports ``conversations``) is replaced here by a no-op.
 """
 
 from __future__ import annotations
@@ -43,6 +45,12 @@ def fake_upstream() -> Iterator[FakeUpstream]:
     upstream = FakeUpstream().start()
     yield upstream
     upstream.stop()
+
+
+@pytest.fixture(autouse=True)
+def settle_turns() -> Iterator[None]:
+    """Provider tests start no turns: no need to wait for them (and no Django import, see module doc)."""
+    yield
 
 
 @pytest.fixture(autouse=True)

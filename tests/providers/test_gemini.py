@@ -36,7 +36,12 @@ class CannedGemini:
             def do_POST(self) -> None:
                 self.rfile.read(int(self.headers.get("content-length", 0)))
                 self.send_response(canned.status)
-                for name, value in {**canned.headers, "content-length": str(len(canned.body))}.items():
+                length = str(len(canned.body))
+                for name, value in {
+                    **canned.headers,
+                    "content-length": length,
+                    "connection": "close",
+                }.items():
                     self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(canned.body)
@@ -60,6 +65,7 @@ def canned() -> Iterator[CannedGemini]:
     thread.start()
     yield server
     server.server.shutdown()
+    server.server.server_close()
 
 
 async def test_gemini_sends_system_instruction_and_maps_assistant_to_model_role(make_provider, fake_upstream):

@@ -1,0 +1,63 @@
+"""Who is calling: an API key's owner, a logged-in user, or anonymous (when ALLOW_ANONYMOUS).
+
+One resolution for every edge (async views, DRF, WebSocket), so the same
+credentials mean the same owner everywhere.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from accounts.keys import api_key_authenticate
+
+
+class AuthenticationError(Exception):
+    status = 401
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    owner_id: int | None
+    api_key_id: int | None = None
+    ip: str = ""
+
+    @property
+    def rate_limit_key(self) -> str:
+        if self.api_key_id is not None:
+            return f"key:{self.api_key_id}"
+        if self.owner_id is not None:
+            return f"user:{self.owner_id}"
+        return f"ip:{self.ip}"
+
+
+def caller_from_key(raw: str, ip: str) -> Caller:
+    """A caller for an ``X-API-Key`` / Bearer value; the shared ``API_KEY`` means the anonymous owner."""
+    shared = getattr(settings, "API_KEY", "")
+    if shared and hmac.compare_digest(raw.encode(), shared.encode()):
+        return Caller(owner_id=None, ip=ip)
+    key = api_key_authenticate(raw)
+    if key is None:
+        raise AuthenticationError(
+            "invalid_api_key",
+            "The API key is unknown, malformed or revoked: create one with `manage.py apikey create`.",
+        )
+    return Caller(owner_id=key.owner_id, api_key_id=key.pk, ip=ip)
+
+
+def anonymous_caller(ip: str) -> Caller:
+    if not settings.ALLOW_ANONYMOUS or getattr(settings, "API_KEY", ""):
+        raise AuthenticationError(
+            "authentication_required", "Send an API key (X-API-Key or Authorization: Bearer), or log in."
+        )
+    return Caller(owner_id=None, ip=ip)
+
+
+def client_ip(meta_or_scope_client: str | None) -> str:
+    return meta_or_scope_client or "unknown"

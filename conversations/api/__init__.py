@@ -1,0 +1,1 @@
+"""The history REST API (Django REST framework): sessions, messages, artifacts, export/import."""

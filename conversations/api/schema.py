@@ -1,0 +1,222 @@
+"""OpenAPI for the endpoints that are not DRF views: turns (streamed), stop, resume, edit,
+regenerate, the OpenAI-compatible endpoint and health. Added by a drf-spectacular postprocessing hook."""
+
+from __future__ import annotations
+
+from typing import Any
+
+ERROR = {
+    "type": "object",
+    "properties": {
+        "error": {
+            "type": "object",
+            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+            "required": ["code", "message"],
+        }
+    },
+    "required": ["error"],
+}
+EVENT = {
+    "type": "object",
+    "description": "A turn event: started, delta, artifact, usage, completed or failed (see README).",
+    "properties": {
+        "type": {"type": "string", "enum": ["started", "delta", "artifact", "usage", "completed", "failed"]},
+        "seq": {"type": "integer", "minimum": 1},
+        "message_id": {"type": "string", "format": "uuid"},
+    },
+    "required": ["type", "seq", "message_id"],
+    "additionalProperties": True,
+}
+TURN_BODY = {
+    "type": "object",
+    "properties": {
+        "content": {"type": "string", "minLength": 1},
+        "client_message_id": {"type": "string", "maxLength": 128},
+        "provider": {"type": "string"},
+        "model": {"type": "string"},
+        "system": {"type": "string"},
+        "temperature": {"type": "number", "minimum": 0, "maximum": 2},
+        "max_tokens": {"type": "integer", "minimum": 1},
+        "json": {"type": "boolean"},
+        "json_schema": {"type": "object"},
+    },
+}
+SESSION_KEY = {"name": "session_key", "in": "path", "required": True, "schema": {"type": "string"}}
+MESSAGE_ID = {
+    "name": "message_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "format": "uuid"},
+}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    return {
+        str(c): {"description": "Error", "content": {"application/json": {"schema": ERROR}}} for c in codes
+    }
+
+
+def _turn_responses() -> dict[str, Any]:
+    return {
+        "200": {
+            "description": "The turn: SSE (text/event-stream), NDJSON, or the whole turn as JSON, by Accept.",
+            "content": {
+                "text/event-stream": {"schema": {"type": "string"}},
+                "application/x-ndjson": {"schema": {"type": "string"}},
+                "application/json": {"schema": {"type": "object", "additionalProperties": True}},
+            },
+        },
+        **_errors(400, 401, 403, 404, 409, 413, 415, 422, 429, 502, 503, 504),
+    }
+
+
+def _operation(op_id: str, summary: str, params: list, responses: dict, body: dict | None = None) -> dict:
+    op: dict[str, Any] = {
+        "operationId": op_id,
+        "summary": summary,
+        "tags": ["turns"],
+        "parameters": params,
+        "responses": responses,
+        "security": [{"ApiKey": []}, {"cookieAuth": []}, {}],
+    }
+    if body is not None:
+        op["requestBody"] = {"content": {"application/json": {"schema": body}}, "required": True}
+    return op
+
+
+def add_non_drf_paths(result: dict, generator: Any, request: Any, public: bool) -> dict:
+    paths = result.setdefault("paths", {})
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    schemas.setdefault("TurnEvent", EVENT)
+    base = "/api/sessions/{session_key}/messages"
+    page = {
+        "type": "object",
+        "properties": {
+            "next": {"type": "string", "nullable": True},
+            "previous": {"type": "string", "nullable": True},
+            "results": {"type": "array", "items": {"$ref": "#/components/schemas/Message"}},
+        },
+    }
+    listing = _operation(
+        "session_messages_list",
+        "List a session's messages, oldest first (cursor pagination)",
+        [SESSION_KEY]
+        + [
+            {"name": n, "in": "query", "schema": {"type": "string"}}
+            for n in ("cursor", "role", "status", "branch")
+        ],
+        {
+            "200": {"description": "A page of messages", "content": {"application/json": {"schema": page}}},
+            **_errors(400, 401, 404),
+        },
+    )
+    listing["tags"] = ["history"]
+    paths[base] = {
+        "get": listing,
+        "post": _operation(
+            "session_messages_send",
+            "Send a message and stream the answer",
+            [SESSION_KEY],
+            _turn_responses(),
+            TURN_BODY,
+        ),
+    }
+    paths[base + "/{message_id}/edit"] = {
+        "post": _operation(
+            "message_edit",
+            "Edit a user message: a new branch, streamed",
+            [SESSION_KEY, MESSAGE_ID],
+            _turn_responses(),
+            TURN_BODY,
+        )
+    }
+    paths[base + "/{message_id}/regenerate"] = {
+        "post": _operation(
+            "message_regenerate",
+            "Answer the same message again: a new branch, streamed",
+            [SESSION_KEY, MESSAGE_ID],
+            _turn_responses(),
+            {"type": "object"},
+        )
+    }
+    paths[base + "/{message_id}/stop"] = {
+        "post": _operation(
+            "message_stop",
+            "Stop an answer being generated",
+            [SESSION_KEY, MESSAGE_ID],
+            {
+                "202": {
+                    "description": "Stopping",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                **_errors(401, 404),
+            },
+        )
+    }
+    paths[base + "/{message_id}/stream"] = {
+        "get": _operation(
+            "message_stream_resume",
+            "Resume an answer's event stream after Last-Event-ID",
+            [
+                SESSION_KEY,
+                MESSAGE_ID,
+                {"name": "Last-Event-ID", "in": "header", "schema": {"type": "integer"}},
+                {"name": "after_seq", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+            ],
+            {
+                "200": {
+                    "description": "SSE",
+                    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                },
+                **_errors(400, 401, 404, 503),
+            },
+        )
+    }
+    paths["/v1/chat/completions"] = {
+        "post": _operation(
+            "openai_chat_completions",
+            "OpenAI-compatible Chat Completions (streaming and not)",
+            [],
+            {
+                "200": {
+                    "description": "chat.completion, or chat.completion.chunk SSE",
+                    "content": {
+                        "application/json": {"schema": {"type": "object"}},
+                        "text/event-stream": {"schema": {"type": "string"}},
+                    },
+                },
+                **_errors(400, 401, 413, 415, 422, 429, 502, 503, 504),
+            },
+            {
+                "type": "object",
+                "required": ["messages"],
+                "properties": {
+                    "model": {"type": "string"},
+                    "messages": {"type": "array", "items": {"type": "object"}},
+                    "stream": {"type": "boolean"},
+                },
+            },
+        )
+    }
+    paths["/health"] = {
+        "get": {
+            "operationId": "health",
+            "summary": "Dependency health",
+            "tags": ["health"],
+            "security": [{}],
+            "responses": {
+                "200": {
+                    "description": "Healthy",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                "503": {
+                    "description": "A dependency is down",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+            },
+        }
+    }
+    result.setdefault("components", {}).setdefault("securitySchemes", {}).setdefault(
+        "cookieAuth", {"type": "apiKey", "in": "cookie", "name": "sessionid"}
+    )
+    return result

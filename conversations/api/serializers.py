@@ -1,0 +1,169 @@
+"""Serializers of the history API. Reads come annotated from the selectors (no N+1)."""
+
+from __future__ import annotations
+
+import json
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from conversations.models import Artifact, Conversation, Message
+from conversations.services import SESSION_EXPORT_FORMAT
+from providers.registry import ProviderNotConfigured, UnknownModel, UnknownProvider, get_registry
+
+SESSION_KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+
+
+class LastMessageSerializer(serializers.Serializer):
+    role = serializers.CharField()
+    content = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class SessionSerializer(serializers.ModelSerializer):
+    session_key = serializers.RegexField(SESSION_KEY_PATTERN, required=False, max_length=128)
+    message_count = serializers.IntegerField(read_only=True, default=0)
+    input_tokens = serializers.IntegerField(read_only=True, default=0, allow_null=True)
+    output_tokens = serializers.IntegerField(read_only=True, default=0, allow_null=True)
+    last_message = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Conversation
+        fields = (
+            "session_key",
+            "title",
+            "provider",
+            "model",
+            "system_prompt",
+            "metadata",
+            "created_at",
+            "updated_at",
+            "message_count",
+            "input_tokens",
+            "output_tokens",
+            "last_message",
+        )
+        read_only_fields = ("created_at", "updated_at")
+
+    @extend_schema_field(LastMessageSerializer(allow_null=True))
+    def get_last_message(self, obj: Conversation) -> dict | None:
+        value = getattr(obj, "last_message", None)
+        if isinstance(value, str):  # SQLite returns the JSON text
+            value = json.loads(value)
+        return value
+
+    def validate_metadata(self, value: object) -> object:
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("metadata must be a JSON object.")
+        if len(json.dumps(value)) > 20_000:
+            raise serializers.ValidationError("metadata is limited to 20 kB.")
+        return value
+
+    def validate(self, attrs: dict) -> dict:
+        provider, model = attrs.get("provider"), attrs.get("model")
+        if provider or model:
+            try:
+                resolved, model_name = get_registry().resolve(provider or None, model or None)
+            except (UnknownProvider, UnknownModel, ProviderNotConfigured) as exc:
+                raise serializers.ValidationError({"provider" if provider else "model": str(exc)}) from None
+            if provider:
+                attrs["provider"] = resolved.name
+            if model:
+                attrs["model"] = model_name
+        return attrs
+
+
+class ArtifactSummarySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Artifact
+        fields = ("id", "position", "language", "filename")
+
+
+class ArtifactSerializer(serializers.ModelSerializer):
+    message_id = serializers.UUIDField(read_only=True)
+
+    class Meta:
+        model = Artifact
+        fields = ("id", "message_id", "position", "language", "filename", "content", "created_at")
+
+
+class MessageSerializer(serializers.ModelSerializer):
+    parent_id = serializers.UUIDField(read_only=True, allow_null=True)
+    artifacts = ArtifactSummarySerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Message
+        fields = (
+            "id",
+            "role",
+            "content",
+            "status",
+            "provider",
+            "model",
+            "input_tokens",
+            "output_tokens",
+            "usage_estimated",
+            "finish_reason",
+            "response_id",
+            "error_code",
+            "error_message",
+            "client_message_id",
+            "parent_id",
+            "created_at",
+            "completed_at",
+            "artifacts",
+        )
+        read_only_fields = fields
+
+
+class ImportArtifactSerializer(serializers.Serializer):
+    position = serializers.IntegerField(min_value=0)
+    language = serializers.CharField(allow_blank=True, max_length=40)
+    filename = serializers.CharField(allow_blank=True, max_length=255)
+    content = serializers.CharField(allow_blank=True, trim_whitespace=False)
+
+
+class ImportMessageSerializer(serializers.Serializer):
+    id = serializers.CharField(max_length=64)
+    parent_id = serializers.CharField(max_length=64, allow_null=True, required=False)
+    role = serializers.ChoiceField(Message.Role.choices)
+    content = serializers.CharField(allow_blank=True, trim_whitespace=False)
+    status = serializers.ChoiceField(Message.Status.choices)
+    provider = serializers.CharField(allow_blank=True, required=False, max_length=40)
+    model = serializers.CharField(allow_blank=True, required=False, max_length=128)
+    input_tokens = serializers.IntegerField(min_value=0, allow_null=True, required=False)
+    output_tokens = serializers.IntegerField(min_value=0, allow_null=True, required=False)
+    usage_estimated = serializers.BooleanField(required=False)
+    finish_reason = serializers.CharField(allow_blank=True, required=False, max_length=40)
+    error_code = serializers.CharField(allow_blank=True, required=False, max_length=60)
+    error_message = serializers.CharField(allow_blank=True, required=False, trim_whitespace=False)
+    created_at = serializers.DateTimeField()
+    completed_at = serializers.DateTimeField(allow_null=True, required=False)
+    artifacts = ImportArtifactSerializer(many=True, required=False)
+
+
+class ImportSessionSerializer(serializers.Serializer):
+    session_key = serializers.RegexField(SESSION_KEY_PATTERN, max_length=100)
+    title = serializers.CharField(allow_blank=True, required=False, max_length=200)
+    provider = serializers.CharField(allow_blank=True, required=False, max_length=40)
+    model = serializers.CharField(allow_blank=True, required=False, max_length=128)
+    system_prompt = serializers.CharField(allow_blank=True, required=False, trim_whitespace=False)
+    metadata = serializers.DictField(required=False)
+
+
+class SessionImportSerializer(serializers.Serializer):
+    format = serializers.ChoiceField([SESSION_EXPORT_FORMAT])
+    session = ImportSessionSerializer()
+    messages = ImportMessageSerializer(many=True, max_length=10_000)
+
+    def validate_messages(self, messages: list[dict]) -> list[dict]:
+        ids = [m["id"] for m in messages]
+        if len(set(ids)) != len(ids):
+            raise serializers.ValidationError("message ids must be unique.")
+        known = set(ids)
+        for m in messages:
+            if m.get("parent_id") and m["parent_id"] not in known:
+                raise serializers.ValidationError(
+                    f"parent_id {m['parent_id']} of message {m['id']} is not in the export."
+                )
+        return messages

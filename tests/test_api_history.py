@@ -1,0 +1,285 @@
+"""The history REST API: sessions, messages, branches, artifacts, export/import, schema."""
+
+import json
+
+import httpx
+import pytest
+from django.core.management import call_command
+from django.test import Client
+
+from accounts.keys import api_key_create
+from conversations.models import Artifact, Conversation, Message
+from tests.factories import make_artifact, make_conversation, make_message
+from tests.query_counter import count_queries
+from tests.turn_client import sse_events
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def api(user):
+    _, secret = api_key_create(owner=user, name="tests")
+    return Client(headers={"X-API-Key": secret})
+
+
+def test_create_session_generates_a_key_and_lists_it(api, user):
+    created = api.post(
+        "/api/sessions", {"title": "Plans", "system_prompt": "Be kind."}, content_type="application/json"
+    )
+    assert created.status_code == 201
+    body = created.json()
+    assert body["session_key"].startswith("sess-")
+    assert (body["title"], body["system_prompt"], body["message_count"]) == ("Plans", "Be kind.", 0)
+    listed = api.get("/api/sessions").json()
+    assert [s["session_key"] for s in listed["results"]] == [body["session_key"]]
+    assert Conversation.objects.get(session_key=body["session_key"]).owner == user
+
+
+def test_duplicate_session_key_is_409(api):
+    api.post("/api/sessions", {"session_key": "mine"}, content_type="application/json")
+    again = api.post("/api/sessions", {"session_key": "mine"}, content_type="application/json")
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "session_exists"
+
+
+def test_invalid_session_fields_are_400_naming_the_field(api):
+    response = api.post(
+        "/api/sessions", {"session_key": "bad key!", "provider": "nope"}, content_type="application/json"
+    )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "invalid_input"
+    assert "session_key" in error["details"]
+
+
+def test_retrieve_has_counts_tokens_and_last_message_preview(api, user):
+    conv = make_conversation(owner=user, session_key="s1")
+    make_message(conv, content="question")
+    make_message(conv, role="assistant", content="answer " * 100, input_tokens=7, output_tokens=11)
+    body = api.get("/api/sessions/s1").json()
+    assert body["message_count"] == 2
+    assert (body["input_tokens"], body["output_tokens"]) == (7, 11)
+    assert body["last_message"]["role"] == "assistant"
+    assert len(body["last_message"]["content"]) == 200
+
+
+def test_patch_updates_and_delete_cascades(api, user):
+    conv = make_conversation(owner=user, session_key="s1")
+    make_artifact(make_message(conv, role="assistant"))
+    assert (
+        api.patch("/api/sessions/s1", {"title": "Renamed"}, content_type="application/json").json()["title"]
+        == "Renamed"
+    )
+    assert api.delete("/api/sessions/s1").status_code == 204
+    assert not Message.objects.exists()
+    assert not Artifact.objects.exists()
+    assert api.get("/api/sessions/s1").status_code == 404
+
+
+def test_search_matches_title_and_message_content_and_filters_apply(api, user):
+    make_conversation(owner=user, session_key="a", title="Sourdough baking", provider="gemini")
+    b = make_conversation(owner=user, session_key="b", title="Other", provider="openai", model="gpt-x")
+    make_message(b, content="the kraken awakens in deep water")
+    make_conversation(owner=user, session_key="c", title="Nothing here")
+    keys = lambda r: sorted(s["session_key"] for s in r.json()["results"])  # noqa: E731
+    assert keys(api.get("/api/sessions", {"q": "sourdough"})) == ["a"]
+    assert keys(api.get("/api/sessions", {"q": "kraken"})) == ["b"]
+    assert keys(api.get("/api/sessions", {"provider": "openai", "model": "gpt-x"})) == ["b"]
+    assert api.get("/api/sessions", {"created_after": "not a date"}).status_code == 400
+
+
+def test_session_list_pages_newest_activity_first_with_a_cursor(api, user):
+    for i in range(5):
+        make_conversation(owner=user, session_key=f"s{i}")
+    first = api.get("/api/sessions", {"page_size": 2}).json()
+    assert [s["session_key"] for s in first["results"]] == ["s4", "s3"]
+    second = api.get(first["next"]).json()
+    assert [s["session_key"] for s in second["results"]] == ["s2", "s1"]
+
+
+def test_message_pages_stay_stable_while_new_messages_arrive(api, user):
+    conv = make_conversation(owner=user, session_key="s1")
+    for i in range(4):
+        make_message(conv, content=f"m{i}")
+    first = api.get("/api/sessions/s1/messages", {"page_size": 2}).json()
+    make_message(conv, content="m4")  # arrives while the client pages
+    second = api.get(first["next"]).json()
+    third = api.get(second["next"]).json()
+    seen = [m["content"] for page in (first, second, third) for m in page["results"]]
+    assert seen == ["m0", "m1", "m2", "m3", "m4"]
+
+
+def test_message_filters_by_role_and_status(api, user):
+    conv = make_conversation(owner=user, session_key="s1")
+    make_message(conv, content="q")
+    make_message(conv, role="assistant", status="failed", content="a")
+    results = api.get("/api/sessions/s1/messages", {"role": "assistant", "status": "failed"}).json()[
+        "results"
+    ]
+    assert [m["content"] for m in results] == ["a"]
+    assert api.get("/api/sessions/s1/messages", {"role": "robot"}).status_code == 400
+
+
+def test_retrieve_and_delete_a_message(api, user):
+    conv = make_conversation(owner=user, session_key="s1")
+    message = make_message(conv, content="bye")
+    url = f"/api/sessions/s1/messages/{message.pk}"
+    assert api.get(url).json()["content"] == "bye"
+    assert api.delete(url).status_code == 204
+    assert api.get(url).status_code == 404
+
+
+def test_artifacts_list_detail_and_raw_download(api, user):
+    conv = make_conversation(owner=user, session_key="s1")
+    answer = make_message(conv, role="assistant")
+    art = make_artifact(answer, language="python", filename="src/app.py", content="print(1)\n")
+    make_artifact(answer, language="html", filename="", content="<p>x</p>", position=1)
+    listed = api.get("/api/sessions/s1/artifacts").json()["results"]
+    assert [a["position"] for a in listed] == [0, 1]
+    per_message = api.get(f"/api/sessions/s1/messages/{answer.pk}/artifacts").json()["results"]
+    assert len(per_message) == 2
+    assert api.get(f"/api/sessions/s1/artifacts/{art.pk}").json()["content"] == "print(1)\n"
+    raw = api.get(f"/api/sessions/s1/artifacts/{art.pk}/raw")
+    assert raw.content == b"print(1)\n"
+    assert raw["Content-Type"].startswith("text/x-python")
+    assert raw["Content-Disposition"] == 'attachment; filename="app.py"'
+    html = api.get(f"/api/sessions/s1/artifacts/{listed[1]['id']}/raw")
+    assert html["Content-Disposition"] == 'attachment; filename="artifact-2.html"'
+    assert html["X-Content-Type-Options"] == "nosniff"
+
+
+def test_export_then_import_round_trips_messages_branches_and_artifacts(api, user):
+    conv = make_conversation(owner=user, session_key="s1", title="Trip", system_prompt="Sys")
+    q = make_message(conv, content="q")
+    a1 = make_message(conv, role="assistant", content="a1", parent=q, input_tokens=3)
+    make_message(conv, role="assistant", content="a2", parent=q)
+    make_artifact(a1, content="x = 1\n")
+    exported = api.get("/api/sessions/s1/export").json()
+    assert exported["format"] == "chat-session/1"
+    imported = api.post("/api/sessions/import", exported, content_type="application/json")
+    assert imported.status_code == 201
+    new_key = imported.json()["session_key"]
+    assert new_key.startswith("s1-imported-")
+    again = api.get(f"/api/sessions/{new_key}/export").json()
+    strip = lambda m: {k: v for k, v in m.items() if k not in ("id", "parent_id")}  # noqa: E731
+    assert [strip(m) for m in again["messages"]] == [strip(m) for m in exported["messages"]]
+    by_content = {m["content"]: m for m in again["messages"]}
+    assert by_content["a1"]["parent_id"] == by_content["q"]["id"] == by_content["a2"]["parent_id"]
+    assert again["session"]["system_prompt"] == "Sys"
+
+
+def test_import_rejects_dangling_parents(api):
+    payload = {
+        "format": "chat-session/1",
+        "session": {"session_key": "x"},
+        "messages": [
+            {
+                "id": "1",
+                "parent_id": "9",
+                "role": "user",
+                "content": "c",
+                "status": "complete",
+                "created_at": "2026-01-01T00:00:00Z",
+            }
+        ],
+    }
+    response = api.post("/api/sessions/import", payload, content_type="application/json")
+    assert response.status_code == 400
+    assert not Conversation.objects.exists()
+
+
+def test_session_list_query_count_does_not_grow_with_the_number_of_sessions(api, user):
+    api.get("/api/sessions")  # the key's first use records last_used_at once
+
+    def list_queries(n: int) -> int:
+        Conversation.objects.all().delete()
+        for i in range(n):
+            conv = make_conversation(owner=user, session_key=f"q{i}")
+            make_message(conv)
+            make_artifact(make_message(conv, role="assistant"))
+        with count_queries() as counter:
+            assert len(api.get("/api/sessions", {"page_size": 50}).json()["results"]) == n
+        return counter.count
+
+    assert list_queries(2) == list_queries(12)
+
+
+def test_message_list_query_count_does_not_grow_with_the_number_of_messages(api, user):
+    conv = make_conversation(owner=user, session_key="s1")
+    api.get("/api/sessions/s1/messages")  # the key's first use records last_used_at once
+
+    def list_queries() -> int:
+        with count_queries() as counter:
+            api.get("/api/sessions/s1/messages", {"page_size": 100})
+        return counter.count
+
+    make_artifact(make_message(conv, role="assistant"))
+    few = list_queries()
+    for _ in range(10):
+        make_artifact(make_message(conv, role="assistant"))
+    assert list_queries() == few
+
+
+def test_openapi_schema_validates_and_lists_the_streaming_endpoints(client):
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", "/dev/null")
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    paths = schema["paths"]
+    for path in (
+        "/api/sessions",
+        "/api/sessions/{session_key}/messages",
+        "/api/sessions/{session_key}/messages/{message_id}/stream",
+        "/api/sessions/{session_key}/messages/{message_id}/regenerate",
+        "/v1/chat/completions",
+    ):
+        assert path in paths, path
+    assert client.get("/api/docs/").status_code == 200
+
+
+def test_providers_endpoint_lists_each_provider(api):
+    body = api.get("/api/providers").json()
+    names = {p["name"] for p in body["providers"]}
+    assert {"demo", "gemini", "openai", "openai-responses", "zai", "openai-compatible"} <= names
+    assert all("api_key" not in json.dumps(p) for p in body["providers"])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_edit_and_regenerate_branch_and_keep_the_old_branch(asgi_server, openai_upstream, user):
+    _, secret = api_key_create(owner=user, name="branching")
+    headers = {"X-API-Key": secret}
+    with httpx.Client(base_url=asgi_server.url, timeout=20, headers=headers) as http:
+        _, _first = sse_events(http, "/api/sessions/b/messages", {"content": "one [[chunks=1]]"})
+        _, second = sse_events(http, "/api/sessions/b/messages", {"content": "two [[chunks=1]]"})
+        user_two = second[0]["user_message_id"]
+        _, edited = sse_events(
+            http, f"/api/sessions/b/messages/{user_two}/edit", {"content": "TWO [[chunks=1]]"}
+        )
+        sent = openai_upstream.requests[-1].json["messages"]
+        assert [m["content"] for m in sent] == ["one [[chunks=1]]", "Echo: one", "TWO [[chunks=1]]"]
+        _, regenerated = sse_events(
+            http, f"/api/sessions/b/messages/{edited[-1]['message_id']}/regenerate", {}
+        )
+        assert regenerated[-1]["type"] == "completed"
+        assert openai_upstream.requests[-1].json["messages"] == sent
+        everything = http.get("/api/sessions/b/messages").json()["results"]
+        old_branch = http.get("/api/sessions/b/messages", params={"branch": second[-1]["message_id"]}).json()[
+            "results"
+        ]
+    assert len(everything) == 7  # 2 turns, an edit (2), a regenerated answer (1)
+    assert [m["content"] for m in old_branch] == [
+        "one [[chunks=1]]",
+        "Echo: one",
+        "two [[chunks=1]]",
+        "Echo: two",
+    ]
+    regen = Message.objects.get(pk=regenerated[-1]["message_id"])
+    assert str(regen.parent_id) == edited[0]["user_message_id"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_editing_an_answer_is_refused(asgi_server, openai_upstream):
+    with httpx.Client(base_url=asgi_server.url, timeout=20) as http:
+        _, events = sse_events(http, "/api/sessions/e/messages", {"content": "x"})
+        response = http.post(
+            f"/api/sessions/e/messages/{events[-1]['message_id']}/edit", json={"content": "y"}
+        )
+    assert response.status_code == 422
