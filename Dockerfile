@@ -13,5 +13,7 @@ RUN useradd --create-home app
 USER app
 
 EXPOSE 8000
-# Migrations run at start so a fresh database works; daphne serves HTTP and WebSockets.
-CMD ["sh", "-c", "python manage.py migrate --noinput && daphne -b 0.0.0.0 -p 8000 chatproject.asgi:application"]
+# Migrations run at start so a fresh database works. uvicorn serves HTTP and WebSockets and speaks
+# the ASGI lifespan protocol (start-up recovery, graceful shutdown on SIGTERM).
+STOPSIGNAL SIGTERM
+CMD ["sh", "-c", "python manage.py migrate --noinput && exec uvicorn chatproject.asgi:application --host 0.0.0.0 --port 8000 --no-access-log --timeout-graceful-shutdown 20"]

@@ -17,6 +17,7 @@ from channels.security.websocket import OriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from accounts.websocket import ApiKeyWebsocketMiddleware  # noqa: E402
+from chatproject.lifespan import LifespanApp  # noqa: E402
 from conversations.routing import websocket_urlpatterns  # noqa: E402
 
 
@@ -28,12 +29,14 @@ def allowed_websocket_origins() -> list[str]:
     return hosts + list(settings.ALLOWED_ORIGINS)
 
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        "websocket": OriginValidator(
-            AuthMiddlewareStack(ApiKeyWebsocketMiddleware(URLRouter(websocket_urlpatterns))),
-            allowed_websocket_origins(),
-        ),
-    }
+application = LifespanApp(
+    ProtocolTypeRouter(
+        {
+            "http": django_asgi_app,
+            "websocket": OriginValidator(
+                AuthMiddlewareStack(ApiKeyWebsocketMiddleware(URLRouter(websocket_urlpatterns))),
+                allowed_websocket_origins(),
+            ),
+        }
+    )
 )

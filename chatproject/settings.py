@@ -201,6 +201,11 @@ TURN_STALE_SECONDS = e.env_int("TURN_STALE_SECONDS", 900, minimum=10)
 TURN_BUFFER_TTL_SECONDS = e.env_int("TURN_BUFFER_TTL_SECONDS", 600, minimum=1)
 WS_DETACH_GRACE_SECONDS = e.env_float("WS_DETACH_GRACE_SECONDS", 15.0)
 HTTP_DETACH_GRACE_SECONDS = e.env_float("HTTP_DETACH_GRACE_SECONDS", 0.0)
+SHUTDOWN_GRACE_SECONDS = e.env_float("SHUTDOWN_GRACE_SECONDS", 10.0)
+# Recovery of answers left streaming by a dead process: heartbeat, sweep interval, orphan age.
+TURN_HEARTBEAT_SECONDS = e.env_float("TURN_HEARTBEAT_SECONDS", 5.0, minimum=0.1)
+TURN_SWEEP_SECONDS = e.env_float("TURN_SWEEP_SECONDS", 30.0, minimum=0.1)
+TURN_ORPHAN_SECONDS = e.env_float("TURN_ORPHAN_SECONDS", 30.0)
 WS_MAX_FRAME_BYTES = e.env_int("WS_MAX_FRAME_BYTES", 200_000, minimum=1024)
 
 # --- LLM providers (see README "Providers"). LLM_PROVIDER unset -> the first provider with a key,

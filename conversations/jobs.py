@@ -153,6 +153,9 @@ class TurnJob:
 
 def launch(turn: LiveTurn, *, grace: float, listen: bool) -> tuple[TurnJob, asyncio.Queue | None]:
     """Start ``turn`` as a job; with ``listen`` the caller is attached as a local listener first."""
+    from conversations.recovery import maintenance
+
+    maintenance.ensure()
     job = TurnJob(turn, grace=grace)
     queue = job.attach() if listen else None
     job.start()
@@ -171,6 +174,26 @@ async def listen(job: TurnJob, queue: asyncio.Queue):
             yield event
     finally:
         job.detach(queue)
+
+
+# --- shutting down ---------------------------------------------------------------------------
+accepting_turns = True
+
+
+async def drain(grace: float) -> None:
+    """Graceful shutdown: refuse new turns, let running ones finish for ``grace`` s, stop the rest."""
+    global accepting_turns
+    accepting_turns = False
+    tasks = [job.task for job in running_jobs.values() if job.task is not None]
+    if tasks:
+        logger.info("shutdown: waiting up to %.0fs for %d running turn(s)", grace, len(tasks))
+        _, pending = await asyncio.wait(tasks, timeout=grace)
+        for job in list(running_jobs.values()):
+            job.turn.stop(
+                code="server_shutdown", message="The server shut down before the answer was complete."
+            )
+        if pending:
+            await asyncio.wait(pending, timeout=10)
 
 
 # --- stopping across processes ---------------------------------------------------------------

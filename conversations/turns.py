@@ -390,6 +390,14 @@ Turn = LiveTurn | ReplayedTurn
 
 async def start_turn(request: TurnRequest) -> Turn:
     """Validate, resolve the provider and store the opening rows; raise TurnRejected on bad input."""
+    from conversations import jobs
+
+    if not jobs.accepting_turns:
+        raise TurnRejected(
+            "The server is shutting down: retry in a moment (another instance will answer).",
+            code="shutting_down",
+            status=503,
+        )
     validate_turn_request(request)
     primary = _resolve(request.provider, request.model)
     rate_key = request.rate_limit_key or (

@@ -37,49 +37,70 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@contextmanager
-def live_server(env: Mapping[str, str] | None = None, *, server: str = "daphne") -> Iterator[str]:
-    """Start ``daphne`` (or ``uvicorn``) serving chatproject.asgi; yield its base URL."""
-    port = free_port()
-    child_env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "PYTHONUNBUFFERED": "1",
-        **(env or {}),
-    }
-    if server == "daphne":
-        cmd = [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "chatproject.asgi:application",
-        ]
-    else:
-        cmd = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
-        cmd.append("chatproject.asgi:application")
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
+class LiveServer:
+    """A server process serving chatproject.asgi on a free port (uvicorn or daphne)."""
+
+    def __init__(
+        self, env: Mapping[str, str] | None = None, *, server: str = "daphne", port: int | None = None
+    ):
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+            "PYTHONUNBUFFERED": "1",
+            **(env or {}),
+        }
+        if server == "daphne":
+            self.cmd = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port)]
+        else:
+            self.cmd = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(self.port)]
+            self.cmd += [
+                "--no-access-log",
+                "--timeout-graceful-shutdown",
+                self.env.get("GRACEFUL_TIMEOUT", "5"),
+            ]
+        self.cmd.append("chatproject.asgi:application")
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> LiveServer:
+        self.proc = subprocess.Popen(
+            self.cmd, cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
         deadline = time.monotonic() + 30
         while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited early:\n{proc.stdout.read().decode(errors='replace')}")
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"server exited early:\n{self.proc.stdout.read().decode(errors='replace')}"
+                )
             try:
-                httpx.get(url + "/health", timeout=10)
-                break
+                httpx.get(self.url + "/health", timeout=10)
+                return self
             except httpx.TransportError:
                 if time.monotonic() > deadline:
                     raise RuntimeError("server did not start within 30 s") from None
                 time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
         try:
-            proc.wait(timeout=10)
+            self.proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            self.proc.kill()
+            self.proc.wait()
+
+    def output(self) -> str:
+        assert self.proc is not None and self.proc.poll() is not None
+        return self.proc.stdout.read().decode(errors="replace")
+
+
+@contextmanager
+def live_server(env: Mapping[str, str] | None = None, *, server: str = "daphne") -> Iterator[str]:
+    """Start ``daphne`` (or ``uvicorn``) serving chatproject.asgi; yield its base URL."""
+    server_process = LiveServer(env, server=server).start()
+    try:
+        yield server_process.url
+    finally:
+        server_process.stop()
