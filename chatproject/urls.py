@@ -3,10 +3,17 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from conversations.dialects.urls import root_urlpatterns
 from conversations.views.health import health
 
 urlpatterns = [
+    *root_urlpatterns(),  # COMPAT_ROOT_DIALECT: one seed dialect at the root, before /health
     path("health", health, name="health"),
+    path("compat/", include("conversations.dialects.urls")),
     path("admin/", admin.site.urls),
+    path("", include("conversations.page_urls")),
     path("", include("conversations.urls")),
 ]
+
+handler404 = "conversations.views.errors.not_found"
+handler500 = "conversations.views.errors.internal_error"
