@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint format upstream check-deploy clean
+.PHONY: run test lint format upstream bench reliability-soak check-deploy clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,17 @@ format: $(VENV)/.dev
 ## upstream: the local fake provider upstream (OpenAI, Gemini, Z.AI wire formats) on port 8765
 upstream: $(VENV)/.dev
 	$(BIN)/python -m tests.fake_upstream --port 8765
+
+## bench: the four benchmark scripts (PostgreSQL and Redis on 127.0.0.1; see bench/README.md)
+bench: $(VENV)/.dev
+	$(BIN)/python bench/ttft.py
+	$(BIN)/python bench/throughput.py
+	$(BIN)/python bench/open_streams.py
+	$(BIN)/python bench/db_roundtrips.py
+
+## reliability-soak: the reliability suite with ten times the load (run by hand)
+reliability-soak: $(VENV)/.dev
+	RELIABILITY_SOAK=10 $(BIN)/pytest tests/reliability
 
 ## check-deploy: Django's deployment checklist with production-like settings
 check-deploy: $(VENV)/.runtime

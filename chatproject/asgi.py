@@ -17,6 +17,7 @@ from channels.security.websocket import OriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from accounts.websocket import ApiKeyWebsocketMiddleware  # noqa: E402
+from chatproject.body_guard import RequestBodyGuard  # noqa: E402
 from chatproject.lifespan import LifespanApp  # noqa: E402
 from conversations.routing import websocket_urlpatterns  # noqa: E402
 
@@ -32,7 +33,7 @@ def allowed_websocket_origins() -> list[str]:
 application = LifespanApp(
     ProtocolTypeRouter(
         {
-            "http": django_asgi_app,
+            "http": RequestBodyGuard(django_asgi_app),
             "websocket": OriginValidator(
                 AuthMiddlewareStack(ApiKeyWebsocketMiddleware(URLRouter(websocket_urlpatterns))),
                 allowed_websocket_origins(),

@@ -82,6 +82,15 @@ DATABASES = {"default": e.env_database("DATABASE_URL", f"sqlite:///{BASE_DIR / '
 DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+    # psycopg's connection pool (Django 5.1+): no login per turn; each thread hop returns its connection.
+    if e.env_bool("DATABASE_POOL", False):
+        DATABASES["default"]["OPTIONS"]["pool"] = {
+            "min_size": e.env_int("DATABASE_POOL_MIN_SIZE", 2, minimum=0),
+            "max_size": e.env_int("DATABASE_POOL_MAX_SIZE", 20, minimum=1),
+            "timeout": e.env_float("DATABASE_POOL_TIMEOUT", 10.0),
+        }
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: REDIS_URL -> channels-redis layer (cross-process fan-out); unset -> in-memory layer.
@@ -90,7 +99,12 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 60},
+            # socket_timeout above channels-redis's 5 s blocking read, or idle sockets are dropped.
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
+                "capacity": 1000,
+                "expiry": 60,
+            },
         }
     }
 else:
@@ -107,6 +121,7 @@ CORS_ALLOW_HEADERS = (
     "x-api-key",
     "x-request-id",
     "x-session-id",
+    "x-session-token",
     "x-csrftoken",
 )
 CORS_EXPOSE_HEADERS = ("x-request-id", "retry-after")
@@ -127,7 +142,8 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else []
 WHITENOISE_USE_FINDERS = True
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
 
 # --- Production hardening: on unless DEBUG; each can be turned off behind a TLS-terminating proxy.
 SECURE_PROXY_SSL_HEADER = (
@@ -189,7 +205,11 @@ except ValueError:
 # --- Chat behaviour.
 MAX_HISTORY_MESSAGES = e.env_int("MAX_HISTORY_MESSAGES", 10, minimum=0, maximum=1000)
 MAX_MESSAGE_BYTES = e.env_int("MAX_MESSAGE_BYTES", 100_000, minimum=1)
-DATA_UPLOAD_MAX_MEMORY_SIZE = max(2_621_440, MAX_MESSAGE_BYTES * 4)
+# Whole request bodies: larger ones get 413 before Django reads them; slower ones 408.
+REQUEST_MAX_BYTES = e.env_int("REQUEST_MAX_BYTES", 8 * 1024 * 1024, minimum=1024)
+REQUEST_BODY_TIMEOUT_SECONDS = e.env_float("REQUEST_BODY_TIMEOUT_SECONDS", 30.0, minimum=0.1)
+DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_MAX_BYTES
+WS_MAX_FRAMES_PER_SECOND = e.env_float("WS_MAX_FRAMES_PER_SECOND", 20.0, minimum=0.1)
 # Retries before the first token (never after), then fallbacks ("provider:model", in order).
 LLM_RETRY_ATTEMPTS = e.env_int("LLM_RETRY_ATTEMPTS", 2, minimum=0, maximum=10)
 LLM_RETRY_BACKOFF = e.env_float("LLM_RETRY_BACKOFF", 0.5)
@@ -243,6 +263,25 @@ _KEYED_PROVIDERS = (
 )
 LLM_PROVIDER = e.env_str("LLM_PROVIDER").lower() or next((n for n, key in _KEYED_PROVIDERS if key), "demo")
 
+# --- Seed-compatible dialects (/compat/<name>/…; README "Seed-compatible APIs").
+COMPAT_DIALECTS = ("gemini-gateway", "coding-agent", "zai", "layercode", "chat-api")
+COMPAT_ROOT_DIALECT = e.env_str("COMPAT_ROOT_DIALECT")
+if COMPAT_ROOT_DIALECT and COMPAT_ROOT_DIALECT not in COMPAT_DIALECTS:
+    raise e.invalid(
+        "COMPAT_ROOT_DIALECT", COMPAT_ROOT_DIALECT, "one of " + ", ".join(COMPAT_DIALECTS) + " (or empty)"
+    )
+for _dialect in COMPAT_DIALECTS:
+    for _field in ("PROVIDER", "MODEL"):
+        _name = f"COMPAT_{_dialect.upper().replace('-', '_')}_{_field}"
+        if e.env_str(_name):
+            globals()[_name] = e.env_str(_name)
+COMPAT_FORWARD_HEADERS = e.env_list("COMPAT_FORWARD_HEADERS")
+NXCODE_APP_ID = e.env_str("NXCODE_APP_ID")
+THREAD_ID = e.env_str("THREAD_ID")
+for _name in ("LAYERCODE_GREETING", "LAYERCODE_FALLBACK", "LAYERCODE_SYSTEM_PROMPT"):
+    if _name in __import__("os").environ:  # unset keeps the dialect's default; empty greeting = none
+        globals()[_name] = __import__("os").environ[_name]
+
 # --- Django REST framework and the OpenAPI schema.
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -251,6 +290,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["conversations.api.permissions.CallerAllowed"],
+    "DEFAULT_PARSER_CLASSES": ["conversations.api.parsers.StrictJSONParser"],
     "EXCEPTION_HANDLER": "conversations.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }

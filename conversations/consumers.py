@@ -11,6 +11,7 @@ twice nor out of order (they are filtered by seq).
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -32,6 +33,7 @@ logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
+CLOSE_POLICY_VIOLATION = 1008
 
 
 class ChatConsumer(AsyncJsonWebsocketConsumer):
@@ -90,7 +92,26 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                 job.watch_listeners()
 
     # --- client frames ---------------------------------------------------------------------
+    def _flooding(self) -> bool:
+        """A token bucket per socket: ``WS_MAX_FRAMES_PER_SECOND``, bursts up to twice that."""
+        rate = settings.WS_MAX_FRAMES_PER_SECOND
+        now = time.monotonic()
+        tokens, last = getattr(self, "_bucket", (rate * 2, now))
+        tokens = min(rate * 2, tokens + (now - last) * rate)
+        if tokens < 1:
+            self._bucket = (tokens, now)
+            self._flood_strikes = getattr(self, "_flood_strikes", 0) + 1
+            return True
+        self._bucket = (tokens - 1, now)
+        return False
+
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self._flooding():
+            if self._flood_strikes > settings.WS_MAX_FRAMES_PER_SECOND * 5:
+                await self.close(code=CLOSE_POLICY_VIOLATION)
+            elif self._flood_strikes == 1 or self._flood_strikes % 50 == 0:
+                await self.send_json(ws_error("too_many_frames", "Slow down: frames are being dropped."))
+            return
         if text_data is None:
             await self.send_json(ws_error("bad_frame", "Send JSON text frames, not binary."))
             return

@@ -56,6 +56,20 @@ def read_json_object(request: HttpRequest) -> dict[str, Any]:
     return data
 
 
+NUL_MESSAGE = "Strings must not contain NUL (\\u0000) characters: remove them."
+
+
+def has_nul(value: Any) -> bool:
+    """True when a NUL character hides anywhere in decoded JSON (PostgreSQL cannot store one)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(has_nul(k) or has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(has_nul(v) for v in value)
+    return False
+
+
 def _reject(request: HttpRequest, reason: str) -> HttpResponse:
     raise HttpError(403, "csrf_failed", f"CSRF check failed ({reason}): send the X-CSRFToken header.")
 

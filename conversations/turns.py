@@ -89,6 +89,9 @@ def validate_turn_request(request: TurnRequest) -> None:
         raise InvalidTurnInput("temperature must be between 0 and 2.", field="temperature")
     if request.max_tokens is not None and not (1 <= request.max_tokens <= 1_000_000):
         raise InvalidTurnInput("max_tokens must be a whole number from 1 to 1000000.", field="max_tokens")
+    texts = (request.content, request.system or "", request.client_message_id or "", request.session_key)
+    if any("\x00" in text for text in texts):
+        raise InvalidTurnInput("Text must not contain NUL (\\u0000) characters: remove them.")
     if request.client_message_id is not None and not (0 < len(request.client_message_id) <= 128):
         raise InvalidTurnInput("client_message_id must be 1 to 128 characters.", field="client_message_id")
 
@@ -99,7 +102,10 @@ def _resolve(provider: str | None, model: str | None) -> tuple[Provider, str]:
     except (UnknownProvider, UnknownModel) as exc:
         raise UnknownProviderOrModel(str(exc)) from None
     except ProviderNotConfigured as exc:
-        raise TurnRejected(str(exc), code="provider_not_configured", status=503) from None
+        # Asked for by name: the client's choice (422). The server's default: its configuration (503).
+        raise TurnRejected(
+            str(exc), code="provider_not_configured", status=422 if provider else 503
+        ) from None
 
 
 def _fallbacks(primary: tuple[Provider, str]) -> list[tuple[Provider, str]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import openai
 
@@ -17,6 +17,8 @@ from ._errors import (
 from .base import ProviderError, RateLimited, ResponseIdNotFound, Timeout, Unavailable
 
 PREVIOUS_RESPONSE_NOT_FOUND = "previous_response_not_found"
+#: What the SDK says for an in-stream error object that carries no message of its own.
+STREAM_ERROR_MESSAGE = "An error occurred during streaming"
 
 
 def error_from_code(
@@ -34,6 +36,24 @@ def error_from_code(
         )
     said = f" ({redact(message, secrets)})" if message else ""
     return Unavailable(provider, f"the provider stopped the reply with an error{said}: try again later")
+
+
+def error_from_stream_payload(
+    provider: str, error: object, *, secrets: Iterable[str | None] = ()
+) -> ProviderError:
+    """The ``error`` member of a ``data: {"error": ...}`` payload inside a Chat Completions stream.
+
+    Mapped exactly as :func:`translate_openai_error` maps the ``openai.APIError`` the SDK's own stream
+    raises for it: the code (stringified) and message of the object, or a stock message.
+    """
+    code: str | None = None
+    message: str | None = None
+    if isinstance(error, Mapping):
+        raw_code = error.get("code")
+        code = str(raw_code) if raw_code is not None else None
+        if isinstance(error.get("message"), str):
+            message = error["message"]
+    return error_from_code(provider, code, message or STREAM_ERROR_MESSAGE, secrets=secrets)
 
 
 def translate_openai_error(

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -64,15 +65,15 @@ class LiveServer:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> LiveServer:
+        # A file, not a pipe: a chatty server would block once an unread pipe fills up.
+        self.log = tempfile.NamedTemporaryFile(prefix="live-server-", suffix=".log", delete=False)  # noqa: SIM115
         self.proc = subprocess.Popen(
-            self.cmd, cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+            self.cmd, cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT
         )
         deadline = time.monotonic() + 30
         while True:
             if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"server exited early:\n{self.proc.stdout.read().decode(errors='replace')}"
-                )
+                raise RuntimeError(f"server exited early:\n{self.output()}")
             try:
                 httpx.get(self.url + "/health", timeout=10)
                 return self
@@ -92,8 +93,8 @@ class LiveServer:
             self.proc.wait()
 
     def output(self) -> str:
-        assert self.proc is not None and self.proc.poll() is not None
-        return self.proc.stdout.read().decode(errors="replace")
+        """What the server printed so far (its log lines)."""
+        return Path(self.log.name).read_text(errors="replace")
 
 
 @contextmanager

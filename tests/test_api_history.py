@@ -283,3 +283,18 @@ def test_editing_an_answer_is_refused(asgi_server, openai_upstream):
             f"/api/sessions/e/messages/{events[-1]['message_id']}/edit", json={"content": "y"}
         )
     assert response.status_code == 422
+
+
+def test_date_filters_accept_any_offset_and_refuse_garbage(api, user):
+    make_conversation(owner=user, session_key="dated")
+    assert api.get("/api/sessions", {"created_after": "2000-01-01T13:13:15+16:00"}).status_code == 200
+    assert api.get("/api/sessions", {"created_before": "9999-12-31T23:59:59-16:00"}).status_code == 400
+    assert api.get("/api/sessions", {"created_after": "2026-13-45T00:00:00Z"}).status_code == 400
+
+
+def test_nul_characters_in_api_bodies_are_400(api):
+    response = api.post(
+        "/api/sessions", {"title": "x\u0000", "metadata": {"k\u0000": 1}}, content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert not Conversation.objects.exists()

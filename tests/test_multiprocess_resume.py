@@ -116,3 +116,14 @@ def test_sse_client_cut_off_resumes_on_the_other_process_with_last_event_id(serv
     assert [f["seq"] for f in frames] == list(range(1, len(frames) + 1))
     assert text_of(frames) == expected_reply(text)
     assert frames[-1]["type"] == "completed"
+
+
+def test_an_idle_socket_stays_open_longer_than_the_channel_layer_poll(servers):
+    a, _ = servers
+    make_conversation(owner=None, session_key="mp-idle")
+    with ws_connect(ws_url(a, "mp-idle"), origin="http://localhost") as ws:
+        import time
+
+        time.sleep(7)  # channels-redis blocks 5 s per poll on Redis
+        ws.send(json.dumps({"type": "ping"}))
+        assert json.loads(ws.recv(timeout=5)) == {"type": "pong"}

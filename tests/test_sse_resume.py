@@ -52,3 +52,10 @@ def test_malformed_last_event_id_is_400(client):
     url = f"/api/sessions/r-3/messages/{events[0]['message_id']}/stream"
     status, body = resume(client, url, **{"Last-Event-ID": "abc"})
     assert (status, body["error"]["code"]) == (400, "invalid_last_event_id")
+
+
+def test_resume_after_the_last_event_of_a_finished_turn_ends_at_once(client):
+    _, events = sse_events(client, "/api/sessions/r-4/messages", {"content": "done [[chunks=2]]"})
+    url = f"/api/sessions/r-4/messages/{events[0]['message_id']}/stream"
+    status, rest = resume(client, url, **{"Last-Event-ID": str(events[-1]["seq"] + 50)})
+    assert (status, rest) == (200, [])

@@ -344,3 +344,10 @@ def test_concurrent_requests_stream_independently(client, asgi_server):
         thread.join()
     for key, (_status, events) in results.items():
         assert answer_of(events) == expected_reply(f"{key} [[chunks=3 delay=0.05]]")
+
+
+def test_nul_characters_are_refused_not_a_server_error(client):
+    response = client.post("/api/sessions/nul/messages", json={"content": "a\u0000b"})
+    assert response.status_code == 422
+    assert "NUL" in response.json()["error"]["message"]
+    assert not Message.objects.exists()

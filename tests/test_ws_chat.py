@@ -214,3 +214,13 @@ async def test_foreign_origin_is_refused(session):
     )
     connected, _ = await communicator.connect(timeout=5)
     assert not connected
+
+
+async def test_nul_characters_in_a_frame_get_an_error_frame(session):
+    ws = await connect("ws-1")
+    await ws.send_json_to({"type": "message", "content": "bad\u0000byte"})
+    error = await ws.receive_json_from(timeout=5)
+    assert (error["type"], error["code"]) == ("error", "invalid_input")
+    await ws.send_json_to({"type": "ping"})
+    assert await ws.receive_json_from(timeout=5) == {"type": "pong"}
+    await ws.disconnect()

@@ -5,6 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from providers.defaults import MODEL_NAME_RE
+
+MODEL_PATTERN = MODEL_NAME_RE.pattern
+NO_NUL = "^[^\\u0000]*$"  # PostgreSQL cannot store NUL characters: stored text refuses them (422)
+NO_NUL_NON_BLANK = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
+
 ERROR = {
     "type": "object",
     "properties": {
@@ -29,19 +35,25 @@ EVENT = {
 }
 TURN_BODY = {
     "type": "object",
+    "required": ["content"],
     "properties": {
-        "content": {"type": "string", "minLength": 1},
-        "client_message_id": {"type": "string", "maxLength": 128},
-        "provider": {"type": "string"},
-        "model": {"type": "string"},
-        "system": {"type": "string"},
+        "content": {"type": "string", "minLength": 1, "maxLength": 100000, "pattern": NO_NUL_NON_BLANK},
+        "client_message_id": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": NO_NUL},
+        "provider": {"type": "string"},  # enum: the configured providers, filled in per request
+        "model": {"type": "string", "pattern": MODEL_PATTERN},
+        "system": {"type": "string", "pattern": NO_NUL},
         "temperature": {"type": "number", "minimum": 0, "maximum": 2},
-        "max_tokens": {"type": "integer", "minimum": 1},
+        "max_tokens": {"type": "integer", "minimum": 1, "maximum": 1000000},
         "json": {"type": "boolean"},
         "json_schema": {"type": "object"},
     },
 }
-SESSION_KEY = {"name": "session_key", "in": "path", "required": True, "schema": {"type": "string"}}
+SESSION_KEY = {
+    "name": "session_key",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": NO_NUL},
+}
 MESSAGE_ID = {
     "name": "message_id",
     "in": "path",
@@ -85,6 +97,12 @@ def _operation(op_id: str, summary: str, params: list, responses: dict, body: di
 
 
 def add_non_drf_paths(result: dict, generator: Any, request: Any, public: bool) -> dict:
+    from providers.registry import get_registry
+
+    TURN_BODY["properties"]["provider"] = {
+        "type": "string",
+        "enum": get_registry().names(configured_only=True),
+    }
     paths = result.setdefault("paths", {})
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
     schemas.setdefault("TurnEvent", EVENT)
@@ -100,10 +118,24 @@ def add_non_drf_paths(result: dict, generator: Any, request: Any, public: bool) 
     listing = _operation(
         "session_messages_list",
         "List a session's messages, oldest first (cursor pagination)",
-        [SESSION_KEY]
-        + [
-            {"name": n, "in": "query", "schema": {"type": "string"}}
-            for n in ("cursor", "role", "status", "branch")
+        [
+            SESSION_KEY,
+            {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+            {"name": "page_size", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+            {
+                "name": "role",
+                "in": "query",
+                "schema": {"type": "string", "enum": ["system", "user", "assistant"]},
+            },
+            {
+                "name": "status",
+                "in": "query",
+                "schema": {
+                    "type": "string",
+                    "enum": ["pending", "streaming", "complete", "interrupted", "failed"],
+                },
+            },
+            {"name": "branch", "in": "query", "schema": {"type": "string", "format": "uuid"}},
         ],
         {
             "200": {"description": "A page of messages", "content": {"application/json": {"schema": page}}},
@@ -160,7 +192,7 @@ def add_non_drf_paths(result: dict, generator: Any, request: Any, public: bool) 
             [
                 SESSION_KEY,
                 MESSAGE_ID,
-                {"name": "Last-Event-ID", "in": "header", "schema": {"type": "integer"}},
+                {"name": "Last-Event-ID", "in": "header", "schema": {"type": "integer", "minimum": 0}},
                 {"name": "after_seq", "in": "query", "schema": {"type": "integer", "minimum": 0}},
             ],
             {
@@ -219,4 +251,18 @@ def add_non_drf_paths(result: dict, generator: Any, request: Any, public: bool) 
     result.setdefault("components", {}).setdefault("securitySchemes", {}).setdefault(
         "cookieAuth", {"type": "apiKey", "in": "cookie", "name": "sessionid"}
     )
+    schemas.setdefault("Error", ERROR)
+    for path, item in paths.items():
+        for method, operation in item.items():
+            if method not in ("get", "post", "put", "patch", "delete") or path in ("/health", "/api/schema/"):
+                continue
+            responses = operation.setdefault("responses", {})
+            for code in (400, 401, 403, 404, 405, 406, 408, 409, 413, 415, 422, 429):
+                responses.setdefault(
+                    str(code),
+                    {
+                        "description": "Error",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                    },
+                )
     return result

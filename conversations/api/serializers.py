@@ -3,15 +3,34 @@
 from __future__ import annotations
 
 import json
+import re
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from conversations.models import Artifact, Conversation, Message
 from conversations.services import SESSION_EXPORT_FORMAT
-from providers.registry import ProviderNotConfigured, UnknownModel, UnknownProvider, get_registry
+from providers.defaults import PROVIDERS
+from providers.registry import UnknownModel, UnknownProvider, get_registry
 
 SESSION_KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+
+
+PROVIDER_CHOICES = [("", "default"), *((n, n) for n in sorted(PROVIDERS))]
+MODEL_OR_EMPTY = r"^(?:[A-Za-z0-9][A-Za-z0-9._:/-]{0,127})?$"
+
+
+@extend_schema_field({"type": "string", "pattern": MODEL_OR_EMPTY, "maxLength": 128})
+class ModelNameField(serializers.Field):
+    """A model name (or empty for the provider's default)."""
+
+    def to_internal_value(self, data: object) -> str:
+        if not isinstance(data, str) or not re.match(MODEL_OR_EMPTY, data):
+            raise serializers.ValidationError("use letters, digits and . _ : / - (at most 128 characters).")
+        return data
+
+    def to_representation(self, value: str) -> str:
+        return value
 
 
 class LastMessageSerializer(serializers.Serializer):
@@ -22,6 +41,10 @@ class LastMessageSerializer(serializers.Serializer):
 
 class SessionSerializer(serializers.ModelSerializer):
     session_key = serializers.RegexField(SESSION_KEY_PATTERN, required=False, max_length=128)
+    provider = serializers.ChoiceField(
+        [("", "default"), *((n, n) for n in sorted(PROVIDERS))], required=False
+    )
+    model = ModelNameField(required=False)
     message_count = serializers.IntegerField(read_only=True, default=0)
     input_tokens = serializers.IntegerField(read_only=True, default=0, allow_null=True)
     output_tokens = serializers.IntegerField(read_only=True, default=0, allow_null=True)
@@ -60,16 +83,13 @@ class SessionSerializer(serializers.ModelSerializer):
         return value
 
     def validate(self, attrs: dict) -> dict:
+        """Known provider, well-formed (or allow-listed) model; a provider need not have a key yet."""
         provider, model = attrs.get("provider"), attrs.get("model")
-        if provider or model:
+        if model:
             try:
-                resolved, model_name = get_registry().resolve(provider or None, model or None)
-            except (UnknownProvider, UnknownModel, ProviderNotConfigured) as exc:
-                raise serializers.ValidationError({"provider" if provider else "model": str(exc)}) from None
-            if provider:
-                attrs["provider"] = resolved.name
-            if model:
-                attrs["model"] = model_name
+                attrs["model"] = get_registry().resolve_model(provider or None, model)
+            except (UnknownProvider, UnknownModel) as exc:
+                raise serializers.ValidationError({"model": str(exc)}) from None
         return attrs
 
 
@@ -145,8 +165,8 @@ class ImportMessageSerializer(serializers.Serializer):
 class ImportSessionSerializer(serializers.Serializer):
     session_key = serializers.RegexField(SESSION_KEY_PATTERN, max_length=100)
     title = serializers.CharField(allow_blank=True, required=False, max_length=200)
-    provider = serializers.CharField(allow_blank=True, required=False, max_length=40)
-    model = serializers.CharField(allow_blank=True, required=False, max_length=128)
+    provider = serializers.ChoiceField(PROVIDER_CHOICES, required=False)
+    model = ModelNameField(required=False)
     system_prompt = serializers.CharField(allow_blank=True, required=False, trim_whitespace=False)
     metadata = serializers.DictField(required=False)
 

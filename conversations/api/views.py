@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import mimetypes
 import uuid
 
@@ -51,10 +52,18 @@ def _datetime_param(request: Request, name: str):
     raw = request.query_params.get(name)
     if not raw:
         return None
-    value = parse_datetime(raw)
+    try:
+        value = parse_datetime(raw)
+    except ValueError:
+        value = None
     if value is None:
         raise ValidationError({name: "must be an ISO-8601 date-time such as 2026-01-31T12:00:00Z."})
-    return value
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    try:
+        return value.astimezone(dt.UTC)  # PostgreSQL refuses offsets beyond ±15:59
+    except OverflowError:
+        raise ValidationError({name: "is out of range."}) from None
 
 
 class OwnedSessionMixin:
@@ -146,7 +155,7 @@ class MessageList(OwnedSessionMixin, generics.ListAPIView):
         try:
             uuid.UUID(branch)
         except ValueError:
-            raise ValidationError({"branch": "must be a message id."}) from None
+            raise NotFound("No message with this id in this session.") from None
         chain = selectors.message_branch(self.get_conversation(), branch)
         if not chain:
             raise NotFound("No message with this id in this session.")

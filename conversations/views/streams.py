@@ -50,6 +50,8 @@ async def resumed_events(
                 yield event
                 if is_terminal(event):
                     return
+        if message.status not in ("streaming", "pending"):
+            return  # finished, and the client already has every event
         while True:
             incoming = await layer.receive(channel)
             for event in incoming.get("events", ()):

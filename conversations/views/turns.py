@@ -43,12 +43,13 @@ def negotiate(request: HttpRequest) -> str:
     return "json"
 
 
-def turn_request_from_body(body: dict, session_key: str, owner_id: int | None) -> TurnRequest:
+def turn_request_from_body(body: dict, session_key: str, owner_id: int | None, **branch: str) -> TurnRequest:
+    """``branch`` is ``edit_of=<id>`` or ``regenerate_of=<id>`` (which needs no content)."""
     field = Field(body)
     json_schema = field.object("json_schema")
     return TurnRequest(
         session_key=session_key,
-        content=field.str("content", required=True) or "",
+        content=field.str("content", required="regenerate_of" not in branch) or "",
         owner_id=owner_id,
         client_message_id=field.str("client_message_id"),
         provider=field.str("provider"),
@@ -58,6 +59,7 @@ def turn_request_from_body(body: dict, session_key: str, owner_id: int | None) -
         max_tokens=field.int("max_tokens"),
         json_output=field.bool("json") or json_schema is not None,
         json_schema=json_schema,
+        **branch,
     )
 
 
@@ -88,12 +90,12 @@ async def whole_turn_response(events: AsyncIterator[TurnEvent]) -> JsonResponse:
     return JsonResponse(summary, status=status, headers=headers)
 
 
-@csrf_exempt
-@require_POST
-async def post_message(request: HttpRequest, session_key: str) -> HttpResponse:
+async def turn_response(request: HttpRequest, session_key: str, **branch: str) -> HttpResponse:
+    """Decode a turn request (a new message, an edit or a regenerate), start it, encode its events."""
     try:
         caller = await request_caller(request)
-        turn_request = turn_request_from_body(read_json_object(request), session_key, caller.owner_id)
+        body = read_json_object(request) if request.body or not branch else {}
+        turn_request = turn_request_from_body(body, session_key, caller.owner_id, **branch)
         turn = await start_turn(replace(turn_request, rate_limit_key=caller.rate_limit_key))
     except (HttpError, TurnRejected) as exc:
         return error_response(exc)
@@ -102,6 +104,12 @@ async def post_message(request: HttpRequest, session_key: str) -> HttpResponse:
     if fmt == "json":
         return await whole_turn_response(events)
     return streaming_response(events, fmt)
+
+
+@csrf_exempt
+@require_POST
+async def post_message(request: HttpRequest, session_key: str) -> HttpResponse:
+    return await turn_response(request, session_key)
 
 
 @csrf_exempt
@@ -120,49 +128,18 @@ async def stop_message(request: HttpRequest, session_key: str, message_id: str) 
     return JsonResponse({"message_id": str(message_id), "stopping": True}, status=202)
 
 
-def _branch_request(body: dict, session_key: str, owner_id: int | None, **branch: str) -> TurnRequest:
-    field = Field(body)
-    return TurnRequest(
-        session_key=session_key,
-        content=(field.str("content", required="edit_of" in branch) or ""),
-        owner_id=owner_id,
-        client_message_id=field.str("client_message_id"),
-        provider=field.str("provider"),
-        model=field.str("model"),
-        temperature=field.number("temperature"),
-        max_tokens=field.int("max_tokens"),
-        json_output=field.bool("json"),
-        **branch,
-    )
-
-
-async def _branch_turn(request: HttpRequest, session_key: str, **branch: str) -> HttpResponse:
-    try:
-        caller = await request_caller(request)
-        body = read_json_object(request) if request.body else {}
-        turn_request = _branch_request(body, session_key, caller.owner_id, **branch)
-        turn = await start_turn(replace(turn_request, rate_limit_key=caller.rate_limit_key))
-    except (HttpError, TurnRejected) as exc:
-        return error_response(exc)
-    fmt = negotiate(request)
-    events = follow(turn, grace=settings.HTTP_DETACH_GRACE_SECONDS)
-    if fmt == "json":
-        return await whole_turn_response(events)
-    return streaming_response(events, fmt)
-
-
 @csrf_exempt
 @require_POST
 async def edit_message(request: HttpRequest, session_key: str, message_id: str) -> HttpResponse:
     """A new version of a user message, answered as a new branch (the old branch is kept)."""
-    return await _branch_turn(request, session_key, edit_of=str(message_id))
+    return await turn_response(request, session_key, edit_of=str(message_id))
 
 
 @csrf_exempt
 @require_POST
 async def regenerate_message(request: HttpRequest, session_key: str, message_id: str) -> HttpResponse:
     """Another answer to the same user message, as a new branch."""
-    return await _branch_turn(request, session_key, regenerate_of=str(message_id))
+    return await turn_response(request, session_key, regenerate_of=str(message_id))
 
 
 @csrf_exempt

@@ -1,0 +1,94 @@
+"""The reliability suite: live server processes, real PostgreSQL and Redis, the fake upstream.
+
+Every scenario records what it tried in the session ledger; the figures are
+printed at the end of the run (and written to reliability-report.json) —
+turns attempted / persisted / lost, faults injected, hostile inputs, 5xx, leaks.
+``RELIABILITY_SOAK=N`` multiplies the load for a longer run by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.live_server import LiveServer, current_database_url
+
+SOAK = max(1, int(os.environ.get("RELIABILITY_SOAK", "1")))
+REPORT = Path(__file__).resolve().parents[2] / "reliability-report.json"
+
+
+class Ledger:
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self.faults: Counter[str] = Counter()
+
+    def add(self, name: str, n: int = 1) -> None:
+        self.counts[name] += n
+
+    def fault(self, kind: str, n: int = 1) -> None:
+        self.faults[kind] += n
+
+    def as_dict(self) -> dict:
+        return {
+            "turns_attempted": self.counts["turns_attempted"],
+            "turns_persisted": self.counts["turns_persisted"],
+            "turns_lost": self.counts["turns_lost"],
+            "faults_injected": dict(sorted(self.faults.items())),
+            "hostile_inputs": self.counts["hostile_inputs"],
+            "server_5xx": self.counts["server_5xx"],
+            "cross_owner_leaks": self.counts["cross_owner_leaks"],
+        }
+
+
+LEDGER = Ledger()
+
+
+@pytest.fixture(scope="session")
+def ledger() -> Ledger:
+    return LEDGER
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if not any(LEDGER.counts.values()) and not LEDGER.faults:
+        return
+    figures = LEDGER.as_dict()
+    terminalreporter.section("reliability figures")
+    for key, value in figures.items():
+        terminalreporter.write_line(f"{key}: {value}")
+    REPORT.write_text(json.dumps(figures, indent=2) + "\n")
+
+
+@pytest.fixture
+def reliability_env(django_db_blocker, fake_upstream_server):
+    fake_upstream_server.reset()
+    with django_db_blocker.unblock():
+        database_url = current_database_url()
+    up = fake_upstream_server
+    return {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": os.environ.get("REDIS_URL", ""),
+        "LLM_PROVIDER": "openai",
+        "OPENAI_API_KEY": "sk-test",
+        "OPENAI_BASE_URL": up.openai_base_url,
+        "OPENAI_MODEL": "gpt-test",
+        "GEMINI_API_KEY": "gem-test",
+        "GEMINI_BASE_URL": up.gemini_base_url,
+        "ZAI_API_KEY": "id.secret",
+        "ZAI_BASE_URL": up.zai_base_url,
+        "LLM_RETRY_ATTEMPTS": "0",
+        "LLM_READ_TIMEOUT": "2",
+        "LLM_CONNECT_TIMEOUT": "2",
+        "TURN_HEARTBEAT_SECONDS": "0.5",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+@pytest.fixture
+def live(reliability_env):
+    server = LiveServer(reliability_env, server="uvicorn").start()
+    yield server
+    server.stop()

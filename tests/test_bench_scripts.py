@@ -1,0 +1,72 @@
+"""The bench scripts run end to end in their ``--quick`` form and write their JSON results.
+
+No timing is asserted: only that each script starts what it needs, exits 0 and writes a JSON file
+with its expected keys. The scripts need PostgreSQL (they create and migrate ``chat_bench``) and
+Redis at 127.0.0.1; the tests are skipped without them. Set SKIP_BENCH_TESTS=1 to skip them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _reachable(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+pytestmark = [
+    pytest.mark.skipif(
+        not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://", "pgsql://")),
+        reason="the bench scripts need PostgreSQL: DATABASE_URL is not a postgres:// URL",
+    ),
+    pytest.mark.skipif(
+        not _reachable(5432), reason="no PostgreSQL on 127.0.0.1:5432 (the bench scripts use it)"
+    ),
+    pytest.mark.skipif(not _reachable(6379), reason="no Redis on 127.0.0.1:6379 (the bench scripts use it)"),
+    pytest.mark.skipif(bool(os.environ.get("SKIP_BENCH_TESTS")), reason="SKIP_BENCH_TESTS is set"),
+]
+
+CASES = {
+    "ttft.py": {"script", "machine", "server", "cells", "levels", "litellm"},
+    "throughput.py": {"script", "machine", "runs", "endpoint", "chunks"},
+    "open_streams.py": {"script", "machine", "server", "phases", "streams", "chunks"},
+    "db_roundtrips.py": {"script", "machine", "server", "results", "constant_in_reply_length"},
+}
+
+
+def run_quick(script: str, out: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "bench" / script), "--quick", "--out", str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=80,
+    )
+
+
+@pytest.mark.parametrize("script", sorted(CASES))
+def test_bench_script_quick_run_writes_its_json(script, tmp_path):
+    out = tmp_path / "result.json"
+    proc = run_quick(script, out)
+    assert proc.returncode == 0, f"{script} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    data = json.loads(out.read_text())
+    assert CASES[script] <= data.keys()
+    assert data["quick"] is True
+    if script == "ttft.py":
+        assert {"direct", "native-sse", "openai-compat"} <= {cell["target"] for cell in data["cells"]}
+        assert all({"ttft", "total", "turns", "errors"} <= cell.keys() for cell in data["cells"])
