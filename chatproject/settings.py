@@ -98,7 +98,7 @@ REDIS_URL = e.env_redis_url("REDIS_URL")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "conversations.channel_layer.ResilientRedisChannelLayer",
             # socket_timeout above channels-redis's 5 s blocking read, or idle sockets are dropped.
             "CONFIG": {
                 "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],

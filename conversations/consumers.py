@@ -10,6 +10,7 @@ twice nor out of order (they are filtered by seq).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import replace
@@ -20,7 +21,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from chatproject.request_ids import request_id_from, request_id_var
-from conversations import resume
+from conversations import local_fanout, resume
 from conversations.db import run_db
 from conversations.errors import TurnRejected
 from conversations.jobs import launch, request_stop, running_jobs, session_group
@@ -42,6 +43,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         request_id_var.set(request_id_from(headers.get(b"x-request-id", b"").decode("latin1")))
         self.session_key = self.scope["url_route"]["kwargs"]["session_key"]
         self.following: dict[str, int] = {}
+        self.finished: dict[str, None] = {}  # ids of turns whose end this socket has sent (insertion-ordered)
         self.group: str | None = None
         owner = self._owner()
         if owner is False:
@@ -53,9 +55,20 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self._refuse(CLOSE_FORBIDDEN)
             return
         self.group = session_group(str(conversation.pk))
-        await self.channel_layer.group_add(self.group, self.channel_name)
-        await presence_add(self.group, self.channel_name)
+        self._local = local_fanout.subscribe(self.group)
+        self._pump = asyncio.get_running_loop().create_task(self._pump_local())
         await self.accept()
+        try:
+            await self.channel_layer.group_add(self.group, self.channel_name)
+        except Exception as exc:  # Redis down: this process's turns still reach the socket
+            logger.warning("channel layer unavailable (%s): cross-process fan-out off", type(exc).__name__)
+            await self.send_json(
+                ws_error(
+                    "fanout_degraded",
+                    "Live updates from other servers are unavailable; this one's still arrive.",
+                )
+            )
+        await presence_add(self.group, self.channel_name)
 
     def _owner(self) -> int | bool | None:
         """The owner id, None for anonymous use, or False when the socket must be refused."""
@@ -82,10 +95,20 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self.accept()
         await self.close(code=code)
 
+    async def _pump_local(self) -> None:
+        while True:
+            for event in await self._local.get():
+                await self._send_event(event)
+
     async def disconnect(self, code: int) -> None:
         if self.group is None:
             return
-        await self.channel_layer.group_discard(self.group, self.channel_name)
+        local_fanout.unsubscribe(self.group, self._local)
+        self._pump.cancel()
+        try:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+        except Exception as exc:
+            logger.warning("channel layer unavailable (%s) while leaving a group", type(exc).__name__)
         await presence_remove(self.group, self.channel_name)
         for job in list(running_jobs.values()):
             if job.group == self.group:
@@ -214,6 +237,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         except resume.ResumeError as exc:
             await self.send_json(ws_error(exc.code, exc.message, message_id=message_id))
             return
+        self.finished.pop(message_id, None)  # asked for again: send it again
         self.following[message_id] = max(self.following.get(message_id, 0), after_seq)
         for event in events:
             await self._send_event(event)
@@ -224,18 +248,25 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self._send_event(event)
 
     async def _send_event(self, event: dict[str, Any]) -> None:
+        """Send a turn event at most once and in order (it may come both locally and via the layer)."""
         message_id, seq = event["message_id"], event["seq"]
-        last = self.following.get(message_id)
-        if last is None:
-            if seq != 1 and not event.get("snapshot"):
-                return  # joined mid-turn without resuming: the client asks with resume
-            last = 0
-        if seq <= last and not event.get("snapshot"):
-            return
+        if not event.get("snapshot"):
+            if message_id in self.finished:
+                return  # a late duplicate of a turn this socket saw end
+            last = self.following.get(message_id)
+            if last is None:
+                if seq != 1:
+                    return  # joined mid-turn without resuming: the client asks with resume
+                last = 0
+            if seq <= last:
+                return
         self.following[message_id] = seq
         await self.send(text_data=orjson.dumps(ws_frame(event)).decode())
         if is_terminal(event):
             self.following.pop(message_id, None)
+            self.finished[message_id] = None
+            while len(self.finished) > 200:
+                self.finished.pop(next(iter(self.finished)))
 
     @classmethod
     async def encode_json(cls, content: Any) -> str:

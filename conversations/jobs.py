@@ -25,6 +25,7 @@ from typing import Any
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from conversations import local_fanout
 from conversations.event_log import BufferUnavailable, get_event_log
 from conversations.events import TurnEvent
 from conversations.presence import presence_count
@@ -141,6 +142,7 @@ class TurnJob:
                 return
 
     async def _publish(self, layer: Any, batch: list[dict[str, Any]]) -> None:
+        local_fanout.publish(self.group, batch)
         try:
             await get_event_log().append(self.message_id, batch)
         except BufferUnavailable as exc:

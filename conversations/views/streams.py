@@ -37,8 +37,22 @@ async def resumed_events(
     message = await resume.owned_message(owner_id, session_key, message_id)
     layer = get_channel_layer()
     group = session_group(str(message.conversation_id))
-    channel = await layer.new_channel("resume.")
-    await layer.group_add(group, channel)  # live events from now on; missed ones from the buffer
+    try:
+        channel = await layer.new_channel("resume.")
+        await layer.group_add(group, channel)  # live events from now on; missed ones from the buffer
+    except Exception:
+        if message.status in ("streaming", "pending"):
+            raise resume.ResumeError(
+                "resume_unavailable",
+                "Live updates (Redis) are unreachable: retry in a moment, or read the answer from history "
+                "when it completes.",
+                503,
+            ) from None
+        for event in await resume.missed_events(
+            owner_id, session_key, message_id, after_seq, message=message
+        ):
+            yield event  # a finished answer needs no live updates
+        return
     await presence_add(group, channel)
     try:
         last = after_seq

@@ -2,7 +2,8 @@
 
 Every scenario records what it tried in the session ledger; the figures are
 printed at the end of the run (and written to reliability-report.json) —
-turns attempted / persisted / lost, faults injected, hostile inputs, 5xx, leaks.
+turns attempted / persisted / refused (409: never acknowledged, by policy) / lost, faults
+injected, hostile inputs, 5xx, cross-owner leaks.
 ``RELIABILITY_SOAK=N`` multiplies the load for a longer run by hand.
 """
 
@@ -36,6 +37,7 @@ class Ledger:
         return {
             "turns_attempted": self.counts["turns_attempted"],
             "turns_persisted": self.counts["turns_persisted"],
+            "turns_refused": self.counts["turns_refused"],
             "turns_lost": self.counts["turns_lost"],
             "faults_injected": dict(sorted(self.faults.items())),
             "hostile_inputs": self.counts["hostile_inputs"],

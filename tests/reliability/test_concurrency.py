@@ -43,6 +43,7 @@ def test_parallel_retries_of_one_client_message_id_make_exactly_one_upstream_cal
     answers = {events[-1]["message_id"] for status, events in results if status == 200}
     assert len(answers) == 1  # every 200 is the one turn (live or replayed)
     ledger.add("turns_persisted", 1)
+    ledger.add("turns_refused", n - 1)  # the same message again: replayed or 409, never a second turn
 
 
 def test_two_turns_at_once_on_one_session_are_never_interleaved(live, ledger):
@@ -62,3 +63,4 @@ def test_two_turns_at_once_on_one_session_are_never_interleaved(live, ledger):
         assert answer.status == "complete"
     assert len(messages) == 2 * len(accepted)
     ledger.add("turns_persisted", len(accepted))
+    ledger.add("turns_refused", len(refused))
