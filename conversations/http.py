@@ -28,9 +28,21 @@ def json_error(
     return JsonResponse({"error": body}, status=status, headers=headers)
 
 
+# HTTP status of a turn that failed after it was accepted (JSON, non-streamed endpoints).
+FAILED_TURN_STATUS = {"rate_limited": 429, "provider_timeout": 504, "provider_auth_failed": 502}
+
+
+def failed_turn_status(code: str) -> int:
+    return FAILED_TURN_STATUS.get(code, 502)
+
+
+def retry_after_headers(seconds: float | None) -> dict[str, str] | None:
+    """``Retry-After`` in whole seconds (at least 1), or None when there is nothing to wait for."""
+    return {"Retry-After": str(max(1, round(float(seconds))))} if seconds else None
+
+
 def error_response(exc: HttpError | TurnRejected) -> JsonResponse:
-    retry_after = exc.details.get("retry_after")
-    headers = {"Retry-After": str(max(1, round(float(retry_after))))} if retry_after else None
+    headers = retry_after_headers(exc.details.get("retry_after"))
     return json_error(exc.status, exc.code, exc.message, headers=headers, **exc.details)
 
 

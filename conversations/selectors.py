@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from conversations.models import Conversation, Message
+from django.db import connection
+from django.db.models import Count, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import JSONObject, Left
+
+from conversations.models import Artifact, Conversation, Message
 
 
 def conversation_for_owner(owner_id: int | None, session_key: str) -> Conversation | None:
@@ -41,9 +45,6 @@ def session_list_for_owner(
     created_before=None,
 ):
     """The owner's sessions with message count, token totals and a last-message preview: one query."""
-    from django.db import connection
-    from django.db.models import Count, OuterRef, Q, Subquery, Sum
-    from django.db.models.functions import JSONObject, Left
 
     last = (
         Message.objects.filter(conversation=OuterRef("pk"))
@@ -104,8 +105,6 @@ def message_branch(conversation: Conversation, leaf_id: str) -> list[Message]:
 
 
 def artifact_list_for_session(conversation: Conversation, *, message_id: str | None = None):
-    from conversations.models import Artifact
-
     artifacts = Artifact.objects.filter(conversation=conversation)
     if message_id is not None:
         artifacts = artifacts.filter(message_id=message_id)

@@ -18,8 +18,14 @@ from django.conf import settings
 from django.http import JsonResponse, StreamingHttpResponse
 
 from conversations.events import TurnEvent
-from conversations.http import STREAM_HEADERS, Field, HttpError, json_error
-from conversations.views.turns import ERROR_STATUS
+from conversations.http import (
+    STREAM_HEADERS,
+    Field,
+    HttpError,
+    failed_turn_status,
+    json_error,
+    retry_after_headers,
+)
 
 SESSION_KEY_LENGTH = 128
 
@@ -78,7 +84,5 @@ def stream_response(frames: AsyncIterator[bytes], content_type: str) -> Streamin
 
 def failed_turn_response(error: dict[str, Any]) -> JsonResponse:
     """A turn that ended without an answer, for the JSON (non-streamed) endpoints."""
-    retry_after = error.get("retry_after")
-    headers = {"Retry-After": str(max(1, round(retry_after)))} if retry_after else None
-    status = ERROR_STATUS.get(error["code"], 502)
-    return json_error(status, error["code"], error["message"], headers=headers)
+    headers = retry_after_headers(error.get("retry_after"))
+    return json_error(failed_turn_status(error["code"]), error["code"], error["message"], headers=headers)

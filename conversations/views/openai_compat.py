@@ -21,11 +21,18 @@ from django.views.decorators.http import require_POST
 
 from conversations.errors import TurnRejected
 from conversations.events import TurnEvent
-from conversations.http import STREAM_HEADERS, Field, HttpError, json_error, read_json_object
+from conversations.http import (
+    STREAM_HEADERS,
+    Field,
+    HttpError,
+    failed_turn_status,
+    json_error,
+    read_json_object,
+    retry_after_headers,
+)
 from conversations.jobs import follow
 from conversations.turns import TurnRequest, start_turn
 from conversations.views.auth import request_caller
-from conversations.views.turns import ERROR_STATUS
 from conversations.wire.openai_chat import ChatChunkEncoder, chat_completion
 from conversations.wire.summary import summarize_turn
 from providers.base import ChatMessage
@@ -142,10 +149,7 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
     summary = summarize_turn([event async for event in events])
     error = summary.get("error")
     if error is not None:
-        headers = (
-            {"Retry-After": str(max(1, round(error["retry_after"])))} if error.get("retry_after") else None
-        )
-        status = ERROR_STATUS.get(error["code"], 502)
+        status, headers = failed_turn_status(error["code"]), retry_after_headers(error.get("retry_after"))
         return json_error(status, error["code"], error["message"], type="api_error", headers=headers)
     return JsonResponse(
         chat_completion(summary, completion_id=completion_id, model=summary["model"], created=created)

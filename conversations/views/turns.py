@@ -21,7 +21,9 @@ from conversations.http import (
     Field,
     HttpError,
     error_response,
+    failed_turn_status,
     read_json_object,
+    retry_after_headers,
 )
 from conversations.jobs import follow, request_stop
 from conversations.models import Message
@@ -30,8 +32,6 @@ from conversations.turns import TurnRequest, start_turn
 from conversations.views.auth import request_caller, request_owner_id
 from conversations.wire import ndjson, sse
 from conversations.wire.summary import summarize_turn
-
-ERROR_STATUS = {"rate_limited": 429, "provider_timeout": 504, "provider_auth_failed": 502}
 
 
 def negotiate(request: HttpRequest) -> str:
@@ -83,8 +83,8 @@ async def whole_turn_response(events: AsyncIterator[TurnEvent]) -> JsonResponse:
     error = summary.get("error")
     if error is None:
         return JsonResponse(summary)
-    headers = {"Retry-After": str(max(1, round(error["retry_after"])))} if error.get("retry_after") else {}
-    status = ERROR_STATUS.get(error["code"], 502)
+    headers = retry_after_headers(error.get("retry_after"))
+    status = failed_turn_status(error["code"])
     if summary.get("status") == "interrupted":
         status = 499 if error["code"] == "disconnected" else 200
     return JsonResponse(summary, status=status, headers=headers)
