@@ -2,10 +2,9 @@
 
 How it counts (real wire traffic, nothing in the app is changed): the server's DATABASE_URL points
 at a small TCP proxy in this script that forwards to PostgreSQL and parses the frontend side of the
-protocol. Every client message that makes the client wait for the server is one round trip:
-a simple ``Query`` ('Q': BEGIN, COMMIT, SET, un-parameterized SQL), a ``Sync`` ('S': the end of an
-extended-protocol Parse/Bind/Execute batch, how psycopg sends parameterized SQL), and each
-connection start-up (SSLRequest and StartupMessage, each answered before the client goes on).
+protocol (``tests/pg_wire_proxy.py``). Every client message that makes the client wait for the
+server is one round trip: a simple ``Query`` ('Q': BEGIN, COMMIT, SET, un-parameterized SQL), a
+``Sync`` ('S': the end of an extended-protocol or pipelined batch), and each connection start-up.
 Connections opened are counted too (a login is several ms). ``pg_stat_database`` deltas for the
 bench database (xact_commit, tup_inserted/updated/returned) are printed as a cross-check.
 pg_stat_statements is not used: it needs shared_preload_libraries and a server restart.
@@ -18,136 +17,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import collections
-import struct
 import sys
-import threading
 import time
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common as c
 
-SSL_REQUEST, GSS_REQUEST, CANCEL_REQUEST = 80877103, 80877104, 80877102
+sys.path.insert(0, str(c.ROOT))
+from tests.pg_wire_proxy import PgWireProxy
 
-
-class Counter:
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.reset()
-
-    def reset(self) -> None:
-        self.connections = 0
-        self.startup_rtts = 0
-        self.types: collections.Counter[str] = collections.Counter()
-        self.simple: collections.Counter[str] = collections.Counter()
-        self.statements: list[str] = []
-
-    def snapshot(self) -> dict[str, Any]:
-        rtt = self.types["Q"] + self.types["S"] + self.startup_rtts
-        return {
-            "round_trips": rtt,
-            "connections": self.connections,
-            "startup_round_trips": self.startup_rtts,
-            "simple_queries": self.types["Q"],
-            "extended_syncs": self.types["S"],
-            "parse": self.types["P"],
-            "execute": self.types["E"],
-            "simple_by_kind": dict(self.simple),
-        }
-
-
-COUNT = Counter()
-
-
-def _kind(sql: str) -> str:
-    word = sql.strip().split(None, 1)[0].upper() if sql.strip() else "?"
-    return (
-        word if word in ("BEGIN", "COMMIT", "ROLLBACK", "SET", "SELECT", "SAVEPOINT", "RELEASE") else "other"
-    )
-
-
-async def _pump_frontend(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """Client -> PostgreSQL: forward everything, counting messages."""
-    started = False
-    while True:
-        if not started:
-            head = await reader.readexactly(8)
-            length, code = struct.unpack("!ii", head)
-            rest = await reader.readexactly(length - 8)
-            writer.write(head + rest)
-            if code in (SSL_REQUEST, GSS_REQUEST):
-                COUNT.startup_rtts += 1
-                continue
-            if code == CANCEL_REQUEST:
-                continue
-            COUNT.connections += 1
-            COUNT.startup_rtts += 1
-            started = True
-            continue
-        head = await reader.readexactly(5)
-        kind = chr(head[0])
-        (length,) = struct.unpack("!i", head[1:])
-        body = await reader.readexactly(length - 4)
-        writer.write(head + body)
-        COUNT.types[kind] += 1
-        if kind == "Q":
-            sql = body[:-1].decode("utf-8", "replace")
-            COUNT.simple[_kind(sql)] += 1
-            COUNT.statements.append("Q " + sql[:160])
-        elif kind == "P":
-            name_end = body.index(b"\0")
-            sql_end = body.index(b"\0", name_end + 1)
-            COUNT.statements.append("P " + body[name_end + 1 : sql_end].decode("utf-8", "replace")[:160])
-        elif kind == "S":
-            COUNT.statements.append("S")
-
-
-async def _pump_backend(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    while data := await reader.read(65536):
-        writer.write(data)
-        await writer.drain()
-
-
-async def _handle(client_r, client_w, pg_host: str, pg_port: int) -> None:
-    try:
-        pg_r, pg_w = await asyncio.open_connection(pg_host, pg_port)
-    except OSError:
-        client_w.close()
-        return
-    tasks = [
-        asyncio.create_task(_pump_frontend(client_r, pg_w)),
-        asyncio.create_task(_pump_backend(pg_r, client_w)),
-    ]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for t in tasks:
-            t.cancel()
-        for w in (client_w, pg_w):
-            w.close()
-
-
-def start_proxy(pg_host: str = c.PG_HOST, pg_port: int = c.PG_PORT) -> int:
-    """Run the counting proxy in a background thread; returns its port."""
-    ready = threading.Event()
-    box: dict[str, int] = {}
-
-    def run() -> None:
-        async def serve() -> None:
-            server = await asyncio.start_server(lambda r, w: _handle(r, w, pg_host, pg_port), "127.0.0.1", 0)
-            box["port"] = server.sockets[0].getsockname()[1]
-            ready.set()
-            async with server:
-                await server.serve_forever()
-
-        asyncio.run(serve())
-
-    threading.Thread(target=run, daemon=True, name="pg-counting-proxy").start()
-    ready.wait(10)
-    return box["port"]
+PROXY = PgWireProxy(c.PG_HOST, c.PG_PORT)
+COUNT = PROXY.count
 
 
 def pg_stats(db: str) -> dict[str, int]:
@@ -192,7 +74,7 @@ def main() -> int:
     c.RESULTS.mkdir(parents=True, exist_ok=True)
     c.ensure_database()
     upstream = c.start_upstream(chunks=5)
-    proxy_port = start_proxy()
+    proxy_port = PROXY.start()
     args.env = [*args.env, f"DATABASE_URL={c.database_url(host='127.0.0.1', port=proxy_port)}"]
     server = c.start_server(args, upstream.url + "/v1")
     run = c.run_id()

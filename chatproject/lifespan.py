@@ -48,8 +48,10 @@ class LifespanApp:
     async def shutdown(self) -> None:
         from django.conf import settings
 
+        from conversations import pg_turns
         from conversations.jobs import drain
         from conversations.recovery import maintenance
 
         await drain(settings.SHUTDOWN_GRACE_SECONDS)
         await maintenance.stop()
+        await pg_turns.close_pool()

@@ -91,6 +91,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         }
         DATABASES["default"]["CONN_MAX_AGE"] = 0
         DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
+# A turn's opening and closing writes on PostgreSQL: natively async (psycopg, own pool per process).
+TURN_DB_ASYNC = e.env_bool("TURN_DB_ASYNC", True)
+TURN_DB_POOL_SIZE = e.env_int("TURN_DB_POOL_SIZE", 10, minimum=1)
+TURN_DB_POOL_TIMEOUT = e.env_float("TURN_DB_POOL_TIMEOUT", 10.0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: REDIS_URL -> channels-redis layer (cross-process fan-out); unset -> in-memory layer.

@@ -48,6 +48,14 @@ class OpenedTurn:
 
 
 @dataclass(frozen=True, slots=True)
+class ExistingAnswer:
+    """The stored answer to a repeated ``client_message_id`` (or its user message when unanswered)."""
+
+    message_id: str
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
 class TurnOutcome:
     status: str
     content: str
@@ -63,6 +71,24 @@ class TurnOutcome:
     artifacts: tuple[CodeBlock, ...] = ()
 
 
+def session_title(content: str) -> str:
+    """A new session's title: the first line of its first message."""
+    lines = content.strip().splitlines()
+    return lines[0][:TITLE_LENGTH] if lines else ""
+
+
+def chain_from(opening: TurnOpening, provider: str, model: str, last_response_id: str) -> str | None:
+    """The provider-side response id to continue from, when the turn may chain (same provider and model)."""
+    if (
+        opening.chaining
+        and not (opening.edit_of or opening.regenerate_of)
+        and last_response_id
+        and (provider, model) == (opening.provider, opening.model)
+    ):
+        return last_response_id
+    return None
+
+
 def _conversation_for_update(opening: TurnOpening) -> Conversation:
     lookup = {"owner_id": opening.owner_id, "session_key": opening.session_key}
     conversation = Conversation.objects.select_for_update().filter(**lookup).first()
@@ -72,7 +98,7 @@ def _conversation_for_update(opening: TurnOpening) -> Conversation:
         with transaction.atomic():
             return Conversation.objects.create(
                 **lookup,
-                title=opening.user_content.strip().splitlines()[0][:TITLE_LENGTH],
+                title=session_title(opening.user_content),
                 provider=opening.provider,
                 model=opening.model,
                 system_prompt=opening.system or "",
@@ -93,7 +119,7 @@ def _recent_messages(conversation: Conversation) -> dict[str, tuple]:
     return {str(row[0]): row for row in rows[:TREE_WINDOW]}
 
 
-def _branch_history(messages: dict[str, tuple], leaf_id: str | None, limit: int) -> tuple[ChatMessage, ...]:
+def branch_history(messages: dict[str, tuple], leaf_id: str | None, limit: int) -> tuple[ChatMessage, ...]:
     """The complete messages on the branch ending at ``leaf_id`` (itself included), oldest first, at most ``limit``."""
     chain: list[ChatMessage] = []
     seen: set[str] = set()
@@ -117,19 +143,19 @@ def _target_message(conversation: Conversation, message_id: str) -> Message:
     return message
 
 
-def turn_existing_answer(conversation_id: str, client_message_id: str) -> Message | None:
+def turn_existing_answer(conversation_id: str, client_message_id: str) -> ExistingAnswer | None:
     """The assistant answer to the user message with this client id, if that message exists."""
     user = Message.objects.filter(
         conversation_id=conversation_id, client_message_id=client_message_id
     ).first()
     if user is None:
         return None
-    answer = user.children.filter(role=Message.Role.ASSISTANT).order_by("-created_at").first()
-    return answer or user
+    answer = user.children.filter(role=Message.Role.ASSISTANT).order_by("-created_at").first() or user
+    return ExistingAnswer(str(answer.pk), answer.status)
 
 
 @transaction.atomic
-def turn_open(opening: TurnOpening) -> OpenedTurn | Message:
+def turn_open(opening: TurnOpening) -> OpenedTurn | ExistingAnswer:
     """Store the user message and an assistant message in ``streaming``.
 
     Returns the stored answer instead when ``client_message_id`` was seen before
@@ -178,15 +204,8 @@ def turn_open(opening: TurnOpening) -> OpenedTurn | Message:
         parent_id = str(target.parent_id) if target.parent_id else None
     else:
         parent_id = next(iter(recent), None)
-    history = _branch_history(recent, parent_id, opening.history_limit)
-    previous = None
-    if (
-        opening.chaining
-        and not branching
-        and conversation.last_response_id
-        and (conversation.provider, conversation.model) == (opening.provider, opening.model)
-    ):
-        previous = conversation.last_response_id
+    history = branch_history(recent, parent_id, opening.history_limit)
+    previous = chain_from(opening, conversation.provider, conversation.model, conversation.last_response_id)
     if user is None:
         user = Message.objects.create(
             conversation=conversation,

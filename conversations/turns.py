@@ -20,6 +20,7 @@ from datetime import timedelta
 import orjson
 from django.conf import settings
 
+from conversations import turn_store
 from conversations.artifacts import CodeBlock, FenceScanner
 from conversations.db import run_db
 from conversations.errors import (
@@ -34,7 +35,7 @@ from conversations.models import Message
 from conversations.ratelimit import turn_rate_limiter
 from conversations.replay import stored_turn_events
 from conversations.retry import RetryPolicy, ServedBy, stream_with_retries
-from conversations.services import OpenedTurn, TurnOpening, TurnOutcome, turn_finish, turn_open
+from conversations.services import ExistingAnswer, OpenedTurn, TurnOpening, TurnOutcome
 from providers.base import ChatMessage, Provider, ProviderError, ProviderRequest, Usage, estimate_usage
 from providers.registry import ProviderNotConfigured, UnknownModel, UnknownProvider, get_registry
 
@@ -127,7 +128,7 @@ _pending_saves: set[asyncio.Task] = set()
 
 
 async def _save_outcome(conversation_id: str, message_id: str, outcome: TurnOutcome) -> None:
-    task = asyncio.ensure_future(run_db(turn_finish, conversation_id, message_id, outcome))
+    task = asyncio.ensure_future(turn_store.finish_turn(conversation_id, message_id, outcome))
     _pending_saves.add(task)
     task.add_done_callback(_pending_saves.discard)
     await asyncio.shield(task)
@@ -434,12 +435,12 @@ async def start_turn(request: TurnRequest) -> Turn:
         regenerate_of=request.regenerate_of,
         stale_after=timedelta(seconds=settings.TURN_STALE_SECONDS),
     )
-    opened = await run_db(turn_open, opening)
-    if isinstance(opened, Message):
+    opened = await turn_store.open_turn(opening)
+    if isinstance(opened, ExistingAnswer):
         if opened.status in (Message.Status.STREAMING, Message.Status.PENDING):
             raise TurnInProgress(
                 "This message is still being answered: wait for it, or resume its stream.",
-                message_id=str(opened.pk),
+                message_id=opened.message_id,
             )
-        return ReplayedTurn(await run_db(stored_turn_events, str(opened.pk)))
+        return ReplayedTurn(await run_db(stored_turn_events, opened.message_id))
     return LiveTurn(request, opened, _fallbacks(primary))
