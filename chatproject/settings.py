@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "servestatic",
     "corsheaders",
     "channels",
     "rest_framework",
@@ -46,17 +47,20 @@ INSTALLED_APPS = [
     "conversations",
 ]
 
+# Every entry is async-capable, so an ASGI request does not change threads in the middleware:
+# ServeStatic is WhiteNoise's async fork; chatproject.middleware holds Django's own without a
+# thread hop per hook (see its docstring).
 MIDDLEWARE = [
     "chatproject.request_ids.RequestIdMiddleware",
-    "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "chatproject.middleware.SecurityMiddleware",
+    "servestatic.middleware.ServeStaticMiddleware",
     "corsheaders.middleware.CorsMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "chatproject.middleware.SessionMiddleware",
+    "chatproject.middleware.CommonMiddleware",
+    "chatproject.middleware.CsrfViewMiddleware",
+    "chatproject.middleware.AuthenticationMiddleware",
+    "chatproject.middleware.MessageMiddleware",
+    "chatproject.middleware.XFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "chatproject.urls"
@@ -145,7 +149,7 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else []
-WHITENOISE_USE_FINDERS = True
+SERVESTATIC_USE_FINDERS = True
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 
