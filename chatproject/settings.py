@@ -52,6 +52,7 @@ INSTALLED_APPS = [
 # thread hop per hook (see its docstring).
 MIDDLEWARE = [
     "chatproject.request_ids.RequestIdMiddleware",
+    "conversations.views.errors.DatabaseUnavailableMiddleware",
     "chatproject.middleware.SecurityMiddleware",
     "servestatic.middleware.ServeStaticMiddleware",
     "corsheaders.middleware.CorsMiddleware",

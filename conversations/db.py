@@ -3,18 +3,76 @@
 Each call is one thread hop; the connection is given back at the end of the
 hop (to the pool when one is configured), so thousands of open streams do not
 hold thousands of PostgreSQL connections.
+
+A write that is safe to repeat can ask to be retried while the database is
+unreachable (a restart, a failover): ``@retry_while_database_down(seconds)``.
+The waiting is done on the event loop, not in a worker thread, and every
+attempt gets a connection of its own (the failed one is closed).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import logging
+import os
+import select
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
+import psycopg
 from asgiref.sync import sync_to_async
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
+from psycopg_pool import AsyncConnectionPool
+
+logger = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+# The database is unreachable, restarting or shutting down (or the connection broke): a transient
+# failure, unlike an integrity or programming error. Django's and psycopg's own classes (the
+# native psycopg code paths raise the latter).
+DATABASE_DOWN: tuple[type[Exception], ...] = (
+    OperationalError,
+    InterfaceError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+)
+
+
+# The hops run on threads of their own, not the event loop's default executor: a database that
+# does not answer (psycopg's pool waiting DATABASE_POOL_TIMEOUT for a connection, a connect
+# timeout) then stalls database work only, not what Django itself runs there (logging a 4xx/5xx
+# response, converting an exception to a response). Same size as the default executor.
+_executor = ThreadPoolExecutor(max_workers=min(32, (os.cpu_count() or 1) + 4), thread_name_prefix="run-db")
+
+
+def spoke_while_idle(conn: psycopg.Connection | psycopg.AsyncConnection) -> bool:
+    """Whether the server wrote to a connection sitting idle in a pool: on a shutdown or restart
+    it says so and closes the socket. One non-blocking poll, no round trip."""
+    try:
+        fd = conn.fileno()
+        if hasattr(select, "poll"):
+            poller = select.poll()
+            poller.register(fd, select.POLLIN)
+            return bool(poller.poll(0))
+        return bool(select.select([fd], [], [], 0)[0])
+    except (OSError, ValueError, psycopg.Error):  # closed already
+        return True
+
+
+async def check_pooled_connection(conn: psycopg.AsyncConnection, pool: AsyncConnectionPool) -> None:
+    """``check`` of an async psycopg pool, so a PostgreSQL restart does not hand out stale connections.
+
+    A round trip only for a connection the server spoke to while it was idle (the pool drops it
+    if that fails); then the other idle ones are likely stale too: ``pool.check()`` drops them
+    all at once, rather than one per request with the pool's backoff in between.
+    """
+    if spoke_while_idle(conn):
+        await pool.check()
+        await conn.execute("")
 
 
 def _call_and_release(fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
@@ -25,5 +83,45 @@ def _call_and_release(fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> 
             connection.close()
 
 
+def retry_while_database_down(seconds: float) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Mark a write that is safe to repeat: :func:`run_db` retries it for up to ``seconds``."""
+
+    def mark(fn: Callable[P, R]) -> Callable[P, R]:
+        fn.database_retry_seconds = seconds  # type: ignore[attr-defined]
+        return fn
+
+    return mark
+
+
+async def retrying_while_database_down(call: Callable[[], Awaitable[R]], seconds: float) -> R:
+    """Await ``call()``, again after a short backoff while the database is down, for up to ``seconds``."""
+    deadline = time.monotonic() + seconds
+    delay, attempts = 0.1, 1
+    while True:
+        try:
+            return await call()
+        except DATABASE_DOWN as exc:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                logger.error(
+                    "database still unreachable after %d attempt(s): %s", attempts, type(exc).__name__
+                )
+                raise
+            if attempts == 1:
+                logger.warning(
+                    "database unreachable (%s); retrying for up to %.0fs", type(exc).__name__, seconds
+                )
+            await asyncio.sleep(min(delay, remaining))
+            delay, attempts = min(delay * 2, 1.0), attempts + 1
+
+
 async def run_db(fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
-    return await sync_to_async(_call_and_release, thread_sensitive=False)(fn, *args, **kwargs)
+    def call() -> Awaitable[R]:
+        return sync_to_async(_call_and_release, thread_sensitive=False, executor=_executor)(
+            fn, *args, **kwargs
+        )
+
+    seconds = getattr(fn, "database_retry_seconds", 0)
+    if seconds:
+        return await retrying_while_database_down(call, seconds)
+    return await call()

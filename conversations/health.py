@@ -5,17 +5,41 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import psycopg
 import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 logger = logging.getLogger(__name__)
 
 PROBE_TIMEOUT = 2.0
 
 
+def _pool_ping(pool: ConnectionPool) -> None:
+    """DATABASE_POOL: wait PROBE_TIMEOUT for a connection, not DATABASE_POOL_TIMEOUT. A pooled
+    connection that fails is likely one a PostgreSQL restart left stale: drop every broken one
+    (``pool.check()``) and ask once more, so the answer is about the database, not one connection."""
+    pool.open()
+    for attempt in (1, 2):
+        try:
+            with pool.connection(timeout=PROBE_TIMEOUT) as conn:
+                conn.execute("SELECT 1")
+            return
+        except PoolTimeout:
+            raise
+        except psycopg.Error:
+            if attempt == 2:
+                raise
+            pool.check()
+
+
 def _database_ping() -> None:
+    pool = getattr(connection, "pool", None)
+    if pool is not None:
+        _pool_ping(pool)
+        return
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")

@@ -25,6 +25,7 @@ from django.db import connections
 from django.utils import timezone
 from psycopg_pool import AsyncConnectionPool
 
+from conversations.db import check_pooled_connection
 from conversations.errors import TurnInProgress
 from conversations.models import Artifact, Conversation, Message
 from conversations.services import (
@@ -80,11 +81,15 @@ async def _close_with_loop(pool: AsyncConnectionPool) -> AsyncIterator[None]:
 
 
 async def _open_pool() -> AsyncConnectionPool:
+    async def check(conn: psycopg.AsyncConnection) -> None:
+        await check_pooled_connection(conn, pool)
+
     pool = AsyncConnectionPool(
         kwargs=connection_kwargs(),
         min_size=1,
         max_size=settings.TURN_DB_POOL_SIZE,
         timeout=settings.TURN_DB_POOL_TIMEOUT,
+        check=check,  # no stale connections after a PostgreSQL restart
         open=False,
         name="turns",
     )
@@ -269,7 +274,7 @@ _FINISH_MESSAGE = (
 )
 _INSERT_ARTIFACT = (
     f"INSERT INTO {ARTIFACTS} (message_id, conversation_id, language, filename, content, position, created_at)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"  # a repeated save (see services)
 )
 _FINISH_SESSION = f"UPDATE {CONVERSATIONS} SET updated_at = %(now)s WHERE id = %(conversation)s"
 _FINISH_SESSION_CHAINED = (

@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from conversations.artifacts import CodeBlock
+from conversations.db import retry_while_database_down
 from conversations.errors import InvalidTurnInput, NotFound, TurnInProgress
 from conversations.models import Artifact, Conversation, Message
 from providers.base import ChatMessage
@@ -238,9 +239,19 @@ def turn_open(opening: TurnOpening) -> OpenedTurn | ExistingAnswer:
     )
 
 
+# How long the closing write of a turn waits for an unreachable database (a restart, a failover)
+# before giving up; the client's stream waits for it, then gets its terminal event.
+TURN_SAVE_RETRY_SECONDS = 20.0
+
+
+@retry_while_database_down(TURN_SAVE_RETRY_SECONDS)
 @transaction.atomic
 def turn_finish(conversation_id: str, message_id: str, outcome: TurnOutcome) -> None:
-    """The one closing write of a turn: the answer's terminal state, its artifacts, the session's chain id."""
+    """The one closing write of a turn: the answer's terminal state, its artifacts, the session's chain id.
+
+    Safe to repeat (it is retried while the database is down, and a commit whose acknowledgement
+    was lost may run twice): the same values are written again and existing artifacts are kept.
+    """
     now = timezone.now()
     Message.objects.filter(pk=message_id).update(
         status=outcome.status,
@@ -258,15 +269,18 @@ def turn_finish(conversation_id: str, message_id: str, outcome: TurnOutcome) -> 
     )
     if outcome.artifacts:
         Artifact.objects.bulk_create(
-            Artifact(
-                message_id=message_id,
-                conversation_id=conversation_id,
-                language=block.language,
-                filename=block.filename,
-                content=block.content,
-                position=block.position,
-            )
-            for block in outcome.artifacts
+            [
+                Artifact(
+                    message_id=message_id,
+                    conversation_id=conversation_id,
+                    language=block.language,
+                    filename=block.filename,
+                    content=block.content,
+                    position=block.position,
+                )
+                for block in outcome.artifacts
+            ],
+            ignore_conflicts=True,  # a repeated save: (message, position) is unique
         )
     fields: dict[str, object] = {"updated_at": now}
     if outcome.status == Message.Status.COMPLETE and outcome.response_id:

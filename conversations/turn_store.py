@@ -13,8 +13,9 @@ from django.conf import settings
 from django.db import connections
 
 from conversations import pg_turns
-from conversations.db import run_db
+from conversations.db import retrying_while_database_down, run_db
 from conversations.services import (
+    TURN_SAVE_RETRY_SECONDS,
     ExistingAnswer,
     OpenedTurn,
     TurnOpening,
@@ -36,8 +37,10 @@ async def open_turn(opening: TurnOpening) -> OpenedTurn | ExistingAnswer:
 
 
 async def finish_turn(conversation_id: str, message_id: str, outcome: TurnOutcome) -> None:
-    """The closing write (see :func:`services.turn_finish`)."""
+    """The closing write (see :func:`services.turn_finish`), retried while the database is down."""
     if native_enabled():
-        await pg_turns.turn_finish(conversation_id, message_id, outcome)
+        await retrying_while_database_down(
+            lambda: pg_turns.turn_finish(conversation_id, message_id, outcome), TURN_SAVE_RETRY_SECONDS
+        )
     else:
-        await run_db(turn_finish, conversation_id, message_id, outcome)
+        await run_db(turn_finish, conversation_id, message_id, outcome)  # run_db retries it

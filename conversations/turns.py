@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 import orjson
@@ -22,7 +22,7 @@ from django.conf import settings
 
 from conversations import turn_store
 from conversations.artifacts import CodeBlock, FenceScanner
-from conversations.db import run_db
+from conversations.db import DATABASE_DOWN, run_db
 from conversations.errors import (
     InvalidTurnInput,
     PayloadTooLarge,
@@ -325,7 +325,16 @@ class LiveTurn:
         finally:
             if self._producer is not None and not self._producer.done():
                 self._producer.cancel()
-        await _save_outcome(opened.conversation_id, message_id, outcome)
+        try:
+            await _save_outcome(opened.conversation_id, message_id, outcome)
+        except DATABASE_DOWN:  # retried for TURN_SAVE_RETRY_SECONDS already; the sweeper keeps the text
+            logger.error("turn %s: the closing write failed, the database is unreachable", message_id)
+            outcome = replace(
+                outcome,
+                status=Message.Status.FAILED,
+                error_code="database_unavailable",
+                error_message="The answer could not be saved: the database is unreachable. Retry later.",
+            )
         for event in self._closing_events(outcome, self._retry_after):
             yield event
 

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.deprecation import MiddlewareMixin
 from django.views.defaults import page_not_found, server_error
 
+from conversations.db import DATABASE_DOWN
+from conversations.http import json_error, retry_after_headers
+
+logger = logging.getLogger(__name__)
+
 API_PREFIXES = ("/api/", "/v1/", "/compat/", "/health", "/agent")
+DATABASE_RETRY_AFTER_SECONDS = 2
 
 
 def _wants_json(request: HttpRequest) -> bool:
@@ -25,3 +34,23 @@ def internal_error(request: HttpRequest) -> HttpResponse:
         body = {"error": {"code": "internal_error", "message": "The server failed; the error was logged."}}
         return JsonResponse(body, status=500)
     return server_error(request)
+
+
+class DatabaseUnavailableMiddleware(MiddlewareMixin):
+    """The database unreachable (restarting, failing over): ``503 database_unavailable``, not a 500.
+
+    The client may retry (``Retry-After``): a turn refused so stored nothing. The server
+    reconnects by itself on a later request.
+    """
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, DATABASE_DOWN) or not _wants_json(request):
+            return None
+        logger.warning("database unavailable for %s (%s)", request.path, type(exception).__name__)
+        return json_error(
+            503,
+            "database_unavailable",
+            "The database is unreachable (restarting?): retry in a moment.",
+            headers=retry_after_headers(DATABASE_RETRY_AFTER_SECONDS),
+            retry_after=DATABASE_RETRY_AFTER_SECONDS,
+        )
