@@ -85,16 +85,9 @@ def common_args(parser: argparse.ArgumentParser) -> None:
         default="worktree",
         help="code to serve: worktree (default) or a git revision such as HEAD (exported read-only)",
     )
-    parser.add_argument(
-        "--upstream",
-        choices=("nodelay", "original"),
-        default="nodelay",
-        help="fake upstream launcher: bench/upstream.py (TCP_NODELAY) or python -m tests.fake_upstream",
-    )
 
 
 def apply_common(args: argparse.Namespace) -> None:
-    UPSTREAM_MODE["mode"] = args.upstream
     resolve_source(args.src)
 
 
@@ -368,18 +361,20 @@ class Upstream:
         return json.loads(body)
 
 
-UPSTREAM_MODE = {"mode": "nodelay"}
-
-
 def start_upstream(chunks: int = 20, delay: float = 0.0, name: str = "upstream") -> Upstream:
-    """The fake upstream as a subprocess: ``bench/upstream.py`` (same app, TCP_NODELAY; see there), or
-    ``python -m tests.fake_upstream`` itself with ``--upstream original``."""
+    """The fake upstream (``python -m tests.fake_upstream``, the tests' own) as a subprocess."""
     port = free_port()
-    if UPSTREAM_MODE["mode"] == "original":
-        argv = [PY, "-m", "tests.fake_upstream"]
-    else:
-        argv = [PY, str(BENCH / "upstream.py")]
-    argv += ["--port", str(port), "--chunks", str(chunks), "--delay", str(delay)]
+    argv = [
+        PY,
+        "-m",
+        "tests.fake_upstream",
+        "--port",
+        str(port),
+        "--chunks",
+        str(chunks),
+        "--delay",
+        str(delay),
+    ]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *([str(DEPS)] if DEPS.is_dir() else [])])
     child = Child(name, argv, env)

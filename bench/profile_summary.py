@@ -22,7 +22,7 @@ from pathlib import Path
 CATEGORIES: list[tuple[str, str]] = [
     (
         "DB: opening a PostgreSQL connection (login per hop)",
-        r"get_new_connection|_connect_gen|wait_conn|ConnectionPool",
+        r"get_new_connection|_connect_gen|wait_conn|psycopg_pool/.*connect",
     ),
     ("DB: ORM + psycopg queries/commits", r"django/db/|psycopg/"),
     (

@@ -19,6 +19,7 @@ from django.conf import settings  # noqa: E402
 from accounts.websocket import ApiKeyWebsocketMiddleware  # noqa: E402
 from chatproject.body_guard import RequestBodyGuard  # noqa: E402
 from chatproject.lifespan import LifespanApp  # noqa: E402
+from chatproject.request_scope import RequestEndCallbacks  # noqa: E402
 from conversations.routing import websocket_urlpatterns  # noqa: E402
 
 
@@ -33,7 +34,7 @@ def allowed_websocket_origins() -> list[str]:
 application = LifespanApp(
     ProtocolTypeRouter(
         {
-            "http": RequestBodyGuard(django_asgi_app),
+            "http": RequestBodyGuard(RequestEndCallbacks(django_asgi_app)),
             "websocket": OriginValidator(
                 AuthMiddlewareStack(ApiKeyWebsocketMiddleware(URLRouter(websocket_urlpatterns))),
                 allowed_websocket_origins(),

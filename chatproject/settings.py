@@ -98,12 +98,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
 # A turn's opening and closing writes on PostgreSQL: natively async (psycopg, own pool per process).
 TURN_DB_ASYNC = e.env_bool("TURN_DB_ASYNC", True)
-TURN_DB_POOL_SIZE = e.env_int("TURN_DB_POOL_SIZE", 10, minimum=1)
-TURN_DB_POOL_TIMEOUT = e.env_float("TURN_DB_POOL_TIMEOUT", 10.0)
+TURN_DB_POOL_SIZE = e.env_int("TURN_DB_POOL_SIZE", 20, minimum=1)
+TURN_DB_POOL_TIMEOUT = e.env_float("TURN_DB_POOL_TIMEOUT", 30.0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: REDIS_URL -> channels-redis layer (cross-process fan-out); unset -> in-memory layer.
 REDIS_URL = e.env_redis_url("REDIS_URL")
+REDIS_MAX_CONNECTIONS = e.env_int("REDIS_MAX_CONNECTIONS", 200, minimum=1)  # per process, for turns
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
@@ -228,6 +229,9 @@ LLM_FALLBACKS = e.env_list("LLM_FALLBACKS")
 TURN_STALE_SECONDS = e.env_int("TURN_STALE_SECONDS", 900, minimum=10)
 # Resume: how long a turn's events stay replayable; how long a turn keeps generating with no listener.
 TURN_BUFFER_TTL_SECONDS = e.env_int("TURN_BUFFER_TTL_SECONDS", 600, minimum=1)
+# Events reach this process's streams at once; the replay buffer and other processes get them in
+# batches gathered over this interval (one Redis round trip per batch, not per token).
+TURN_PUBLISH_INTERVAL_SECONDS = e.env_float("TURN_PUBLISH_INTERVAL_SECONDS", 0.02)
 WS_DETACH_GRACE_SECONDS = e.env_float("WS_DETACH_GRACE_SECONDS", 15.0)
 HTTP_DETACH_GRACE_SECONDS = e.env_float("HTTP_DETACH_GRACE_SECONDS", 0.0)
 SHUTDOWN_GRACE_SECONDS = e.env_float("SHUTDOWN_GRACE_SECONDS", 10.0)

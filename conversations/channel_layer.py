@@ -1,8 +1,19 @@
-"""The channels-redis layer, made to outlive a Redis outage.
+"""The channels-redis layer, made to outlive a Redis outage and its receivers' cancellation.
 
 A socket's receive loop would otherwise die with the first connection error and
 take the WebSocket down with it; here it waits and tries again, so sockets stay
 open (and keep getting this process's events directly) until Redis is back.
+
+Every receiver of a process takes turns at one blocking pop (``BZPOPMIN``) on the
+process's Redis queue, for all of them. channels-redis names that queue after the
+prefix given to ``new_channel``: channels of another prefix (the resume streams')
+would get a queue of their own that nobody pops while a receiver of the first
+waits, for as long as nothing comes on it. Here every channel of the process,
+whatever its prefix, is on the one queue. channels-redis cancels that pop when the
+receiver running it is cancelled (a socket closes, a resumed stream is cut): a
+message Redis pops as the connection is dropped is lost, for whichever channel it
+was meant. Here the pop is not cancelled with its receiver: it goes on (one
+``brpop_timeout`` at most), and the next receiver of the process takes over its result.
 """
 
 from __future__ import annotations
@@ -16,9 +27,62 @@ from channels_redis.core import RedisChannelLayer
 logger = logging.getLogger(__name__)
 
 
+class _NothingYet(Exception):
+    """A blocking pop timed out empty."""
+
+
 class ResilientRedisChannelLayer(RedisChannelLayer):
     retry_delay = 1.0
+    brpop_timeout = 1  # a pop whose receiver left ends within this (channels-redis: 5)
     _last_warning = 0.0
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._pops: dict[str, asyncio.Task] = {}  # process queue -> the pop in flight
+
+    async def new_channel(self, prefix: str = "specific") -> str:
+        name = await super().new_channel()  # specific.<process>!<random>: this process's one queue
+        if prefix == "specific":
+            return name
+        queue, _, local = name.partition("!")
+        return f"{queue}!{prefix}{local}"
+
+    async def receive_single(self, channel: str) -> tuple:
+        while True:
+            if "!" not in channel:
+                try:
+                    return await super().receive_single(channel)
+                except _NothingYet:
+                    continue
+            # Only the holder of the receive lock gets here: one pop at a time, in order.
+            pop = self._pops.get(channel)
+            if pop is None or pop.get_loop() is not asyncio.get_running_loop():
+                pop = self._pops[channel] = asyncio.ensure_future(self._pop(channel))
+            try:
+                result = await asyncio.shield(pop)
+            except asyncio.CancelledError:
+                if pop.cancelled():
+                    self._pops.pop(channel, None)
+                raise  # the pop goes on (brpop_timeout at most): the next receiver takes its message
+            except BaseException:
+                self._pops.pop(channel, None)
+                raise
+            self._pops.pop(channel, None)
+            if result is not None:
+                return result
+
+    async def _pop(self, channel: str) -> tuple | None:
+        """One blocking pop: a message, or None when none came within ``brpop_timeout``."""
+        try:
+            return await RedisChannelLayer.receive_single(self, channel)
+        except _NothingYet:
+            return None
+
+    async def _brpop_with_clean(self, index: int, channel: str, timeout: float):  # noqa: ASYNC109 (overridden)
+        member = await super()._brpop_with_clean(index, channel, timeout)
+        if member is None:
+            raise _NothingYet  # out of channels-redis's endless loop: a pop ends by itself
+        return member
 
     async def receive(self, channel: str) -> dict:
         while True:

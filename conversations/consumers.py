@@ -22,7 +22,7 @@ from django.conf import settings
 
 from chatproject.request_ids import request_id_from, request_id_var
 from conversations import local_fanout, resume
-from conversations.db import run_db
+from conversations.db import DATABASE_DOWN, run_db
 from conversations.errors import TurnRejected
 from conversations.jobs import launch, request_stop, running_jobs, session_group
 from conversations.presence import presence_add, presence_remove
@@ -44,6 +44,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         self.session_key = self.scope["url_route"]["kwargs"]["session_key"]
         self.following: dict[str, int] = {}
         self.finished: dict[str, None] = {}  # ids of turns whose end this socket has sent (insertion-ordered)
+        self.held: dict[str, dict[int, dict[str, Any]]] = {}  # events that came before an earlier one, by seq
         self.group: str | None = None
         owner = self._owner()
         if owner is False:
@@ -57,18 +58,23 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         self.group = session_group(str(conversation.pk))
         self._local = local_fanout.subscribe(self.group)
         self._pump = asyncio.get_running_loop().create_task(self._pump_local())
-        await self.accept()
+        # Registered before the socket opens: a turn publishing from another process sees this
+        # socket's presence (and then uses the channel layer) from the client's first frame on.
+        await presence_add(self.group, self.channel_name)
+        degraded = False
         try:
             await self.channel_layer.group_add(self.group, self.channel_name)
         except Exception as exc:  # Redis down: this process's turns still reach the socket
             logger.warning("channel layer unavailable (%s): cross-process fan-out off", type(exc).__name__)
+            degraded = True
+        await self.accept()
+        if degraded:
             await self.send_json(
                 ws_error(
                     "fanout_degraded",
                     "Live updates from other servers are unavailable; this one's still arrive.",
                 )
             )
-        await presence_add(self.group, self.channel_name)
 
     def _owner(self) -> int | bool | None:
         """The owner id, None for anonymous use, or False when the socket must be refused."""
@@ -177,6 +183,15 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         except TurnRejected as exc:
             await self.send_json(ws_error(exc.code, exc.message, client_message_id=client_id, **exc.details))
             return
+        except DATABASE_DOWN:  # nothing was stored: the client may send it again
+            await self.send_json(
+                ws_error(
+                    "database_unavailable",
+                    "The database is unreachable (restarting?): send the message again in a moment.",
+                    client_message_id=client_id,
+                )
+            )
+            return
         if isinstance(turn, LiveTurn):
             launch(turn, grace=settings.WS_DETACH_GRACE_SECONDS, listen=False)
             return
@@ -248,25 +263,62 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self._send_event(event)
 
     async def _send_event(self, event: dict[str, Any]) -> None:
-        """Send a turn event at most once and in order (it may come both locally and via the layer)."""
+        """Send a turn event once and in order, never skipping one.
+
+        An event may come both locally and via the layer. A socket that resumes mid-turn may have
+        dropped the local copy of an event (before it followed the turn) that was not in the
+        replay buffer yet, and then get later events locally before that one comes via the layer:
+        those wait in ``held`` until the gap is filled.
+        """
         message_id, seq = event["message_id"], event["seq"]
-        if not event.get("snapshot"):
-            if message_id in self.finished:
-                return  # a late duplicate of a turn this socket saw end
-            last = self.following.get(message_id)
-            if last is None:
-                if seq != 1:
-                    return  # joined mid-turn without resuming: the client asks with resume
-                last = 0
-            if seq <= last:
-                return
+        if event.get("snapshot"):  # the stored answer, numbered on its own
+            await self._send_turn_frame(message_id, seq, event)
+            return
+        if message_id in self.finished:
+            return  # a late duplicate of a turn this socket saw end
+        last = self.following.get(message_id)
+        if last is None:
+            if seq != 1:
+                return  # joined mid-turn without resuming: the client asks with resume
+            last = 0
+        if seq <= last:
+            return
+        if seq > last + 1:
+            self.held.setdefault(message_id, {})[seq] = event
+            return
+        await self._send_turn_frame(message_id, seq, event)
+        held = self.held.get(message_id)
+        while held and message_id in self.following:
+            queued = held.pop(self.following[message_id] + 1, None)
+            if queued is None:
+                break
+            await self._send_turn_frame(message_id, queued["seq"], queued)
+
+    async def _send_turn_frame(self, message_id: str, seq: int, event: dict[str, Any]) -> None:
         self.following[message_id] = seq
         await self.send(text_data=orjson.dumps(ws_frame(event)).decode())
         if is_terminal(event):
             self.following.pop(message_id, None)
+            self.held.pop(message_id, None)
             self.finished[message_id] = None
             while len(self.finished) > 200:
                 self.finished.pop(next(iter(self.finished)))
+
+    async def send(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False
+    ) -> None:
+        """A frame for a client that is already gone is dropped (uvicorn raises ``ClientDisconnected``).
+
+        Its disconnect is on the way and cleans the socket up (presence, groups); raising here would
+        end the consumer (or the local pump) before that, leaving a listener that is not there.
+        """
+        try:
+            await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
+        except OSError:
+            logger.debug("frame dropped: the client of %s is gone", self.session_key)
+
+    async def send_json(self, content: Any, close: bool = False) -> None:
+        await self.send(text_data=await self.encode_json(content), close=close)
 
     @classmethod
     async def encode_json(cls, content: Any) -> str:

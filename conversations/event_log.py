@@ -8,13 +8,16 @@ that the stored message is served instead.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+import weakref
 from typing import Any
 
 import orjson
 from django.conf import settings
 
+from conversations.presence import presence_key, presence_local_count
 from conversations.redis_client import redis_client
 
 logger = logging.getLogger(__name__)
@@ -39,12 +42,21 @@ class MemoryEventLog:
         for key in [k for k, (expires, _) in self._events.items() if expires < now]:
             del self._events[key]
 
-    async def append(self, message_id: str, events: list[dict[str, Any]]) -> None:
+    async def append(
+        self,
+        message_id: str,
+        events: list[dict[str, Any]],
+        *,
+        refresh_expiry: bool = True,
+        count_listeners_of: str | None = None,
+    ) -> int:
+        """Add events. Returns the sockets of ``count_listeners_of`` anywhere: this process's, without Redis."""
         self._sweep()
         _, stored = self._events.get(message_id, (0.0, []))
         if len(stored) < MAX_EVENTS:
             stored.extend(events)
         self._events[message_id] = (time.monotonic() + settings.TURN_BUFFER_TTL_SECONDS, stored)
+        return presence_local_count(count_listeners_of) if count_listeners_of else 0
 
     async def read_after(self, message_id: str, after_seq: int) -> list[dict[str, Any]] | None:
         self._sweep()
@@ -54,19 +66,77 @@ class MemoryEventLog:
         return [e for e in entry[1][max(0, after_seq) :]]
 
 
+class _Appends:
+    """Every running turn's appends of one interval in one pipeline (per event loop).
+
+    redis-py's per-call cost is most of the CPU of thousands of slow streams; sharing the
+    round trip makes it per interval instead of per event.
+    """
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[str, list[dict[str, Any]], bool, str | None, asyncio.Future]] = []
+        self.flusher: asyncio.Task | None = None
+
+    async def submit(
+        self, message_id: str, events: list[dict[str, Any]], refresh: bool, group: str | None
+    ) -> int:
+        future = asyncio.get_running_loop().create_future()
+        self.pending.append((message_id, events, refresh, group, future))
+        if self.flusher is None or self.flusher.done():
+            self.flusher = asyncio.get_running_loop().create_task(self._flush())
+        return await asyncio.shield(future)  # a cancelled caller's events are still written
+
+    async def _flush(self) -> None:
+        await asyncio.sleep(settings.TURN_PUBLISH_INTERVAL_SECONDS)
+        batch, self.pending = self.pending, []
+        try:
+            async with redis_client().pipeline(transaction=False) as pipe:
+                for message_id, events, refresh, group, _ in batch:
+                    pipe.rpush(_key(message_id), *(orjson.dumps(e) for e in events))
+                    if refresh:
+                        pipe.expire(_key(message_id), settings.TURN_BUFFER_TTL_SECONDS)
+                    if group:
+                        pipe.scard(presence_key(group))
+                results = iter(await pipe.execute())
+        except Exception as exc:  # the turns go on; only resume degrades
+            for *_, future in batch:
+                if not future.done():
+                    future.set_exception(BufferUnavailable(str(exc)))
+            return
+        for _, _, refresh, group, future in batch:
+            next(results)
+            if refresh:
+                next(results)
+            count = int(next(results)) if group else 0
+            if not future.done():
+                future.set_result(count)
+
+
 class RedisEventLog:
+    def __init__(self) -> None:
+        self._appends: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Appends] = (
+            weakref.WeakKeyDictionary()
+        )
+
     def _client(self):
         return redis_client()
 
-    async def append(self, message_id: str, events: list[dict[str, Any]]) -> None:
-        key = _key(message_id)
-        try:
-            async with self._client().pipeline(transaction=False) as pipe:
-                pipe.rpush(key, *(orjson.dumps(e) for e in events))
-                pipe.expire(key, settings.TURN_BUFFER_TTL_SECONDS)
-                await pipe.execute()
-        except Exception as exc:  # the turn goes on; only resume degrades
-            raise BufferUnavailable(str(exc)) from exc
+    async def append(
+        self,
+        message_id: str,
+        events: list[dict[str, Any]],
+        *,
+        refresh_expiry: bool = True,
+        count_listeners_of: str | None = None,
+    ) -> int:
+        """Add events (within ``TURN_PUBLISH_INTERVAL_SECONDS``, in one round trip with the other
+        turns' appends); ``refresh_expiry`` (re)sets the TTL (a running turn does it now and then,
+        not per batch). Returns the sockets of ``count_listeners_of`` on every process."""
+        loop = asyncio.get_running_loop()
+        appends = self._appends.get(loop)
+        if appends is None:
+            appends = self._appends[loop] = _Appends()
+        return await appends.submit(message_id, events, refresh_expiry, count_listeners_of)
 
     async def read_after(self, message_id: str, after_seq: int) -> list[dict[str, Any]] | None:
         key = _key(message_id)

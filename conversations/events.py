@@ -8,8 +8,14 @@ reconnects can say which it already has.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
+from functools import cache
 from typing import Any, ClassVar
+
+
+@cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,7 +26,8 @@ class TurnEvent:
     message_id: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": self.type, **asdict(self)}
+        """``type`` and the fields (all plain values: no deep copy needed, unlike ``dataclasses.asdict``)."""
+        return {"type": self.type, **{name: getattr(self, name) for name in _field_names(type(self))}}
 
 
 @dataclass(frozen=True, slots=True)

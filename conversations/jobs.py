@@ -25,6 +25,7 @@ from typing import Any
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from chatproject.request_scope import on_request_end
 from conversations import local_fanout
 from conversations.event_log import BufferUnavailable, get_event_log
 from conversations.events import TurnEvent
@@ -67,6 +68,7 @@ class TurnJob:
         self.owner_id = turn.request.owner_id
         self.session_key = turn.opened.session_key
         self._listeners: set[asyncio.Queue] = set()
+        self.events: list[dict[str, Any]] = []  # every event so far: resume in this process reads here
         self._outbox: list[dict[str, Any]] = []
         self._wake = asyncio.Event()
         self._finished = False
@@ -116,7 +118,10 @@ class TurnJob:
             async for event in self.turn.events():
                 for queue in self._listeners:
                     queue.put_nowait(event)
-                self._outbox.append(event.to_dict())
+                data = event.to_dict()
+                self.events.append(data)
+                local_fanout.publish(self.group, [data])
+                self._outbox.append(data)
                 self._wake.set()
         except Exception:
             logger.exception("turn job %s crashed", self.message_id)
@@ -132,21 +137,40 @@ class TurnJob:
 
     async def _publisher(self) -> None:
         layer = get_channel_layer()
+        expires_at = 0.0  # when the replay buffer's expiry was last set, plus half the TTL
         while True:
+            # what arrives while a batch is on its way (the buffer writes every
+            # TURN_PUBLISH_INTERVAL_SECONDS) goes in the next batch
             await self._wake.wait()
             self._wake.clear()
             batch, self._outbox = self._outbox, []
             if batch:
-                await self._publish(layer, batch)
+                now = time.monotonic()
+                final = self._finished and not self._outbox
+                refresh = final or now >= expires_at
+                if refresh:
+                    expires_at = now + settings.TURN_BUFFER_TTL_SECONDS / 2
+                await self._publish(layer, batch, refresh_expiry=refresh)
             if self._finished and not self._outbox:
                 return
 
-    async def _publish(self, layer: Any, batch: list[dict[str, Any]]) -> None:
-        local_fanout.publish(self.group, batch)
+    async def _publish(self, layer: Any, batch: list[dict[str, Any]], *, refresh_expiry: bool) -> None:
+        """To the replay buffer and to sockets of other processes (this process's had each event at once).
+
+        One Redis round trip appends the batch and counts the session's listeners everywhere; the
+        channel layer is used only when some of them do not get this process's fan-out (sockets
+        of other processes, SSE resumes).
+        """
+        elsewhere = False
         try:
-            await get_event_log().append(self.message_id, batch)
+            elsewhere = await get_event_log().append(
+                self.message_id, batch, refresh_expiry=refresh_expiry, count_listeners_of=self.group
+            ) > local_fanout.subscriber_count(self.group)
         except BufferUnavailable as exc:
             _warn_buffer("resume buffer unavailable, resume is degraded: %s", exc)
+            elsewhere = True  # cannot tell: let the layer try
+        if not elsewhere:
+            return
         try:
             await layer.group_send(self.group, {"type": "turn.events", "events": batch})
         except Exception as exc:
@@ -251,4 +275,7 @@ def follow(turn: LiveTurn | Any, *, grace: float) -> Any:
     if not isinstance(turn, LiveTurn):
         return turn.events()  # a replayed turn: nothing runs
     job, queue = launch(turn, grace=grace, listen=True)
+    # ``listen`` detaches in its ``finally``; a client that disconnects before the body is streamed
+    # (while the middleware still handles the response) never starts it: the request's end does.
+    on_request_end(lambda: job.detach(queue))
     return listen(job, queue)

@@ -32,3 +32,7 @@ def unsubscribe(group: str, queue: asyncio.Queue) -> None:
 def publish(group: str, events: list[dict[str, Any]]) -> None:
     for queue in _subscribers.get(group, ()):
         queue.put_nowait(events)
+
+
+def subscriber_count(group: str) -> int:
+    return len(_subscribers.get(group, ()))

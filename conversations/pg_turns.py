@@ -2,9 +2,13 @@
 
 The same rows as :func:`conversations.services.turn_open` / ``turn_finish`` (the
 reference, checked against this module by ``tests/test_turn_store.py``), in
-fewer round trips: opening is one pipelined batch that locks (or creates) the
-session and reads what the turn needs, then one that inserts the two messages
-and commits; closing is one batch. The connections come from an
+one round trip each: opening is one batch of statements that locks (or
+creates) the session, reads what the turn needs and stores the two messages
+unless the session is busy or the client id was seen; closing is another. Each
+batch is one simple-protocol message with the parameters bound client-side by
+psycopg (cheaper in CPU than psycopg's pipeline mode, measured), and a
+connection is held for one round trip only (under a saturated event loop, each
+await can take long). The connections come from an
 :class:`~psycopg_pool.AsyncConnectionPool` per event loop, held only for those
 batches, never while streaming.
 """
@@ -125,7 +129,7 @@ def _owner_condition(owner_id: int | None) -> str:
     return "owner_id = %(owner)s" if owner_id is not None else "owner_id IS NULL"
 
 
-def _opening_sql(owner_id: int | None) -> tuple[str, str, str, str]:
+def _opening_sql(owner_id: int | None) -> tuple[str, str, str, str, str, str]:
     conflict = (
         "(owner_id, session_key) WHERE owner_id IS NOT NULL"
         if owner_id is not None
@@ -154,56 +158,65 @@ def _opening_sql(owner_id: int | None) -> tuple[str, str, str, str]:
         f"SELECT id, parent_id, role, status, content FROM {MESSAGES} WHERE conversation_id = {session}"
         f" ORDER BY created_at DESC LIMIT {TREE_WINDOW}"
     )
-    return lock, existing, busy, recent
+    # Stored only when the session has no answer streaming and the client id is new; the parent
+    # is the session's newest message, the first row ``recent`` read.
+    insert = (
+        f"INSERT INTO {MESSAGES} (id, conversation_id, role, content, status, provider, model,"
+        " usage_estimated, finish_reason, response_id, error_code, error_message, client_message_id,"
+        " parent_id, created_at, completed_at)"
+        " SELECT v.* FROM (VALUES"
+        f" (%(user_id)s::uuid, {session}, 'user', %(content)s, 'complete', '', '', false, '', '', '', '',"
+        "  %(client_id)s::varchar, "
+        f"  (SELECT id FROM {MESSAGES} WHERE conversation_id = {session} ORDER BY created_at DESC LIMIT 1),"
+        "  %(user_at)s::timestamptz, %(user_at)s::timestamptz),"
+        f" (%(answer_id)s::uuid, {session}, 'assistant', '', 'streaming', %(provider)s, %(model)s, false,"
+        "  '', '', '', '', NULL, %(user_id)s::uuid, %(answer_at)s::timestamptz, NULL)"
+        " ) AS v"
+        f" WHERE NOT EXISTS ({busy})"
+        f" AND NOT EXISTS (SELECT 1 FROM {MESSAGES} WHERE conversation_id = {session}"
+        "   AND client_message_id = %(client_id)s)"
+    )
+    update = (
+        f"UPDATE {CONVERSATIONS} SET provider = %(provider)s, model = %(model)s,"
+        " system_prompt = CASE WHEN %(system_given)s THEN %(system)s ELSE system_prompt END,"
+        f" updated_at = %(answer_at)s WHERE id = {session}"
+        f" AND EXISTS (SELECT 1 FROM {MESSAGES} WHERE id = %(answer_id)s::uuid)"
+    )
+    return lock, existing, busy, recent, insert, update
 
 
 _OPENING_SQL = {True: _opening_sql(1), False: _opening_sql(None)}
 
-_INSERT_MESSAGES = (
-    f"INSERT INTO {MESSAGES} (id, conversation_id, role, content, status, provider, model, usage_estimated,"
-    " finish_reason, response_id, error_code, error_message, client_message_id, parent_id, created_at,"
-    " completed_at) VALUES"
-    " (%(user_id)s, %(conversation)s, 'user', %(content)s, 'complete', '', '', false, '', '', '', '',"
-    "  %(client_id)s, %(parent)s, %(user_at)s, %(user_at)s),"
-    " (%(answer_id)s, %(conversation)s, 'assistant', '', 'streaming', %(provider)s, %(model)s, false, '', '',"
-    "  '', '', NULL, %(user_id)s, %(answer_at)s, NULL)"
-)
-_UPDATE_SESSION = (
-    f"UPDATE {CONVERSATIONS} SET provider = %(provider)s, model = %(model)s, system_prompt = %(system)s,"
-    " updated_at = %(answer_at)s WHERE id = %(conversation)s"
-)
+
+async def _batch(
+    conn: psycopg.AsyncConnection, statements: list[str], params: Any
+) -> list[list[tuple] | None]:
+    """Several statements in one simple-protocol message (one round trip), parameters bound client-side
+    (psycopg escapes them); the rows of each, ``None`` for a statement without a result."""
+    cursor = psycopg.AsyncClientCursor(conn)
+    await cursor.execute("; ".join(statements), params)
+    results: list[list[tuple] | None] = []
+    while True:
+        results.append(await cursor.fetchall() if cursor.description is not None else None)
+        if not cursor.nextset():
+            return results
 
 
 @asynccontextmanager
-async def _batch_transaction() -> AsyncIterator[tuple[psycopg.AsyncConnection, psycopg.AsyncPipeline]]:
-    """A pooled connection in pipeline mode inside BEGIN … COMMIT, sent with the batch (no extra round trip).
-
-    The body queues statements and calls ``pipeline.sync()`` where it needs results. Leaving it
-    normally commits; an exception rolls back; :class:`Rollback` rolls back quietly.
-    """
+async def _transaction_connection() -> AsyncIterator[psycopg.AsyncConnection]:
+    """A pooled connection; a transaction left open by an error (or an early return) is rolled back."""
     async with (await pool()).connection() as conn:
         try:
-            async with conn.pipeline() as pipeline:
-                await conn.execute("BEGIN")
-                yield conn, pipeline
-                await conn.execute("COMMIT")
-        except BaseException:
+            yield conn
+        finally:
             if not conn.broken and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
                 await conn.rollback()
-            raise
-
-
-class Rollback(Exception):
-    """Leaves :func:`_batch_transaction` early, rolled back, with a result."""
-
-    def __init__(self, result: ExistingAnswer) -> None:
-        self.result = result
 
 
 async def turn_open(opening: TurnOpening) -> OpenedTurn | ExistingAnswer:
     """:func:`services.turn_open` for a new message (not an edit or a regenerate)."""
     assert not (opening.edit_of or opening.regenerate_of), "branching turns use services.turn_open"
-    lock, existing, busy, recent = _OPENING_SQL[opening.owner_id is not None]
+    lock, existing, busy, recent, insert, update = _OPENING_SQL[opening.owner_id is not None]
     now = timezone.now()
     params: dict[str, Any] = {
         "id": uuid.uuid4(),
@@ -213,46 +226,34 @@ async def turn_open(opening: TurnOpening) -> OpenedTurn | ExistingAnswer:
         "provider": opening.provider,
         "model": opening.model,
         "system": opening.system or "",
+        "system_given": opening.system is not None,
         "now": now,
         "client_id": opening.client_message_id or None,
         "stale": now - opening.stale_after,
+        "user_id": uuid.uuid4(),
+        "answer_id": uuid.uuid4(),
+        "content": opening.user_content,
+        "user_at": now,
+        "answer_at": now + timedelta(microseconds=1),
     }
-    try:
-        async with _batch_transaction() as (conn, pipeline):
-            locked = await conn.execute(lock, params)
-            found = await conn.execute(existing, params) if params["client_id"] else None
-            streaming = await conn.execute(busy, params)
-            rows = await conn.execute(recent, params)
-            await pipeline.sync()
-            conversation_id, system_prompt, provider, model, last_response_id = await locked.fetchone()
-            if found is not None and (row := await found.fetchone()) is not None:
-                raise Rollback(ExistingAnswer(str(row[0]), row[1]))
-            if (busy_row := await streaming.fetchone()) is not None:
-                raise TurnInProgress(
-                    "Another answer in this session is still streaming: wait for it, stop it, or use another session.",
-                    message_id=str(busy_row[0]),
-                )
-            recent_rows = {str(row[0]): row for row in await rows.fetchall()}
-            parent_id = next(iter(recent_rows), None)
-            if opening.system is not None:
-                system_prompt = opening.system
-            answer_at = timezone.now()
-            if answer_at <= now:
-                answer_at = now + timedelta(microseconds=1)
-            params.update(
-                conversation=conversation_id,
-                user_id=uuid.uuid4(),
-                answer_id=uuid.uuid4(),
-                content=opening.user_content,
-                parent=uuid.UUID(parent_id) if parent_id else None,
-                user_at=now,
-                answer_at=answer_at,
-                system=system_prompt,
-            )
-            await conn.execute(_INSERT_MESSAGES, params)
-            await conn.execute(_UPDATE_SESSION, params)
-    except Rollback as done:
-        return done.result
+    # One round trip, one transaction: each statement reads what the ones before it committed
+    # (READ COMMITTED takes a snapshot per statement), after the session's row lock.
+    statements = ["BEGIN", lock, existing, busy, recent, insert, update, "COMMIT"]
+    async with _transaction_connection() as conn:
+        _, locked, found, streaming, rows, *_ = await _batch(conn, statements, params)
+    conversation_id, system_prompt, provider, model, last_response_id = locked[0]
+    if found:
+        answer_id, status = found[0]
+        return ExistingAnswer(str(answer_id), status)
+    if streaming:
+        raise TurnInProgress(
+            "Another answer in this session is still streaming: wait for it, stop it, or use another session.",
+            message_id=str(streaming[0][0]),
+        )
+    recent_rows = {str(row[0]): row for row in rows or ()}
+    parent_id = next(iter(recent_rows), None)
+    if opening.system is not None:
+        system_prompt = opening.system
     return OpenedTurn(
         conversation_id=str(conversation_id),
         session_key=opening.session_key,
@@ -272,9 +273,9 @@ _FINISH_MESSAGE = (
     " usage_estimated = %(usage_estimated)s, error_code = %(error_code)s,"
     " error_message = %(error_message)s, completed_at = %(now)s WHERE id = %(message)s"
 )
-_INSERT_ARTIFACT = (
+_INSERT_ARTIFACTS = (
     f"INSERT INTO {ARTIFACTS} (message_id, conversation_id, language, filename, content, position, created_at)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"  # a repeated save (see services)
+    " VALUES {rows} ON CONFLICT DO NOTHING"  # a repeated save (see services)
 )
 _FINISH_SESSION = f"UPDATE {CONVERSATIONS} SET updated_at = %(now)s WHERE id = %(conversation)s"
 _FINISH_SESSION_CHAINED = (
@@ -303,23 +304,23 @@ async def turn_finish(conversation_id: str, message_id: str, outcome: TurnOutcom
         "conversation": uuid.UUID(conversation_id),
     }
     chained = outcome.status == Message.Status.COMPLETE and bool(outcome.response_id)
-    async with _batch_transaction() as (conn, _):
-        await conn.execute(_FINISH_MESSAGE, params)
-        if outcome.artifacts:
-            async with conn.cursor() as cursor:
-                await cursor.executemany(
-                    _INSERT_ARTIFACT,
-                    [
-                        (
-                            params["message"],
-                            params["conversation"],
-                            block.language,
-                            block.filename,
-                            block.content,
-                            block.position,
-                            now,
-                        )
-                        for block in outcome.artifacts
-                    ],
-                )
-        await conn.execute(_FINISH_SESSION_CHAINED if chained else _FINISH_SESSION, params)
+    statements = ["BEGIN", _FINISH_MESSAGE]
+    for i, block in enumerate(outcome.artifacts):
+        params.update(
+            {
+                f"a{i}_language": block.language,
+                f"a{i}_filename": block.filename,
+                f"a{i}_content": block.content,
+                f"a{i}_position": block.position,
+            }
+        )
+    if outcome.artifacts:
+        rows = ", ".join(
+            f"(%(message)s, %(conversation)s, %(a{i}_language)s, %(a{i}_filename)s, %(a{i}_content)s,"
+            f" %(a{i}_position)s, %(now)s)"
+            for i in range(len(outcome.artifacts))
+        )
+        statements.append(_INSERT_ARTIFACTS.format(rows=rows))
+    statements += [_FINISH_SESSION_CHAINED if chained else _FINISH_SESSION, "COMMIT"]
+    async with _transaction_connection() as conn:
+        await _batch(conn, statements, params)

@@ -19,8 +19,16 @@ _local: Counter[str] = Counter()
 TTL = 3600
 
 
-def _key(group: str) -> str:
+def presence_key(group: str) -> str:
     return f"chat:presence:{group}"
+
+
+_key = presence_key
+
+
+def presence_local_count(group: str) -> int:
+    """Sockets of the session's group in this process."""
+    return _local.get(group, 0)
 
 
 async def presence_add(group: str, channel_name: str) -> None:

@@ -19,6 +19,16 @@ def redis_client() -> aioredis.Redis:
     url = settings.REDIS_URL
     entry = _clients.get(loop)
     if entry is None or entry[0] != url:
-        client = aioredis.from_url(url, socket_connect_timeout=1, socket_timeout=1, health_check_interval=30)
+        # A blocking pool: under a burst (thousands of streams publishing at once) a command waits
+        # up to a second for a free connection instead of failing with "Too many connections".
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=settings.REDIS_MAX_CONNECTIONS,
+            timeout=1,
+            socket_connect_timeout=1,
+            socket_timeout=1,
+            health_check_interval=30,
+        )
+        client = aioredis.Redis(connection_pool=pool)
         _clients[loop] = entry = (url, client)
     return entry[1]

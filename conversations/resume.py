@@ -6,6 +6,7 @@ from typing import Any
 
 from conversations.db import run_db
 from conversations.event_log import BufferUnavailable, get_event_log
+from conversations.jobs import running_jobs
 from conversations.models import Message
 from conversations.replay import stored_turn_events
 from conversations.selectors import message_for_owner
@@ -35,6 +36,11 @@ async def missed_events(
     An empty list for a running turn whose first events are not buffered yet: they arrive live.
     """
     message = message or await owned_message(owner_id, session_key, message_id)
+    job = running_jobs.get(message_id)
+    if job is not None:
+        # Running in this process: its own record is exact and current (the replay buffer lags by
+        # up to a publishing interval); no await between this read and the caller's next step.
+        return job.events[max(0, after_seq) :]
     finished = message.status not in (Message.Status.STREAMING, Message.Status.PENDING)
     try:
         buffered = await get_event_log().read_after(message_id, after_seq)

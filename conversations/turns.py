@@ -12,6 +12,7 @@ Edges never call providers or the ORM: they call this module.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -404,6 +405,41 @@ class LiveTurn:
 Turn = LiveTurn | ReplayedTurn
 
 
+async def _open_shielded(opening: TurnOpening) -> OpenedTurn | ExistingAnswer:
+    """Store the opening rows; a client that goes away meanwhile cannot leave an answer ``streaming``.
+
+    The write may commit after the caller is cancelled (it is already on the wire, or in a
+    thread): it runs on, and an answer it opened is closed at once as ``interrupted``.
+    """
+    task = asyncio.ensure_future(turn_store.open_turn(opening))
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        task.add_done_callback(functools.partial(_close_abandoned_opening, opening))
+        raise
+
+
+def _close_abandoned_opening(opening: TurnOpening, task: asyncio.Task) -> None:
+    if task.cancelled() or task.exception() is not None:
+        return
+    opened = task.result()
+    if not isinstance(opened, OpenedTurn):
+        return
+    outcome = TurnOutcome(
+        status=Message.Status.INTERRUPTED,
+        content="",
+        provider=opening.provider,
+        model=opening.model,
+        error_code="disconnected",
+        error_message="The client went away before the answer started.",
+    )
+    save = asyncio.ensure_future(
+        turn_store.finish_turn(opened.conversation_id, opened.assistant_message_id, outcome)
+    )
+    _pending_saves.add(save)
+    save.add_done_callback(_pending_saves.discard)
+
+
 async def start_turn(request: TurnRequest) -> Turn:
     """Validate, resolve the provider and store the opening rows; raise TurnRejected on bad input."""
     from conversations import jobs
@@ -444,7 +480,7 @@ async def start_turn(request: TurnRequest) -> Turn:
         regenerate_of=request.regenerate_of,
         stale_after=timedelta(seconds=settings.TURN_STALE_SECONDS),
     )
-    opened = await turn_store.open_turn(opening)
+    opened = await _open_shielded(opening)
     if isinstance(opened, ExistingAnswer):
         if opened.status in (Message.Status.STREAMING, Message.Status.PENDING):
             raise TurnInProgress(

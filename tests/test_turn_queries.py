@@ -26,7 +26,7 @@ def turn_round_trips(base_url: str, proxy: PgWireProxy, session: str, content: s
     return proxy.count.round_trips, events
 
 
-@pytest.mark.parametrize(("native", "bound"), [("true", 3), ("false", 16)], ids=["native", "orm"])
+@pytest.mark.parametrize(("native", "bound"), [("true", 2), ("false", 16)], ids=["native", "orm"])
 def test_database_round_trips_per_turn_are_few_and_do_not_grow_with_the_reply_length(
     native, bound, django_db_blocker, fake_upstream_server
 ):

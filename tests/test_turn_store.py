@@ -178,3 +178,40 @@ async def test_the_store_uses_the_native_path_on_postgresql_and_the_orm_when_swi
     assert turn_store.native_enabled()
     settings.TURN_DB_ASYNC = False
     assert not turn_store.native_enabled()
+
+
+async def test_a_turn_whose_caller_goes_away_while_it_is_stored_is_closed_interrupted(monkeypatch, settings):
+    """The opening write may commit after the client left (it is on the wire already): no answer stays streaming."""
+    import asyncio
+
+    from conversations.turns import TurnRequest, start_turn
+
+    real_open = turn_store.open_turn
+    stored = asyncio.Event()
+
+    async def open_then_lag(opening):
+        opened = await real_open(opening)
+        stored.set()
+        await asyncio.sleep(0.3)  # committed; the answer to the caller is still on its way
+        return opened
+
+    monkeypatch.setattr(turn_store, "open_turn", open_then_lag)
+    caller = asyncio.ensure_future(start_turn(TurnRequest(session_key="abandoned", content="hello")))
+    await asyncio.wait_for(stored.wait(), 5)
+    caller.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    for _ in range(100):
+        answer = await Message.objects.filter(
+            conversation__session_key="abandoned", role=Message.Role.ASSISTANT
+        ).afirst()
+        if answer.status != Message.Status.STREAMING:
+            break
+        await asyncio.sleep(0.05)
+    assert answer.status == Message.Status.INTERRUPTED
+    assert answer.error_code == "disconnected"
+    user = await Message.objects.filter(
+        conversation__session_key="abandoned", role=Message.Role.USER
+    ).afirst()
+    assert user.content == "hello"  # what was stored stays
+    await pg_turns.close_pool()

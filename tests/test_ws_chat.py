@@ -152,6 +152,12 @@ async def test_resume_of_a_finished_turn_after_the_buffer_expired_serves_the_sto
     from conversations.redis_client import redis_client
 
     message_id = frames[0]["message_id"]
+    from conversations.jobs import running_jobs
+
+    for _ in range(200):  # the job has published its last batch to the buffer
+        if message_id not in running_jobs:
+            break
+        await asyncio.sleep(0.01)
     if settings.REDIS_URL:
         await redis_client().delete(f"chat:turn:{message_id}:events")
     else:
@@ -223,4 +229,26 @@ async def test_nul_characters_in_a_frame_get_an_error_frame(session):
     assert (error["type"], error["code"]) == ("error", "invalid_input")
     await ws.send_json_to({"type": "ping"})
     assert await ws.receive_json_from(timeout=5) == {"type": "pong"}
+    await ws.disconnect()
+
+
+async def test_a_message_refused_because_the_database_is_down_gets_an_error_frame(session, monkeypatch):
+    import psycopg
+
+    from conversations import turn_store
+
+    async def database_down(opening):
+        raise psycopg.OperationalError("connection refused")
+
+    monkeypatch.setattr(turn_store, "open_turn", database_down)
+    ws = await connect("ws-1")
+    await ws.send_json_to({"type": "message", "content": "hello", "client_message_id": "c-down"})
+    frame = await ws.receive_json_from(timeout=5)
+    assert frame["type"] == "error"
+    assert frame["code"] == "database_unavailable"
+    assert frame["client_message_id"] == "c-down"
+    monkeypatch.undo()
+    await ws.send_json_to({"type": "message", "content": "again [[chunks=2]]", "client_message_id": "c-down"})
+    frames = await until_terminal(ws)  # the socket is still open, and the retry is answered
+    assert frames[-1]["type"] == "done"
     await ws.disconnect()

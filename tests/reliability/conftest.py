@@ -2,8 +2,9 @@
 
 Every scenario records what it tried in the session ledger; the figures are
 printed at the end of the run (and written to reliability-report.json) —
-turns attempted / persisted / refused (409: never acknowledged, by policy) / lost, faults
-injected, hostile inputs, 5xx, cross-owner leaks.
+turns attempted / persisted / refused (409: never acknowledged, by policy) / abandoned (the
+client dropped the request before any answer, and nothing was stored) / lost, faults injected,
+hostile inputs, 5xx, cross-owner leaks.
 ``RELIABILITY_SOAK=N`` multiplies the load for a longer run by hand.
 """
 
@@ -38,6 +39,7 @@ class Ledger:
             "turns_attempted": self.counts["turns_attempted"],
             "turns_persisted": self.counts["turns_persisted"],
             "turns_refused": self.counts["turns_refused"],
+            "turns_abandoned": self.counts["turns_abandoned"],
             "turns_lost": self.counts["turns_lost"],
             "faults_injected": dict(sorted(self.faults.items())),
             "hostile_inputs": self.counts["hostile_inputs"],
