@@ -1,8 +1,8 @@
 """Where a turn's two writes run: natively async on PostgreSQL, through the ORM otherwise.
 
 On PostgreSQL (unless ``TURN_DB_ASYNC=false``) the opening and closing writes go
-through :mod:`conversations.pg_turns`: no thread hop, no ORM, pipelined round
-trips. Edits and regenerations, SQLite, and ``TURN_DB_ASYNC=false`` use the ORM
+through :mod:`conversations.pg_turns`: no thread hop, no ORM, one round trip
+each. Edits and regenerations, SQLite, and ``TURN_DB_ASYNC=false`` use the ORM
 versions in :mod:`conversations.services`, which stay the reference (the two are
 checked against each other by ``tests/test_turn_store.py``).
 """
