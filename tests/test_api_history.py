@@ -298,3 +298,21 @@ def test_nul_characters_in_api_bodies_are_400(api):
     )
     assert response.status_code == 400
     assert not Conversation.objects.exists()
+
+
+def test_import_refuses_counts_beyond_what_the_database_stores(api):
+    """Found by schemathesis: an integer over 2**31 - 1 reached PostgreSQL and was a 500."""
+    message = {
+        "id": "1",
+        "role": "assistant",
+        "content": "c",
+        "status": "complete",
+        "created_at": "2026-01-01T00:00:00Z",
+        "input_tokens": 30486750110808,
+        "artifacts": [{"position": 2**31, "language": "py", "content": "x"}],
+    }
+    payload = {"format": "chat-session/1", "session": {"session_key": "big"}, "messages": [message]}
+    response = api.post("/api/sessions/import", payload, content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert "input_tokens" in response.content.decode()
+    assert not Conversation.objects.exists()

@@ -33,6 +33,9 @@ class ModelNameField(serializers.Field):
         return value
 
 
+MAX_STORED_INT = 2**31 - 1  # PostgreSQL integer columns (token counts, artifact positions)
+
+
 class LastMessageSerializer(serializers.Serializer):
     role = serializers.CharField()
     content = serializers.CharField()
@@ -137,7 +140,7 @@ class MessageSerializer(serializers.ModelSerializer):
 
 
 class ImportArtifactSerializer(serializers.Serializer):
-    position = serializers.IntegerField(min_value=0)
+    position = serializers.IntegerField(min_value=0, max_value=MAX_STORED_INT)
     language = serializers.CharField(allow_blank=True, max_length=40)
     filename = serializers.CharField(allow_blank=True, max_length=255)
     content = serializers.CharField(allow_blank=True, trim_whitespace=False)
@@ -151,8 +154,12 @@ class ImportMessageSerializer(serializers.Serializer):
     status = serializers.ChoiceField(Message.Status.choices)
     provider = serializers.CharField(allow_blank=True, required=False, max_length=40)
     model = serializers.CharField(allow_blank=True, required=False, max_length=128)
-    input_tokens = serializers.IntegerField(min_value=0, allow_null=True, required=False)
-    output_tokens = serializers.IntegerField(min_value=0, allow_null=True, required=False)
+    input_tokens = serializers.IntegerField(
+        min_value=0, max_value=MAX_STORED_INT, allow_null=True, required=False
+    )
+    output_tokens = serializers.IntegerField(
+        min_value=0, max_value=MAX_STORED_INT, allow_null=True, required=False
+    )
     usage_estimated = serializers.BooleanField(required=False)
     finish_reason = serializers.CharField(allow_blank=True, required=False, max_length=40)
     error_code = serializers.CharField(allow_blank=True, required=False, max_length=60)
