@@ -31,6 +31,14 @@ class _NothingYet(Exception):
     """A blocking pop timed out empty."""
 
 
+def _raise_if_cancelling(exc: BaseException) -> None:
+    """redis-py may turn a cancelled read into a connection error: a receiver being cancelled
+    (its socket closed) must end, not retry forever."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError from exc
+
+
 class ResilientRedisChannelLayer(RedisChannelLayer):
     retry_delay = 1.0
     brpop_timeout = 1  # a pop whose receiver left ends within this (channels-redis: 5)
@@ -89,10 +97,12 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
             try:
                 return await super().receive(channel)
             except (ConnectionError, OSError, TimeoutError) as exc:
+                _raise_if_cancelling(exc)
                 self._warn(exc)
             except Exception as exc:  # redis-py wraps connection failures in its own classes
                 if "Connection" not in type(exc).__name__ and "Timeout" not in type(exc).__name__:
                     raise
+                _raise_if_cancelling(exc)
                 self._warn(exc)
             await asyncio.sleep(self.retry_delay)
 
