@@ -118,9 +118,6 @@ class RedisEventLog:
             weakref.WeakKeyDictionary()
         )
 
-    def _client(self):
-        return redis_client()
-
     async def append(
         self,
         message_id: str,
@@ -141,7 +138,7 @@ class RedisEventLog:
     async def read_after(self, message_id: str, after_seq: int) -> list[dict[str, Any]] | None:
         key = _key(message_id)
         try:
-            async with self._client().pipeline(transaction=False) as pipe:
+            async with redis_client().pipeline(transaction=False) as pipe:
                 pipe.exists(key)
                 pipe.lrange(key, max(0, after_seq), -1)
                 exists, raw = await pipe.execute()

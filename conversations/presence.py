@@ -23,9 +23,6 @@ def presence_key(group: str) -> str:
     return f"chat:presence:{group}"
 
 
-_key = presence_key
-
-
 def presence_local_count(group: str) -> int:
     """Sockets of the session's group in this process."""
     return _local.get(group, 0)
@@ -36,8 +33,8 @@ async def presence_add(group: str, channel_name: str) -> None:
     if settings.REDIS_URL:
         try:
             async with redis_client().pipeline(transaction=False) as pipe:
-                pipe.sadd(_key(group), channel_name)
-                pipe.expire(_key(group), TTL)
+                pipe.sadd(presence_key(group), channel_name)
+                pipe.expire(presence_key(group), TTL)
                 await pipe.execute()
         except Exception as exc:
             logger.warning("presence: redis unavailable (%s)", type(exc).__name__)
@@ -49,7 +46,7 @@ async def presence_remove(group: str, channel_name: str) -> None:
         del _local[group]
     if settings.REDIS_URL:
         try:
-            await redis_client().srem(_key(group), channel_name)
+            await redis_client().srem(presence_key(group), channel_name)
         except Exception as exc:
             logger.warning("presence: redis unavailable (%s)", type(exc).__name__)
 
@@ -58,7 +55,7 @@ async def presence_count(group: str) -> int:
     """Listeners of the session's group anywhere (this process only, without Redis or when it is down)."""
     if settings.REDIS_URL:
         try:
-            return int(await redis_client().scard(_key(group)))
+            return int(await redis_client().scard(presence_key(group)))
         except Exception as exc:
             logger.warning("presence: redis unavailable (%s)", type(exc).__name__)
     return _local.get(group, 0)

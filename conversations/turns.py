@@ -128,11 +128,16 @@ def _fallbacks(primary: tuple[Provider, str]) -> list[tuple[Provider, str]]:
 _pending_saves: set[asyncio.Task] = set()
 
 
-async def _save_outcome(conversation_id: str, message_id: str, outcome: TurnOutcome) -> None:
+def _start_save(conversation_id: str, message_id: str, outcome: TurnOutcome) -> asyncio.Task:
+    """The closing write as a task of its own, kept until done: cancelling its caller cannot stop it."""
     task = asyncio.ensure_future(turn_store.finish_turn(conversation_id, message_id, outcome))
     _pending_saves.add(task)
     task.add_done_callback(_pending_saves.discard)
-    await asyncio.shield(task)
+    return task
+
+
+async def _save_outcome(conversation_id: str, message_id: str, outcome: TurnOutcome) -> None:
+    await asyncio.shield(_start_save(conversation_id, message_id, outcome))
 
 
 class ReplayedTurn:
@@ -433,11 +438,7 @@ def _close_abandoned_opening(opening: TurnOpening, task: asyncio.Task) -> None:
         error_code="disconnected",
         error_message="The client went away before the answer started.",
     )
-    save = asyncio.ensure_future(
-        turn_store.finish_turn(opened.conversation_id, opened.assistant_message_id, outcome)
-    )
-    _pending_saves.add(save)
-    save.add_done_callback(_pending_saves.discard)
+    _start_save(opened.conversation_id, opened.assistant_message_id, outcome)
 
 
 async def start_turn(request: TurnRequest) -> Turn:

@@ -252,3 +252,24 @@ async def test_a_message_refused_because_the_database_is_down_gets_an_error_fram
     frames = await until_terminal(ws)  # the socket is still open, and the retry is answered
     assert frames[-1]["type"] == "done"
     await ws.disconnect()
+
+
+async def test_the_replay_buffer_of_a_turn_expires(session, settings):
+    """Its expiry is set now and then, not per batch: a finished turn's buffer must still have one."""
+    if not settings.REDIS_URL:
+        pytest.skip("the Redis replay buffer needs REDIS_URL")
+    from conversations.jobs import running_jobs
+    from conversations.redis_client import redis_client
+
+    ws = await connect("ws-1")
+    await ws.send_json_to({"type": "message", "content": "expiring [[chunks=5]]"})
+    frames = await until_terminal(ws)
+    message_id = frames[0]["message_id"]
+    for _ in range(200):
+        if message_id not in running_jobs:
+            break
+        await asyncio.sleep(0.01)
+    key = f"chat:turn:{message_id}:events"
+    assert await redis_client().llen(key) == len(frames)
+    assert 0 < await redis_client().ttl(key) <= settings.TURN_BUFFER_TTL_SECONDS
+    await ws.disconnect()
