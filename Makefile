@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint format upstream bench reliability-soak check-deploy clean
+.PHONY: run test test-embedded lint format upstream bench reliability-soak check-deploy clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,12 @@ run: $(VENV)/.runtime
 ## test: the whole suite (uses DATABASE_URL / REDIS_URL when set; SQLite and in-memory otherwise)
 test: $(VENV)/.dev
 	$(BIN)/pytest
+
+## test-embedded: the suite on the embedded defaults only (SQLite, in-memory layer), whatever the
+## environment says; without the live-server reliability scenarios, the browser and the bench scripts
+test-embedded: $(VENV)/.dev
+	env -u DATABASE_URL -u REDIS_URL -u E2E_REQUIRED SKIP_BENCH_TESTS=1 \
+	  $(BIN)/pytest --ignore=tests/reliability --ignore=tests/e2e -p no:cacheprovider
 
 ## lint: ruff lint and format check
 lint: $(VENV)/.dev

@@ -85,6 +85,8 @@ TEMPLATES = [
 # --- Database: DATABASE_URL (PostgreSQL through psycopg 3); unset -> a SQLite file.
 DATABASES = {"default": e.env_database("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+# How long a SQLite write waits for the one writer's lock before `503 database_busy`.
+DATABASE_BUSY_TIMEOUT = e.env_float("DATABASE_BUSY_TIMEOUT", 20.0)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
     # psycopg's connection pool (Django 5.1+): no login per turn; each thread hop returns its connection.
@@ -96,6 +98,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         }
         DATABASES["default"]["CONN_MAX_AGE"] = 0
         DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # SQLite under a concurrent ASGI server: one writer at a time, so a transaction takes the write
+    # lock when it begins (no deadlock upgrading a read lock), writers wait up to the busy timeout
+    # instead of failing at once, and readers never wait for a writer (WAL).
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": DATABASE_BUSY_TIMEOUT,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+        }
+    )
 # A turn's opening and closing writes on PostgreSQL: natively async (psycopg, own pool per process).
 TURN_DB_ASYNC = e.env_bool("TURN_DB_ASYNC", True)
 TURN_DB_POOL_SIZE = e.env_int("TURN_DB_POOL_SIZE", 20, minimum=1)

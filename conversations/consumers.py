@@ -22,7 +22,7 @@ from django.conf import settings
 
 from chatproject.request_ids import request_id_from, request_id_var
 from conversations import local_fanout, resume
-from conversations.db import DATABASE_DOWN, run_db
+from conversations.db import DATABASE_DOWN, DATABASE_RETRY_AFTER_SECONDS, database_problem, run_db
 from conversations.errors import TurnRejected
 from conversations.jobs import launch, request_stop, running_jobs, session_group
 from conversations.presence import presence_add, presence_remove
@@ -183,13 +183,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         except TurnRejected as exc:
             await self.send_json(ws_error(exc.code, exc.message, client_message_id=client_id, **exc.details))
             return
-        except DATABASE_DOWN:  # nothing was stored: the client may send it again
+        except DATABASE_DOWN as exc:  # nothing was stored: the client may send it again
+            code, message = database_problem(exc)
             await self.send_json(
-                ws_error(
-                    "database_unavailable",
-                    "The database is unreachable (restarting?): send the message again in a moment.",
-                    client_message_id=client_id,
-                )
+                ws_error(code, message, client_message_id=client_id, retry_after=DATABASE_RETRY_AFTER_SECONDS)
             )
             return
         if isinstance(turn, LiveTurn):

@@ -16,6 +16,7 @@ import asyncio
 import logging
 import os
 import select
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +24,7 @@ from typing import ParamSpec, TypeVar
 
 import psycopg
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
 from psycopg_pool import AsyncConnectionPool
 
@@ -40,6 +42,32 @@ DATABASE_DOWN: tuple[type[Exception], ...] = (
     psycopg.OperationalError,
     psycopg.InterfaceError,
 )
+
+
+DATABASE_RETRY_AFTER_SECONDS = 2
+
+
+def database_busy(exc: BaseException) -> bool:
+    """SQLite's one write lock held past the busy timeout: the database is up, only contended."""
+    cause = exc.__cause__ if isinstance(exc, OperationalError) else exc
+    if not isinstance(cause, sqlite3.OperationalError):
+        return False
+    name = getattr(cause, "sqlite_errorname", "")
+    return name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "is locked" in str(cause)
+
+
+def database_problem(exc: BaseException) -> tuple[str, str]:
+    """``(code, message)`` for a database error of :data:`DATABASE_DOWN`, the same on every edge:
+    ``database_busy`` (SQLite's writer lock outlasted ``DATABASE_BUSY_TIMEOUT``) or
+    ``database_unavailable`` (unreachable, restarting). Either way nothing was stored."""
+    if database_busy(exc):
+        return (
+            "database_busy",
+            "The database is busy: SQLite allows one writer at a time and this write waited "
+            f"DATABASE_BUSY_TIMEOUT ({settings.DATABASE_BUSY_TIMEOUT:g} s) for it. Retry in a moment; "
+            "for many concurrent writers set DATABASE_URL to a PostgreSQL database.",
+        )
+    return "database_unavailable", "The database is unreachable (restarting?): retry in a moment."
 
 
 # The hops run on threads of their own, not the event loop's default executor: a database that
@@ -104,12 +132,12 @@ async def retrying_while_database_down(call: Callable[[], Awaitable[R]], seconds
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 logger.error(
-                    "database still unreachable after %d attempt(s): %s", attempts, type(exc).__name__
+                    "%s after %d attempt(s): %s", database_problem(exc)[0], attempts, type(exc).__name__
                 )
                 raise
             if attempts == 1:
                 logger.warning(
-                    "database unreachable (%s); retrying for up to %.0fs", type(exc).__name__, seconds
+                    "%s (%s); retrying for up to %.0fs", database_problem(exc)[0], type(exc).__name__, seconds
                 )
             await asyncio.sleep(min(delay, remaining))
             delay, attempts = min(delay * 2, 1.0), attempts + 1

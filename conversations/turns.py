@@ -23,7 +23,7 @@ from django.conf import settings
 
 from conversations import turn_store
 from conversations.artifacts import CodeBlock, FenceScanner
-from conversations.db import DATABASE_DOWN, run_db
+from conversations.db import DATABASE_DOWN, database_problem, run_db
 from conversations.errors import (
     InvalidTurnInput,
     PayloadTooLarge,
@@ -333,13 +333,16 @@ class LiveTurn:
                 self._producer.cancel()
         try:
             await _save_outcome(opened.conversation_id, message_id, outcome)
-        except DATABASE_DOWN:  # retried for TURN_SAVE_RETRY_SECONDS already; the sweeper keeps the text
-            logger.error("turn %s: the closing write failed, the database is unreachable", message_id)
+        except (
+            DATABASE_DOWN
+        ) as exc:  # retried for TURN_SAVE_RETRY_SECONDS already; the sweeper keeps the text
+            code, reason = database_problem(exc)
+            logger.error("turn %s: the closing write failed (%s)", message_id, code)
             outcome = replace(
                 outcome,
                 status=Message.Status.FAILED,
-                error_code="database_unavailable",
-                error_message="The answer could not be saved: the database is unreachable. Retry later.",
+                error_code=code,
+                error_message=f"The answer could not be saved. {reason}",
             )
         for event in self._closing_events(outcome, self._retry_after):
             yield event

@@ -2,8 +2,43 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from django.contrib.auth import get_user_model
+
+from tests.live_server import listening
+
+FULL_SUITE_COMMAND = (
+    "DATABASE_URL=postgres://postgres@127.0.0.1:5432/chat REDIS_URL=redis://127.0.0.1:6379/0 make test"
+)
+
+
+def _unused_local_services() -> list[str]:
+    """PostgreSQL and Redis running here that this run does not use (it never switches on its own)."""
+    unused = []
+    if not os.environ.get("DATABASE_URL") and listening(5432):
+        unused.append("PostgreSQL (127.0.0.1:5432)")
+    if not os.environ.get("REDIS_URL") and listening(6379):
+        unused.append("Redis (127.0.0.1:6379)")
+    return unused
+
+
+def pytest_report_header(config) -> list[str]:
+    database = os.environ.get("DATABASE_URL", "").split("@")[-1] or "SQLite (embedded default)"
+    layer = "Redis" if os.environ.get("REDIS_URL") else "in-memory channel layer (embedded default)"
+    return [f"database: {database}; channel layer: {layer}"]
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    unused = _unused_local_services()
+    if unused:
+        terminalreporter.section("the full suite")
+        terminalreporter.write_line(
+            f"{' and '.join(unused)} running here but not used: this run is on the embedded defaults, "
+            "and the tests that need them were skipped (reasons above). For the full suite:"
+        )
+        terminalreporter.write_line(f"  {FULL_SUITE_COMMAND}")
 
 
 @pytest.fixture

@@ -1,6 +1,8 @@
 """The history REST API: sessions, messages, branches, artifacts, export/import, schema."""
 
+import datetime as dt
 import json
+import re
 
 import httpx
 import pytest
@@ -61,6 +63,61 @@ def test_retrieve_has_counts_tokens_and_last_message_preview(api, user):
     assert (body["input_tokens"], body["output_tokens"]) == (7, 11)
     assert body["last_message"]["role"] == "assistant"
     assert len(body["last_message"]["content"]) == 200
+
+
+RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
+
+
+def test_every_date_of_a_session_is_rfc3339_with_an_offset(api, user):
+    """On SQLite too, where the preview's date comes out of the database as naive text."""
+    conv = make_conversation(owner=user, session_key="dated")
+    make_message(conv, content="question")
+    listed = api.get("/api/sessions").json()["results"][0]
+    detail = api.get("/api/sessions/dated").json()
+    for body in (listed, detail):
+        for value in (body["created_at"], body["updated_at"], body["last_message"]["created_at"]):
+            assert RFC3339.match(value), value
+    message = Message.objects.get(conversation=conv)
+    assert dt.datetime.fromisoformat(detail["last_message"]["created_at"]) == message.created_at
+
+
+def test_patch_cannot_change_the_session_key_and_the_schema_does_not_offer_it(api, user, client):
+    make_conversation(owner=user, session_key="fixed")
+    refused = api.patch("/api/sessions/fixed", {"session_key": "other"}, content_type="application/json")
+    assert refused.status_code == 400
+    assert "cannot be changed" in refused.json()["error"]["details"]["session_key"][0]
+    same = api.patch(
+        "/api/sessions/fixed", {"session_key": "fixed", "title": "T"}, content_type="application/json"
+    )
+    assert (same.status_code, same.json()["title"]) == (200, "T")
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    body = schema["paths"]["/api/sessions/{session_key}"]["patch"]["requestBody"]["content"]
+    ref = body["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    assert "session_key" not in schema["components"]["schemas"][ref]["properties"]
+
+
+def free_strings(schema, where=""):
+    """Every string schema in a request that has no format or enum, with where it is."""
+    if isinstance(schema, list):
+        for i, item in enumerate(schema):
+            yield from free_strings(item, f"{where}[{i}]")
+    elif isinstance(schema, dict):
+        if schema.get("type") == "string" and not {"format", "enum"} & schema.keys():
+            yield where, schema
+        for key, value in schema.items():
+            yield from free_strings(value, f"{where}.{key}")
+
+
+def test_the_schema_says_request_strings_cannot_hold_nul(client):
+    """The parser refuses NUL anywhere (400): the schema must not offer it, or fuzzers see ST202."""
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    requests = {k: v for k, v in schema["components"]["schemas"].items() if k.endswith("Request")}
+    parameters = [op.get("parameters", []) for item in schema["paths"].values() for op in item.values()]
+    strings = [*free_strings(requests), *free_strings(parameters)]
+    assert len(strings) > 20
+    for where, string in strings:
+        assert "pattern" in string, where
+        assert not re.search(string["pattern"], "a\x00b"), where  # re reads JSON's \u0000 escape
 
 
 def test_patch_updates_and_delete_cascades(api, user):

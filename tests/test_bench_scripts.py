@@ -9,22 +9,15 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.live_server import listening
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _reachable(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 pytestmark = [
@@ -33,9 +26,9 @@ pytestmark = [
         reason="the bench scripts need PostgreSQL: DATABASE_URL is not a postgres:// URL",
     ),
     pytest.mark.skipif(
-        not _reachable(5432), reason="no PostgreSQL on 127.0.0.1:5432 (the bench scripts use it)"
+        not listening(5432), reason="no PostgreSQL on 127.0.0.1:5432 (the bench scripts use it)"
     ),
-    pytest.mark.skipif(not _reachable(6379), reason="no Redis on 127.0.0.1:6379 (the bench scripts use it)"),
+    pytest.mark.skipif(not listening(6379), reason="no Redis on 127.0.0.1:6379 (the bench scripts use it)"),
     pytest.mark.skipif(bool(os.environ.get("SKIP_BENCH_TESTS")), reason="SKIP_BENCH_TESTS is set"),
 ]
 

@@ -16,7 +16,7 @@ from django.db import OperationalError, connection
 
 from conversations import pg_turns, turn_store
 from conversations.artifacts import CodeBlock
-from conversations.db import retry_while_database_down, run_db, spoke_while_idle
+from conversations.db import database_problem, retry_while_database_down, run_db, spoke_while_idle
 from conversations.models import Artifact, Conversation, Message
 from conversations.services import TurnOutcome, turn_finish
 from tests.live_server import live_server
@@ -178,4 +178,54 @@ def test_a_turn_whose_closing_write_cannot_be_saved_ends_with_a_clear_failed_eve
     assert [e["type"] for e in events].count("delta") == 3
     assert events[-1]["type"] == "failed"
     assert events[-1]["code"] == "database_unavailable"
+    assert "could not be saved" in events[-1]["message"]
+
+
+def sqlite_lock_error(path) -> OperationalError:
+    """The error Django raises for a write that waited out the busy timeout on a locked SQLite file."""
+    import sqlite3
+
+    from django.db.utils import ConnectionHandler
+
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN IMMEDIATE")
+    handler = ConnectionHandler(
+        {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(path), "OPTIONS": {"timeout": 0.05}}}
+    )
+    try:
+        with handler["default"].cursor() as cursor:
+            cursor.execute("INSERT INTO t VALUES (1)")
+    except OperationalError as exc:
+        return exc
+    finally:
+        handler.close_all()
+        holder.close()
+    raise AssertionError("the write did not wait for the lock")
+
+
+def test_a_locked_sqlite_database_is_busy_and_an_unreachable_one_unavailable(tmp_path, django_db_blocker):
+    with django_db_blocker.unblock():  # a database of its own, not the suite's
+        code, message = database_problem(sqlite_lock_error(tmp_path / "locked.sqlite3"))
+    assert code == "database_busy"
+    assert "one writer at a time" in message and "DATABASE_URL" in message
+    for down in (OperationalError("connection refused"), psycopg.OperationalError("connection refused")):
+        assert database_problem(down)[0] == "database_unavailable"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_closing_write_that_stays_busy_ends_the_turn_with_database_busy(
+    asgi_server, openai_upstream, monkeypatch, tmp_path
+):
+    busy = sqlite_lock_error(tmp_path / "locked.sqlite3")
+
+    async def database_busy(conversation_id, message_id, outcome):
+        raise busy
+
+    monkeypatch.setattr(turn_store, "finish_turn", database_busy)
+    with httpx.Client(base_url=asgi_server.url, timeout=30) as client:
+        status, events = sse_events(client, "/api/sessions/db-busy/messages", {"content": "hi [[chunks=2]]"})
+    assert status == 200
+    assert events[-1]["type"] == "failed"
+    assert events[-1]["code"] == "database_busy"
     assert "could not be saved" in events[-1]["message"]

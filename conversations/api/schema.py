@@ -62,6 +62,38 @@ MESSAGE_ID = {
 }
 
 
+# Free-form JSON the API stores (session metadata): any JSON object without NUL characters, keys
+# included (OpenAPI 3.0 has no propertyNames: the description says it). Two levels are described;
+# deeper values are accepted too.
+_JSON_SCALAR = [{"type": "string", "pattern": NO_NUL}, {"type": "number"}, {"type": "boolean"}]
+JSON_OBJECT_NO_NUL = {
+    "type": "object",
+    "description": "Any JSON object (up to 20 kB); no key or string may contain a NUL (\\u0000) character.",
+    "additionalProperties": {
+        "nullable": True,
+        "anyOf": [
+            *_JSON_SCALAR,
+            {"type": "array", "items": {"nullable": True, "anyOf": _JSON_SCALAR}},
+            {"type": "object", "additionalProperties": {"nullable": True, "anyOf": _JSON_SCALAR}},
+        ],
+    },
+}
+
+
+def _forbid_nul(schema: Any) -> None:
+    """Every free string of a request refuses NUL (``StrictJSONParser``, PostgreSQL): say so."""
+    if isinstance(schema, list):
+        for item in schema:
+            _forbid_nul(item)
+        return
+    if not isinstance(schema, dict):
+        return
+    if schema.get("type") == "string" and not {"pattern", "format", "enum"} & schema.keys():
+        schema["pattern"] = NO_NUL
+    for value in schema.values():
+        _forbid_nul(value)
+
+
 def _errors(*codes: int) -> dict[str, Any]:
     return {
         str(c): {"description": "Error", "content": {"application/json": {"schema": ERROR}}} for c in codes
@@ -252,10 +284,14 @@ def add_non_drf_paths(result: dict, generator: Any, request: Any, public: bool) 
         "cookieAuth", {"type": "apiKey", "in": "cookie", "name": "sessionid"}
     )
     schemas.setdefault("Error", ERROR)
+    for name, schema in schemas.items():
+        if name.endswith("Request"):
+            _forbid_nul(schema)
     for path, item in paths.items():
         for method, operation in item.items():
             if method not in ("get", "post", "put", "patch", "delete") or path in ("/health", "/api/schema/"):
                 continue
+            _forbid_nul(operation.get("parameters", []))
             responses = operation.setdefault("responses", {})
             for code in (400, 401, 403, 404, 405, 406, 408, 409, 413, 415, 422, 429):
                 responses.setdefault(

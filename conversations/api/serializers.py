@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from conversations.api.schema import JSON_OBJECT_NO_NUL
 from conversations.models import Artifact, Conversation, Message
 from conversations.services import SESSION_EXPORT_FORMAT
 from providers.defaults import PROVIDERS
@@ -33,6 +37,11 @@ class ModelNameField(serializers.Field):
         return value
 
 
+@extend_schema_field(JSON_OBJECT_NO_NUL)
+class MetadataField(serializers.JSONField):
+    """Free-form JSON kept with a session: an object (validated by the serializer)."""
+
+
 MAX_STORED_INT = 2**31 - 1  # PostgreSQL integer columns (token counts, artifact positions)
 
 
@@ -52,6 +61,7 @@ class SessionSerializer(serializers.ModelSerializer):
     input_tokens = serializers.IntegerField(read_only=True, default=0, allow_null=True)
     output_tokens = serializers.IntegerField(read_only=True, default=0, allow_null=True)
     last_message = serializers.SerializerMethodField()
+    metadata = MetadataField(required=False)
 
     class Meta:
         model = Conversation
@@ -73,10 +83,17 @@ class SessionSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(LastMessageSerializer(allow_null=True))
     def get_last_message(self, obj: Conversation) -> dict | None:
+        """The preview built in the database (``JSONObject``): its ``created_at`` is a string in
+        the backend's own form (SQLite: naive, space-separated), rendered here like every other date."""
         value = getattr(obj, "last_message", None)
         if isinstance(value, str):  # SQLite returns the JSON text
             value = json.loads(value)
-        return value
+        if not value:
+            return None
+        created_at = parse_datetime(value["created_at"])
+        if created_at is not None and timezone.is_naive(created_at):  # stored in UTC (USE_TZ)
+            created_at = timezone.make_aware(created_at, datetime.UTC)
+        return LastMessageSerializer({**value, "created_at": created_at}).data
 
     def validate_metadata(self, value: object) -> object:
         if not isinstance(value, dict):
@@ -94,6 +111,21 @@ class SessionSerializer(serializers.ModelSerializer):
             except (UnknownProvider, UnknownModel) as exc:
                 raise serializers.ValidationError({"model": str(exc)}) from None
         return attrs
+
+
+class SessionUpdateSerializer(SessionSerializer):
+    """A session's editable fields. Its key names it in the URL and cannot be changed."""
+
+    session_key = serializers.CharField(read_only=True)
+
+    def validate(self, attrs: dict) -> dict:
+        # Not in the request schema; a body that sends another key is refused, not silently ignored.
+        sent = self.initial_data.get("session_key") if isinstance(self.initial_data, dict) else None
+        if sent is not None and sent != self.instance.session_key:
+            raise serializers.ValidationError(
+                {"session_key": "cannot be changed: create a new session instead."}
+            )
+        return super().validate(attrs)
 
 
 class ArtifactSummarySerializer(serializers.ModelSerializer):
@@ -175,7 +207,10 @@ class ImportSessionSerializer(serializers.Serializer):
     provider = serializers.ChoiceField(PROVIDER_CHOICES, required=False)
     model = ModelNameField(required=False)
     system_prompt = serializers.CharField(allow_blank=True, required=False, trim_whitespace=False)
-    metadata = serializers.DictField(required=False)
+    metadata = MetadataField(required=False)
+
+    def validate_metadata(self, value: object) -> object:
+        return SessionSerializer.validate_metadata(self, value)
 
 
 class SessionImportSerializer(serializers.Serializer):

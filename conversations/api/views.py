@@ -24,6 +24,7 @@ from conversations.api.serializers import (
     MessageSerializer,
     SessionImportSerializer,
     SessionSerializer,
+    SessionUpdateSerializer,
 )
 from conversations.models import Conversation, Message
 from providers.registry import get_registry
@@ -121,9 +122,10 @@ class SessionDetail(OwnedSessionMixin, generics.RetrieveUpdateDestroyAPIView):
             raise NotFound("No session with this key.")
         return conversation
 
+    def get_serializer_class(self) -> type[SessionSerializer]:
+        return SessionUpdateSerializer if self.request.method == "PATCH" else SessionSerializer
+
     def perform_update(self, serializer: SessionSerializer) -> None:
-        if "session_key" in serializer.validated_data:
-            raise ValidationError({"session_key": "cannot be changed: create a new session instead."})
         super().perform_update(serializer)
         serializer.instance = self.get_object()
 

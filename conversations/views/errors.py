@@ -8,13 +8,12 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.deprecation import MiddlewareMixin
 from django.views.defaults import page_not_found, server_error
 
-from conversations.db import DATABASE_DOWN
+from conversations.db import DATABASE_DOWN, DATABASE_RETRY_AFTER_SECONDS, database_problem
 from conversations.http import json_error, retry_after_headers
 
 logger = logging.getLogger(__name__)
 
 API_PREFIXES = ("/api/", "/v1/", "/compat/", "/health", "/agent")
-DATABASE_RETRY_AFTER_SECONDS = 2
 
 
 def _wants_json(request: HttpRequest) -> bool:
@@ -37,7 +36,8 @@ def internal_error(request: HttpRequest) -> HttpResponse:
 
 
 class DatabaseUnavailableMiddleware(MiddlewareMixin):
-    """The database unreachable (restarting, failing over): ``503 database_unavailable``, not a 500.
+    """The database unreachable (restarting, failing over): ``503 database_unavailable``, not a 500;
+    SQLite's writer lock held past its busy timeout: ``503 database_busy``.
 
     The client may retry (``Retry-After``): a turn refused so stored nothing. The server
     reconnects by itself on a later request.
@@ -46,11 +46,12 @@ class DatabaseUnavailableMiddleware(MiddlewareMixin):
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not isinstance(exception, DATABASE_DOWN) or not _wants_json(request):
             return None
-        logger.warning("database unavailable for %s (%s)", request.path, type(exception).__name__)
+        code, message = database_problem(exception)
+        logger.warning("%s for %s (%s)", code, request.path, type(exception).__name__)
         return json_error(
             503,
-            "database_unavailable",
-            "The database is unreachable (restarting?): retry in a moment.",
+            code,
+            message,
             headers=retry_after_headers(DATABASE_RETRY_AFTER_SECONDS),
             retry_after=DATABASE_RETRY_AFTER_SECONDS,
         )
