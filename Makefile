@@ -60,7 +60,8 @@ reliability-soak: $(VENV)/.dev
 
 ## check-deploy: Django's deployment checklist with production-like settings
 check-deploy: $(VENV)/.runtime
-	DEBUG=false SECRET_KEY=$${SECRET_KEY:-$$(head -c 48 /dev/urandom | base64)} SECURE_HSTS_SECONDS=31536000 \
+	DEBUG=false LLM_PROVIDER=$${LLM_PROVIDER:-demo} REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} \
+	  SECRET_KEY=$${SECRET_KEY:-$$(head -c 48 /dev/urandom | base64)} SECURE_HSTS_SECONDS=31536000 \
 	  SECURE_HSTS_INCLUDE_SUBDOMAINS=true SECURE_HSTS_PRELOAD=true ALLOWED_HOSTS=chat.example.com \
 	  $(BIN)/python manage.py check --deploy --fail-level WARNING
 

@@ -6,7 +6,7 @@ from django.conf import settings
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
-from accounts.callers import AuthenticationError, caller_from_key
+from accounts.callers import AuthenticationError, caller_from_key, client_ip
 from accounts.keys import raw_key_from_headers
 from accounts.models import ApiKey
 
@@ -17,7 +17,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if raw is None:
             return None
         try:
-            caller = caller_from_key(raw, request.META.get("REMOTE_ADDR", ""))
+            caller = caller_from_key(raw, client_ip(request))
         except AuthenticationError as exc:
             raise exceptions.AuthenticationFailed(exc.message, code=exc.code) from None
         if caller.owner_id is None:  # the shared API_KEY: anonymous namespace

@@ -59,5 +59,18 @@ def anonymous_caller(ip: str) -> Caller:
     return Caller(owner_id=None, ip=ip)
 
 
-def client_ip(meta_or_scope_client: str | None) -> str:
-    return meta_or_scope_client or "unknown"
+def forwarded_ip(peer: str | None, forwarded_for: str | None) -> str:
+    """The client's address: the socket's peer, unless ``TRUSTED_PROXIES`` (how many proxies of
+    ours stand in front) says to read that many hops back in ``X-Forwarded-For``. A client can
+    write anything there itself, so only the hops our proxies appended are believed."""
+    trusted = settings.TRUSTED_PROXIES
+    if trusted and forwarded_for:
+        hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
+        if hops:
+            return hops[-min(trusted, len(hops))]
+    return peer or "unknown"
+
+
+def client_ip(request) -> str:
+    """:func:`forwarded_ip` of a Django request."""
+    return forwarded_ip(request.META.get("REMOTE_ADDR"), request.META.get("HTTP_X_FORWARDED_FOR"))

@@ -64,6 +64,9 @@ MIDDLEWARE = [
     "chatproject.middleware.XFrameOptionsMiddleware",
 ]
 
+# Django finds its middleware by path; ours are subclasses: chatproject/checks.py checks them instead.
+SILENCED_SYSTEM_CHECKS = ["security.W001", "security.W002", "security.W003"]
+
 ROOT_URLCONF = "chatproject.urls"
 ASGI_APPLICATION = "chatproject.asgi.application"
 
@@ -178,7 +181,7 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_HSTS_SECONDS = e.env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 3600, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = e.env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
 SECURE_HSTS_PRELOAD = e.env_bool("SECURE_HSTS_PRELOAD", False)
-SECURE_REDIRECT_EXEMPT = [r"^health$"]
+SECURE_REDIRECT_EXEMPT = [r"^health$", r"^compat/[^/]+/health$"]  # load-balancer probes over plain HTTP
 X_FRAME_OPTIONS = "DENY"
 
 # --- Logging.
@@ -256,7 +259,9 @@ WS_MAX_FRAME_BYTES = e.env_int("WS_MAX_FRAME_BYTES", 200_000, minimum=1024)
 
 # --- LLM providers (see README "Providers"). LLM_PROVIDER unset -> the first provider with a key,
 # in the order below, else the offline demo provider.
-GEMINI_API_KEY = e.env_str("GEMINI_API_KEY") or e.env_str("GOOGLE_API_KEY")
+GEMINI_API_KEY = (
+    e.env_str("GEMINI_API_KEY") or e.env_str("GOOGLE_API_KEY") or e.env_str("GOOGLE_GENERATIVE_AI_API_KEY")
+)
 GEMINI_BASE_URL = e.env_str("GEMINI_BASE_URL")
 GEMINI_MODEL = e.env_str("GEMINI_MODEL", "gemini-2.5-flash")
 GEMINI_API_VERSION = e.env_str("GEMINI_API_VERSION")
@@ -288,6 +293,9 @@ _KEYED_PROVIDERS = (
     ("openai-compatible", OPENAI_COMPATIBLE_BASE_URL),
 )
 LLM_PROVIDER = e.env_str("LLM_PROVIDER").lower() or next((n for n, key in _KEYED_PROVIDERS if key), "demo")
+# The offline demo answers in production only when chosen (LLM_PROVIDER=demo): a deployment that
+# forgot its key gets `503 provider_not_configured`, not canned answers.
+DEMO_PROVIDER_ALLOWED = DEBUG or e.env_str("LLM_PROVIDER").lower() == "demo"
 
 # --- Seed-compatible dialects (/compat/<name>/…; README "Seed-compatible APIs").
 COMPAT_DIALECTS = ("gemini-gateway", "coding-agent", "zai", "layercode", "chat-api")
@@ -297,16 +305,43 @@ if COMPAT_ROOT_DIALECT and COMPAT_ROOT_DIALECT not in COMPAT_DIALECTS:
         "COMPAT_ROOT_DIALECT", COMPAT_ROOT_DIALECT, "one of " + ", ".join(COMPAT_DIALECTS) + " (or empty)"
     )
 for _dialect in COMPAT_DIALECTS:
-    for _field in ("PROVIDER", "MODEL"):
+    for _field in ("PROVIDER", "MODEL", "ACCESS", "ORIGINS"):
         _name = f"COMPAT_{_dialect.upper().replace('-', '_')}_{_field}"
         if e.env_str(_name):
             globals()[_name] = e.env_str(_name)
+    # Who may call each mount (conversations/dialects/access.py); unset: the dialect's default.
+    _name = f"COMPAT_{_dialect.upper().replace('-', '_')}_ACCESS"
+    if globals().get(_name, "") not in ("", "closed", "anonymous", "api_key", "signature"):
+        raise e.invalid(_name, globals()[_name], "closed, anonymous, api_key or signature")
+    if globals().get(_name) == "signature" and _dialect != "layercode":
+        raise e.invalid(_name, "signature", "closed, anonymous or api_key (signature is layercode's)")
+    # Browser origins allowed to call this mount only (CORS, without credentials): JSON array or CSV.
+    _name = f"COMPAT_{_dialect.upper().replace('-', '_')}_ORIGINS"
+    globals()[_name] = e.parse_origins(_name, globals().get(_name, ""))
+# The seed's own variable names, as aliases: 004's CORS_ORIGINS.
+if not globals()["COMPAT_CHAT_API_ORIGINS"]:
+    COMPAT_CHAT_API_ORIGINS = e.parse_origins("CORS_ORIGINS", e.env_str("CORS_ORIGINS"))
+# Proxies of ours in front of the server: how many X-Forwarded-For hops to believe (0: the socket's peer).
+TRUSTED_PROXIES = e.env_int("TRUSTED_PROXIES", 0, minimum=0, maximum=10)
 COMPAT_FORWARD_HEADERS = e.env_list("COMPAT_FORWARD_HEADERS")
 NXCODE_APP_ID = e.env_str("NXCODE_APP_ID")
 THREAD_ID = e.env_str("THREAD_ID")
 for _name in ("LAYERCODE_GREETING", "LAYERCODE_FALLBACK", "LAYERCODE_SYSTEM_PROMPT"):
     if _name in __import__("os").environ:  # unset keeps the dialect's default; empty greeting = none
         globals()[_name] = __import__("os").environ[_name]
+# 004 (chat-api): the seed's LLM_MODEL picks its model (COMPAT_CHAT_API_MODEL wins); its turns'
+# rate per caller, in place of RATE_LIMIT_TURNS (the seed's 20 per 60 s; empty for none).
+LLM_MODEL = e.env_str("LLM_MODEL")
+COMPAT_CHAT_API_RATE_LIMIT = e.env_str("COMPAT_CHAT_API_RATE_LIMIT", "20/60 seconds")
+try:
+    if COMPAT_CHAT_API_RATE_LIMIT:
+        _limits.parse(COMPAT_CHAT_API_RATE_LIMIT)
+except ValueError:
+    raise e.invalid(
+        "COMPAT_CHAT_API_RATE_LIMIT", COMPAT_CHAT_API_RATE_LIMIT, 'a rate such as "20/60 seconds" or empty'
+    ) from None
+# 003 (layercode): the secret the platform signs webhooks with; unset: refused unless DEBUG.
+LAYERCODE_WEBHOOK_SECRET = e.env_str("LAYERCODE_WEBHOOK_SECRET")
 
 # --- Django REST framework and the OpenAPI schema.
 REST_FRAMEWORK = {

@@ -7,6 +7,12 @@ class ConversationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from corsheaders.signals import check_request_enabled
+
+        import chatproject.checks  # noqa: F401 - registers the middleware deploy check
+        import conversations.dialects.checks  # noqa: F401 - registers the open-mount deploy check
         from chatproject.request_ids import install_log_record_factory
+        from conversations.dialects.cors import mount_origin_allowed
 
         install_log_record_factory()
+        check_request_enabled.connect(mount_origin_allowed, dispatch_uid="compat-mount-origins")

@@ -41,6 +41,10 @@ class TurnInProgress(TurnRejected):
     code = "turn_in_progress"
 
 
+class RepeatedTurnInProgress(TurnInProgress):
+    """This very message (its client message id seen before) is still being answered."""
+
+
 class NotFound(TurnRejected):
     status = 404
     code = "not_found"

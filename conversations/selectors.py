@@ -7,13 +7,19 @@ from django.db.models import Count, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import JSONObject, Left
 
 from conversations.models import Artifact, Conversation, Message
+from conversations.namespaces import natively_reachable
 
 
 def conversation_for_owner(owner_id: int | None, session_key: str) -> Conversation | None:
+    """For the native edges: a mount's session is not reachable there without an owner."""
+    if not natively_reachable(owner_id, session_key):
+        return None
     return Conversation.objects.filter(owner_id=owner_id, session_key=session_key).first()
 
 
 def message_for_owner(owner_id: int | None, session_key: str, message_id: str) -> Message | None:
+    if not natively_reachable(owner_id, session_key):
+        return None
     return (
         Message.objects.select_related("conversation")
         .filter(pk=message_id, conversation__owner_id=owner_id, conversation__session_key=session_key)
@@ -23,6 +29,8 @@ def message_for_owner(owner_id: int | None, session_key: str, message_id: str) -
 
 def streaming_message_for_owner(owner_id: int | None, session_key: str) -> Message | None:
     """The answer of this session still being generated, if any."""
+    if not natively_reachable(owner_id, session_key):
+        return None
     return (
         Message.objects.filter(
             conversation__owner_id=owner_id,
@@ -81,6 +89,8 @@ def session_list_for_owner(
 
 
 def session_for_owner(owner_id: int | None, session_key: str):
+    if not natively_reachable(owner_id, session_key):
+        return None
     return session_list_for_owner(owner_id).filter(session_key=session_key).first()
 
 

@@ -399,3 +399,30 @@ def conversation_import(*, owner_id: int | None, data: dict) -> Conversation:
     Message.objects.bulk_create(rows)
     Artifact.objects.bulk_create(artifacts)
     return conversation
+
+
+@transaction.atomic
+def conversation_greeting_store(
+    *, owner_id: int | None, session_key: str, greeting: str, system: str | None = None
+) -> bool:
+    """A new session's opening words (a voice agent's greeting) as its first message, the
+    assistant's, so the model sees them as context from the first turn on. A session that already
+    has messages (a repeated session start) is left alone: ``False``."""
+    lookup = {"owner_id": owner_id, "session_key": session_key}
+    conversation = Conversation.objects.select_for_update().filter(**lookup).first()
+    if conversation is None:
+        try:
+            with transaction.atomic():
+                conversation = Conversation.objects.create(**lookup, system_prompt=system or "")
+        except IntegrityError:  # created by a concurrent request: lock theirs
+            conversation = Conversation.objects.select_for_update().get(**lookup)
+    if conversation.messages.exists():
+        return False
+    Message.objects.create(
+        conversation=conversation,
+        role=Message.Role.ASSISTANT,
+        content=greeting,
+        status=Message.Status.COMPLETE,
+        completed_at=timezone.now(),
+    )
+    return True

@@ -27,7 +27,7 @@ from conversations.db import DATABASE_DOWN, database_problem, run_db
 from conversations.errors import (
     InvalidTurnInput,
     PayloadTooLarge,
-    TurnInProgress,
+    RepeatedTurnInProgress,
     TurnRejected,
     UnknownProviderOrModel,
 )
@@ -71,6 +71,8 @@ class TurnRequest:
     edit_of: str | None = None
     regenerate_of: str | None = None
     rate_limit_key: str | None = None  # who is charged for this turn (API key, user or IP)
+    rate_limit: str | None = None  # this turn's rate ("20/60 seconds"): None → RATE_LIMIT_TURNS, "" → none
+    system_default: str | None = None  # told to the provider when the conversation has no system prompt
 
 
 def validate_turn_request(request: TurnRequest) -> None:
@@ -100,7 +102,16 @@ def validate_turn_request(request: TurnRequest) -> None:
 
 def _resolve(provider: str | None, model: str | None) -> tuple[Provider, str]:
     try:
-        return get_registry().resolve(provider, model)
+        resolved = get_registry().resolve(provider, model)
+        if resolved[0].kind == "demo" and not settings.DEMO_PROVIDER_ALLOWED:
+            raise TurnRejected(
+                "No LLM provider is configured on this server: set LLM_PROVIDER and its key "
+                "(OPENAI_API_KEY, GEMINI_API_KEY, ZAI_API_KEY or OPENAI_COMPATIBLE_BASE_URL), "
+                "or LLM_PROVIDER=demo to serve the offline demo on purpose.",
+                code="provider_not_configured",
+                status=503,
+            )
+        return resolved
     except (UnknownProvider, UnknownModel) as exc:
         raise UnknownProviderOrModel(str(exc)) from None
     except ProviderNotConfigured as exc:
@@ -197,7 +208,7 @@ class LiveTurn:
         return ProviderRequest(
             model=model,
             messages=messages,
-            system=opened.system or None,
+            system=opened.system or request.system_default or None,
             temperature=request.temperature,
             max_tokens=request.max_tokens,
             json_output=request.json_output,
@@ -459,11 +470,12 @@ async def start_turn(request: TurnRequest) -> Turn:
     rate_key = request.rate_limit_key or (
         f"user:{request.owner_id}" if request.owner_id is not None else None
     )
-    if rate_key is not None:
-        decision = await turn_rate_limiter.hit(rate_key)
+    rate = settings.RATE_LIMIT_TURNS if request.rate_limit is None else request.rate_limit
+    if rate_key is not None and rate:
+        decision = await turn_rate_limiter.hit(rate_key, rate)
         if not decision.allowed:
             raise TurnRejected(
-                f"Too many messages: the limit is {settings.RATE_LIMIT_TURNS}. Retry after the given seconds.",
+                f"Too many messages: the limit is {rate}. Retry after the given seconds.",
                 code="rate_limited",
                 status=429,
                 retry_after=round(decision.retry_after, 1),
@@ -487,7 +499,7 @@ async def start_turn(request: TurnRequest) -> Turn:
     opened = await _open_shielded(opening)
     if isinstance(opened, ExistingAnswer):
         if opened.status in (Message.Status.STREAMING, Message.Status.PENDING):
-            raise TurnInProgress(
+            raise RepeatedTurnInProgress(
                 "This message is still being answered: wait for it, or resume its stream.",
                 message_id=opened.message_id,
             )

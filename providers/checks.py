@@ -5,13 +5,16 @@
   model is not a valid model name.
 * ``providers.W001`` (Warning): the selected provider has no key (or base URL), naming the variable
   to set; requests would fail until it is set.
+* ``providers.W002`` (Warning, ``--deploy``): no provider is configured, so without ``DEBUG`` every
+  turn fails with ``503 provider_not_configured`` (the demo answers only when chosen by name).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.core.checks import CheckMessage, Error, Warning
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 
 from .registry import ProviderRegistry, UnknownModel, UnknownProvider
@@ -48,3 +51,17 @@ def check_llm_provider(app_configs: Any = None, **kwargs: Any) -> list[CheckMess
     except UnknownModel as exc:
         messages.append(Error(str(exc), hint=f"Fix {spec.prefix}_MODEL.", id="providers.E002"))
     return messages
+
+
+@register(Tags.security, deploy=True)
+def check_demo_provider_in_production(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    if settings.LLM_PROVIDER != "demo" or getattr(settings, "DEMO_PROVIDER_ALLOWED", True):
+        return []
+    return [
+        Warning(
+            "No LLM provider is configured: every turn will fail with 503 provider_not_configured.",
+            hint="Set a provider key (OPENAI_API_KEY, GEMINI_API_KEY, ZAI_API_KEY or "
+            "OPENAI_COMPATIBLE_BASE_URL), or LLM_PROVIDER=demo to serve the offline demo on purpose.",
+            id="providers.W002",
+        )
+    ]

@@ -12,10 +12,15 @@ os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("SECURE_COOKIES", "false")
 os.environ.setdefault("ALLOW_ANONYMOUS", "true")
 os.environ.setdefault("RATE_LIMIT_TURNS", "")  # the rate-limit tests turn it on
+# The seed mounts open, as a deployment for their clients opens them (closed is the default).
+for _mount in ("GEMINI_GATEWAY", "CODING_AGENT", "ZAI", "CHAT_API"):
+    os.environ.setdefault(f"COMPAT_{_mount}_ACCESS", "anonymous")
 
-from chatproject.settings import *  # noqa: F403
+from chatproject.settings import *  # noqa: F403, E402
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# The suite (DEBUG off) plays with the demo provider; the test of production's refusal turns it off.
+DEMO_PROVIDER_ALLOWED = os.environ.get("DEMO_PROVIDER_ALLOWED", "true") == "true"
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # A file, not :memory:, so live server processes started by tests share it.

@@ -70,3 +70,22 @@ def test_missing_secret_key_stops_start_up_unless_debug():
     assert result.returncode != 0
     assert "SECRET_KEY is not set" in result.stderr
     assert run_check(SECRET_KEY="", DEBUG="true").returncode == 0
+
+
+def test_the_gemini_key_may_be_given_as_the_seeds_google_generative_ai_api_key():
+    providers = ("GEMINI_API_KEY", "GOOGLE_API_KEY", "LLM_PROVIDER", "OPENAI_API_KEY", "ZAI_API_KEY")
+    child_env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", *providers)}
+    child_env.update(
+        DJANGO_SETTINGS_MODULE="chatproject.settings",
+        SECRET_KEY="x" * 50,
+        GOOGLE_GENERATIVE_AI_API_KEY="seed-key",
+        OPENAI_COMPATIBLE_BASE_URL="",
+    )
+    show = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "print(s.GEMINI_API_KEY, s.LLM_PROVIDER)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", show], cwd=ROOT, env=child_env, capture_output=True, text=True, timeout=60
+    )
+    assert result.stdout.split() == ["seed-key", "gemini"], result.stderr

@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 
 from conversations import selectors, services
 from conversations.api.pagination import ArtifactCursor, MessageCursor, SessionCursor
-from conversations.api.permissions import owner_id_of
+from conversations.api.permissions import owner_id_of, require_owner
 from conversations.api.serializers import (
     ArtifactSerializer,
     MessageSerializer,
@@ -27,6 +27,7 @@ from conversations.api.serializers import (
     SessionUpdateSerializer,
 )
 from conversations.models import Conversation, Message
+from conversations.namespaces import natively_reachable
 from providers.registry import get_registry
 
 LANGUAGE_TYPES = {
@@ -95,7 +96,7 @@ class SessionListCreate(generics.ListCreateAPIView):
     def get_queryset(self):
         params = self.request.query_params
         return selectors.session_list_for_owner(
-            owner_id_of(self.request),
+            require_owner(self.request, "Listing and searching sessions"),
             q=params.get("q", "").strip()[:200],
             provider=params.get("provider", ""),
             model=params.get("model", ""),
@@ -106,6 +107,10 @@ class SessionListCreate(generics.ListCreateAPIView):
     def perform_create(self, serializer: SessionSerializer) -> None:
         data = dict(serializer.validated_data)
         key = data.pop("session_key", None) or f"sess-{uuid.uuid4().hex[:12]}"
+        if not natively_reachable(owner_id_of(self.request), key):
+            raise ValidationError(
+                {"session_key": f"keys starting with {key.partition(':')[0]}: belong to that /compat/ mount."}
+            )
         conversation = services.conversation_create(
             owner_id=owner_id_of(self.request), session_key=key, **data
         )
@@ -212,6 +217,7 @@ class ArtifactRaw(ArtifactDetail):
 class SessionExport(OwnedSessionMixin, APIView):
     @extend_schema(responses=SessionImportSerializer)
     def get(self, request: Request, session_key: str) -> Response:
+        require_owner(request, "Exporting a session")
         return Response(services.conversation_export(self.get_conversation()))
 
 

@@ -2,20 +2,24 @@
 
 The seed's contract: ``{"session_id", "messages"}`` in; NDJSON out, ``{"type":"token","content"}``
 per piece, then ``{"type":"complete","content":<full text>,"artifact":{"language","code"}|null}``;
-provider errors (429 quota included) as ``{"type":"error","message"}``; history kept per
-``session_id``, capped by ``MAX_HISTORY_MESSAGES``; ``GET /health`` → ``{"status": "ok"}``.
+provider errors (429 quota included) as ``{"type":"error",…}`` lines with a descriptive message;
+history kept per ``session_id``, capped by ``MAX_HISTORY_MESSAGES``; ``GET /health`` →
+``{"status": "ok"}``. Its client shows ``data.error`` of an error line (``new Error(data.error)``).
 Where the seed is silent:
 
 * **Context**: the stored history of the ``session_id`` (its last ``MAX_HISTORY_MESSAGES``
   messages) is the context, as the seed's server-side memory; from ``messages`` only the last
   ``user`` message is taken as the new message (earlier entries are the client's copy of what the
   server already has). No ``session_id`` → a conversation of its own.
-* **Artifact**: the first fenced code block of the answer; its language is the fence's (``text``
-  when the fence names none) and ``code`` the block's content without the fences.
-* **Errors**: ``message`` is the provider's name and the taxonomy's message (``gemini: rate
-  limited by the provider (HTTP 429); retry after 17s: wait and retry, …``). An error after some
-  tokens comes after them (the partial answer is kept in the history API). A request that cannot
-  start a turn is a JSON error with its HTTP status (422, 409, 503…), not a stream.
+* **Artifact**: as the seed extracts it, the first fenced code block of the answer: ``language``
+  the fence's (``null`` when the fence names none), ``code`` the block's content without the
+  fences, stripped of surrounding whitespace.
+* **Errors**: ``{"type":"error","error":<reason>,"message":<reason>}``, the reason being the
+  provider's name and the taxonomy's message (``gemini: rate limited by the provider (HTTP 429);
+  retry after 17s: wait and retry, …``), in ``error`` (what the seed's client shows) and in
+  ``message``. An error after some tokens comes after them (the partial answer is kept in the
+  history API). A request that cannot start a turn is a JSON error with its HTTP status (422,
+  409, 503…), not a stream.
 """
 
 from __future__ import annotations
@@ -30,17 +34,16 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.callers import Caller
+from conversations.dialects.access import mount_caller
 from conversations.dialects.edge import dialect_setting, encoded, session_key, stream_response
 from conversations.errors import TurnRejected
 from conversations.events import ArtifactReady, Completed, Delta, Failed, Started, TurnEvent
 from conversations.http import Field, HttpError, error_response, read_json_object
 from conversations.jobs import follow
 from conversations.turns import TurnRequest, start_turn
-from conversations.views.auth import request_caller
 
 NAME = "coding-agent"
 CONTENT_TYPE = "application/x-ndjson"
-DEFAULT_ARTIFACT_LANGUAGE = "text"
 
 
 # --- encoding (pure) -----------------------------------------------------------------------------
@@ -53,7 +56,7 @@ class CodingAgentEncoder:
 
     def __init__(self) -> None:
         self.provider = ""
-        self.artifact: dict[str, str] | None = None
+        self.artifact: dict[str, str | None] | None = None
 
     def encode(self, event: TurnEvent) -> bytes:
         if isinstance(event, Started):
@@ -62,13 +65,12 @@ class CodingAgentEncoder:
             return line({"type": "token", "content": event.text})
         elif isinstance(event, ArtifactReady):
             if self.artifact is None:
-                language = event.language or DEFAULT_ARTIFACT_LANGUAGE
-                self.artifact = {"language": language, "code": event.content}
+                self.artifact = {"language": event.language or None, "code": event.content.strip()}
         elif isinstance(event, Completed):
             return line({"type": "complete", "content": event.content, "artifact": self.artifact})
         elif isinstance(event, Failed):
             message = f"{self.provider}: {event.message}" if self.provider else event.message
-            return line({"type": "error", "message": message})
+            return line({"type": "error", "error": message, "message": message})
         return b""
 
 
@@ -114,7 +116,7 @@ def turn_request(body: dict, caller: Caller) -> TurnRequest:
 @require_POST
 async def chat_stream(request: HttpRequest) -> HttpResponse:
     try:
-        caller = await request_caller(request)
+        caller = await mount_caller(request, NAME)
         turn = await start_turn(turn_request(read_json_object(request), caller))
     except (HttpError, TurnRejected) as exc:
         return error_response(exc)

@@ -7,7 +7,9 @@ with a system prompt and history; JSON output mode. Where the seed is silent:
 * **Conversation**: the ``X-Session-Id`` header or a ``session_id`` body field names it (history and
   system prompt are kept, as the seed's ``Chatbot``); without one each request is a new
   conversation (the seed's endpoints are stateless). ``system_prompt`` in the body sets the
-  conversation's system prompt, kept for its later turns.
+  conversation's system prompt, kept for its later turns; a conversation without one (none given
+  yet, or empty) is answered with the seed ``Chatbot``'s default, "You are a helpful assistant"
+  (not stored: the history API shows the prompt the client set).
 * **Line breaks**: a text piece is framed by the SSE spec, one ``data:`` line per line, so every SSE
   parser rebuilds the exact text (the seed's literal ``f"data: {text}\\n\\n"`` makes SSE parsers
   drop everything after a line break). ``\\r\\n`` and ``\\r`` arrive as ``\\n``.
@@ -35,6 +37,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.callers import Caller
 from accounts.keys import raw_key_from_headers
+from conversations.dialects.access import mount_caller
 from conversations.dialects.edge import (
     collect,
     dialect_setting,
@@ -49,11 +52,11 @@ from conversations.events import Delta, Failed, TurnEvent
 from conversations.http import Field, HttpError, error_response, read_json_object
 from conversations.jobs import follow
 from conversations.turns import Turn, TurnRequest, start_turn
-from conversations.views.auth import request_caller
 from conversations.wire.summary import summarize_turn
 
 NAME = "gemini-gateway"
 DEFAULT_MODEL = "fast"
+DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant"
 STRUCTURED_PREFIX = "Respond with valid JSON only. "
 CONTENT_TYPE = "text/event-stream"
 
@@ -129,6 +132,7 @@ def turn_request(
         provider=dialect_setting(NAME, "PROVIDER") or None,
         model=dialect_setting(NAME, "MODEL", DEFAULT_MODEL),
         system=field.str("system_prompt"),
+        system_default=DEFAULT_SYSTEM_PROMPT,
         json_output=json_output,
         extra_headers=forwarded_headers(request),
         rate_limit_key=caller.rate_limit_key,
@@ -136,7 +140,7 @@ def turn_request(
 
 
 async def _start(request: HttpRequest, key: str, *, prefix: str = "", json_output: bool = False) -> Turn:
-    caller = await request_caller(request)
+    caller = await mount_caller(request, NAME)
     body = read_json_object(request)
     content = prefix + required_text(Field(body), key)
     return await start_turn(turn_request(request, body, caller, content, json_output=json_output))

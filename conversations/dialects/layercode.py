@@ -3,12 +3,27 @@
 The seed's contract: ``{"text", "type": "message"|"session.start", "session_id", "turn_id"}`` in;
 ``data: {"type":"response.tts","content":…,"turn_id":…}`` frames, then
 ``data: {"type":"response.end","turn_id":…}``; one history per ``session_id``; friendly replies
-on errors. Where the seed is silent:
+on errors. Where the seed is silent, the Layercode platform is the contract:
 
+* **Signed webhooks** (:mod:`.signature`): every request must carry a valid
+  ``layercode-signature`` (HMAC-SHA256 of ``<t>.<raw body>`` with ``LAYERCODE_WEBHOOK_SECRET``,
+  ``t`` within 300 s); otherwise 401 ``signature_missing`` / ``signature_malformed`` /
+  ``signature_invalid`` / ``signature_expired``, before the body is read as JSON. The signature
+  is the credential: no API key, no ``ALLOW_ANONYMOUS``. Without the secret the mount answers
+  401 ``webhook_secret_not_set``, unless ``DEBUG`` (local development: unsigned accepted, with a
+  warning). Turns are rate limited per session (per IP without a ``session_id``).
+* **Retries**: ``turn_id`` is the turn's idempotency key within its session. The same turn again
+  (the platform retrying a webhook) makes no second provider call: a finished answer is replayed
+  from storage (its whole text in one ``response.tts``, then ``response.end``; a failed one as the
+  fallback, a stopped one as ``response.end`` alone); one still being answered in this process is
+  joined (what was said so far, then the rest as it comes). One being answered by another server
+  process cannot be told from another turn's answer, and is stopped as in a barge-in.
 * **Frames**: compact JSON, keys in the README's order, UTF-8; one ``response.tts`` per piece of
   the answer as it streams (Layercode's voice pipeline does its own sentence chunking).
-* **session.start**: a fixed greeting, ``LAYERCODE_GREETING``, with no provider call (empty: just
-  ``response.end``). It is not stored: it is not a turn of the model.
+* **session.start**: a fixed greeting, ``LAYERCODE_GREETING`` (default Layercode's own, "Welcome
+  to Layercode. How can I help you today?"), with no provider call; it is stored as the session's
+  first (assistant) message, so the model sees it as context (once: a repeated start of a session
+  with messages stores nothing). Empty: no greeting, just ``response.end``.
 * **System prompt**: ``LAYERCODE_SYSTEM_PROMPT``, asking for short replies fit to be spoken, is
   the session's system prompt (a changed setting applies from the next turn).
 * **Errors**: when the turn cannot start (provider not configured, …) or fails, a
@@ -19,14 +34,16 @@ on errors. Where the seed is silent:
   is a JSON error.
 * **Barge-in**: a message for a session whose previous answer is still streaming (the caller
   spoke over it) stops that answer (kept ``interrupted``) and answers the new one.
-* **Session**: ``session_id`` names the conversation (``layercode:<session_id>``; without one, a
-  conversation per request); ``turn_id`` is echoed in every frame.
+* **Session**: ``session_id`` names the conversation (``layercode:<session_id>``, no owner;
+  without one, a conversation per request); ``turn_id`` is echoed in every frame.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
+from dataclasses import fields
 
 import orjson
 from django.conf import settings
@@ -35,20 +52,33 @@ from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from chatproject.request_scope import on_request_end
+from conversations.db import DATABASE_DOWN, database_problem, run_db
+from conversations.dialects.access import mount_caller
 from conversations.dialects.edge import dialect_setting, encoded, frames_of, session_key, stream_response
-from conversations.errors import TurnInProgress, TurnRejected
-from conversations.events import Completed, Delta, Failed, TurnEvent
+from conversations.errors import RepeatedTurnInProgress, TurnInProgress, TurnRejected
+from conversations.events import (
+    TERMINAL_EVENTS,
+    ArtifactReady,
+    Completed,
+    Delta,
+    Failed,
+    Started,
+    TurnEvent,
+    UsageReported,
+)
 from conversations.http import Field, HttpError, error_response, read_json_object
-from conversations.jobs import follow, request_stop
-from conversations.turns import Turn, TurnRequest, start_turn
-from conversations.views.auth import request_caller
+from conversations.jobs import TurnJob, follow, listen, request_stop, running_jobs
+from conversations.services import conversation_greeting_store
+from conversations.turns import TurnRequest, start_turn
 
 logger = logging.getLogger(__name__)
 
 NAME = "layercode"
 CONTENT_TYPE = "text/event-stream"
 TYPES = ("message", "session.start")
-DEFAULT_GREETING = "Hi there! How can I help you today?"
+TURN_ID_LENGTH = 128
+DEFAULT_GREETING = "Welcome to Layercode. How can I help you today?"
 DEFAULT_FALLBACK = "Sorry, I'm having trouble answering right now. Could you say that again?"
 DEFAULT_SYSTEM_PROMPT = (
     "You are a friendly voice assistant. Your replies are read aloud by text-to-speech: answer in "
@@ -103,19 +133,89 @@ def system_prompt() -> str:
 
 
 # --- turns ---------------------------------------------------------------------------------------
-async def start_over_previous(request: TurnRequest) -> Turn:
-    """Start the turn; an answer of the session still streaming is stopped first (barge-in)."""
+EVENT_TYPES = {cls.type: cls for cls in (Started, Delta, ArtifactReady, UsageReported, Completed, Failed)}
+
+
+def event_from_dict(data: dict) -> TurnEvent:
+    cls = EVENT_TYPES[data["type"]]
+    return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+
+
+async def _chain(past: list[TurnEvent], rest: AsyncIterator[TurnEvent] | None) -> AsyncIterator[TurnEvent]:
+    for event in past:
+        yield event
+    if rest is not None:
+        async for event in rest:
+            yield event
+
+
+def rejoin(job: TurnJob) -> AsyncIterator[TurnEvent]:
+    """A retried turn still running in this process: its events so far, then the rest live."""
+    past = [event_from_dict(data) for data in job.events]
+    if any(isinstance(event, TERMINAL_EVENTS) for event in past):
+        return _chain(past, None)
+    queue = job.attach()  # no await since reading ``job.events``: no event is missed or repeated
+    on_request_end(lambda: job.detach(queue))
+    return _chain(past, listen(job, queue))
+
+
+def running_same_turn(request: TurnRequest, message_id: str) -> TurnJob | None:
+    """The job answering this very turn (same session and ``turn_id``), if it runs in this process."""
+    job = running_jobs.get(message_id)
+    if job is None or request.client_message_id is None:
+        return None
+    asked = job.turn.request
+    same = (asked.session_key, asked.owner_id, asked.client_message_id) == (
+        request.session_key,
+        request.owner_id,
+        request.client_message_id,
+    )
+    return job if same else None
+
+
+async def answer(request: TurnRequest) -> AsyncIterator[TurnEvent]:
+    """The turn's events: started (or replayed, or joined when retried); an answer of the session
+    still streaming for another turn is stopped first (barge-in). Raises TurnRejected."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + BARGE_IN_WAIT
+    started = loop.time()
     while True:
         try:
-            return await start_turn(request)
+            turn = await start_turn(request)
         except TurnInProgress as exc:
             busy = exc.details.get("message_id")
-            if busy is None or loop.time() > deadline:
+            if busy is None:
+                raise
+            job = running_same_turn(request, str(busy))
+            if job is not None:
+                return rejoin(job)
+            waited = loop.time() - started
+            if isinstance(exc, RepeatedTurnInProgress):
+                # This very turn, answered by another process (or by a request still starting its
+                # job): wait for the answer and replay it, never stop it.
+                if waited > settings.LLM_READ_TIMEOUT:
+                    raise
+                await asyncio.sleep(0.1)
+                continue
+            if waited > BARGE_IN_WAIT:
                 raise
             await request_stop(str(busy))
             await asyncio.sleep(0.05)
+            continue
+        return follow(turn, grace=settings.HTTP_DETACH_GRACE_SECONDS)
+
+
+async def store_greeting(owner_id: int | None, key: str, text: str) -> None:
+    """The greeting as the session's first message; the call goes on if the database is down."""
+    try:
+        await run_db(
+            conversation_greeting_store,
+            owner_id=owner_id,
+            session_key=key,
+            greeting=text,
+            system=system_prompt(),
+        )
+    except DATABASE_DOWN as exc:
+        logger.warning("layercode greeting of %s not stored (%s)", key, database_problem(exc)[0])
 
 
 # --- views ---------------------------------------------------------------------------------------
@@ -123,33 +223,41 @@ async def start_over_previous(request: TurnRequest) -> Turn:
 @require_POST
 async def agent(request: HttpRequest) -> HttpResponse:
     try:
-        caller = await request_caller(request)
+        caller = await mount_caller(request, NAME)
         field = Field(read_json_object(request))
         kind = field.str("type", default="message")
         turn_id = field.str("turn_id")
-        key = session_key(NAME, field.str("session_id"))
+        session_id = field.str("session_id")
+        key = session_key(NAME, session_id)
         text = field.str("text") or ""
         if kind not in TYPES:
             raise HttpError(422, "invalid_input", "type must be message or session.start.", field="type")
+        if turn_id is not None and len(turn_id) > TURN_ID_LENGTH:
+            raise HttpError(
+                422, "invalid_input", f"turn_id must be at most {TURN_ID_LENGTH} characters.", field="turn_id"
+            )
     except HttpError as exc:
         return error_response(exc)
     if kind == "session.start":
-        return stream_response(frames_of(spoken_frames(greeting(), turn_id)), CONTENT_TYPE)
+        spoken = greeting()
+        if spoken and session_id:
+            await store_greeting(caller.owner_id, key, spoken)
+        return stream_response(frames_of(spoken_frames(spoken, turn_id)), CONTENT_TYPE)
     turn_request = TurnRequest(
         session_key=key,
         content=text,
         owner_id=caller.owner_id,
+        client_message_id=turn_id or None,
         provider=dialect_setting(NAME, "PROVIDER") or None,
         model=dialect_setting(NAME, "MODEL") or None,
         system=system_prompt(),
-        rate_limit_key=caller.rate_limit_key,
+        rate_limit_key=key if session_id else caller.rate_limit_key,
     )
     try:
-        turn = await start_over_previous(turn_request)
+        events = await answer(turn_request)
     except TurnRejected as exc:
         logger.warning("layercode turn not started (%s): %s", exc.code, exc.message)
         return stream_response(frames_of(spoken_frames(fallback(), turn_id)), CONTENT_TYPE)
-    events = follow(turn, grace=settings.HTTP_DETACH_GRACE_SECONDS)
     return stream_response(encoded(events, LayercodeEncoder(turn_id, fallback()).encode), CONTENT_TYPE)
 
 

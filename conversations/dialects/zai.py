@@ -14,7 +14,8 @@ Where the seed is silent:
 * **Context**: the client's ``messages`` (its system messages become the session's system
   prompt). ``X-Session-Id`` groups the turns into one stored conversation; without it each
   request is a conversation of its own.
-* **Defaults**: ``stream`` false; ``temperature``/``max_tokens`` unset → the provider's defaults.
+* **Defaults**: the seed server's, which its client relies on (it sends only ``messages`` and
+  reads SSE): ``stream`` true, ``temperature`` 0.7, ``max_tokens`` 2048 when absent or null.
 * **Non-streamed**: an OpenAI-style ``chat.completion`` object (``id``, ``created``, ``model``,
   ``choices[0].message``, ``finish_reason``, ``usage``).
 * **Errors**: every input error is 400 (``{"error": {"code", "message", "details"?}}``); a turn
@@ -36,6 +37,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.callers import Caller
+from conversations.dialects.access import mount_caller
 from conversations.dialects.edge import (
     collect,
     dialect_setting,
@@ -49,7 +51,6 @@ from conversations.events import Completed, Delta, Failed, Started, TurnEvent
 from conversations.http import Field, HttpError, json_error, read_json_object
 from conversations.jobs import follow
 from conversations.turns import TurnRequest, start_turn
-from conversations.views.auth import request_caller
 from conversations.wire.openai_chat import chat_completion
 from conversations.wire.summary import summarize_turn
 from providers.base import ChatMessage
@@ -61,6 +62,8 @@ CONTENT_TYPE = "text/event-stream"
 DONE = b'data: {"data": "[DONE]"}\n\n'
 ROLES = ("system", "user", "assistant")
 MISSING_KEY = "ZAI_API_KEY is required: set it to your Z.AI API key (format id.secret) and restart."
+DEFAULT_TEMPERATURE = 0.7
+DEFAULT_MAX_TOKENS = 2048
 
 
 # --- encoding (pure) -----------------------------------------------------------------------------
@@ -132,6 +135,7 @@ def parse_messages(raw: Any) -> tuple[str | None, tuple[ChatMessage, ...]]:
 def turn_request(request: HttpRequest, body: dict, caller: Caller) -> TurnRequest:
     field = Field(body)
     system, messages = parse_messages(body.get("messages"))
+    temperature, max_tokens = field.number("temperature"), field.int("max_tokens")
     return TurnRequest(
         session_key=session_key(NAME, request.headers.get("X-Session-Id"), field="X-Session-Id"),
         content=messages[-1].content,
@@ -139,8 +143,8 @@ def turn_request(request: HttpRequest, body: dict, caller: Caller) -> TurnReques
         provider=provider_name(),
         model=field.str("model") or dialect_setting(NAME, "MODEL") or None,
         system=system,
-        temperature=field.number("temperature"),
-        max_tokens=field.int("max_tokens"),
+        temperature=DEFAULT_TEMPERATURE if temperature is None else temperature,
+        max_tokens=DEFAULT_MAX_TOKENS if max_tokens is None else max_tokens,
         context=messages,
         rate_limit_key=caller.rate_limit_key,
     )
@@ -175,9 +179,9 @@ def rejected(exc: HttpError | TurnRejected) -> JsonResponse:
 async def chat(request: HttpRequest) -> HttpResponse:
     created = int(time.time())
     try:
-        caller = await request_caller(request)
+        caller = await mount_caller(request, NAME)
         body = read_json_object(request)
-        stream = Field(body).bool("stream")
+        stream = Field(body).bool("stream", default=True)
         turn = await start_turn(turn_request(request, body, caller))
     except (HttpError, TurnRejected) as exc:
         return rejected(exc)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.http import HttpRequest
 
-from accounts.callers import AuthenticationError, Caller, anonymous_caller, caller_from_key
+from accounts.callers import AuthenticationError, Caller, anonymous_caller, caller_from_key, client_ip
 from accounts.keys import raw_key_from_headers
 from conversations.db import run_db
 from conversations.http import HttpError, enforce_csrf
@@ -13,7 +13,7 @@ from conversations.http import HttpError, enforce_csrf
 
 async def request_caller(request: HttpRequest) -> Caller:
     """API key first, then the session user (who must send the CSRF token), then anonymous if allowed."""
-    ip = request.META.get("REMOTE_ADDR", "")
+    ip = client_ip(request)
     try:
         raw = raw_key_from_headers(request.headers, lenient_bearer=bool(settings.ALLOW_ANONYMOUS))
         if raw is not None:

@@ -31,6 +31,7 @@ from conversations.http import (
     retry_after_headers,
 )
 from conversations.jobs import follow
+from conversations.namespaces import require_native_key
 from conversations.turns import TurnRequest, start_turn
 from conversations.views.auth import request_caller
 from conversations.wire.openai_chat import ChatChunkEncoder, chat_completion
@@ -132,6 +133,7 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
         turn_request, stream, include_usage = parse_request(
             request, read_json_object(request), caller.owner_id
         )
+        require_native_key(caller.owner_id, turn_request.session_key)
         turn = await start_turn(replace(turn_request, rate_limit_key=caller.rate_limit_key))
     except (HttpError, TurnRejected) as exc:
         return openai_error(exc.status, exc.code, exc.message, param=exc.details.get("field"))  # type: ignore[arg-type]

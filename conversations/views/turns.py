@@ -27,6 +27,7 @@ from conversations.http import (
 )
 from conversations.jobs import follow, request_stop
 from conversations.models import Message
+from conversations.namespaces import require_native_key
 from conversations.selectors import message_for_owner
 from conversations.turns import TurnRequest, start_turn
 from conversations.views.auth import request_caller, request_owner_id
@@ -94,6 +95,7 @@ async def turn_response(request: HttpRequest, session_key: str, **branch: str) -
     """Decode a turn request (a new message, an edit or a regenerate), start it, encode its events."""
     try:
         caller = await request_caller(request)
+        require_native_key(caller.owner_id, session_key)
         body = read_json_object(request) if request.body or not branch else {}
         turn_request = turn_request_from_body(body, session_key, caller.owner_id, **branch)
         turn = await start_turn(replace(turn_request, rate_limit_key=caller.rate_limit_key))

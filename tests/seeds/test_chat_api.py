@@ -1,6 +1,5 @@
 """Seed 004 (extensible AI chat API), driven by a client written from its README alone."""
 
-import json
 import os
 import random
 import uuid
@@ -9,6 +8,7 @@ import pytest
 
 from accounts.keys import api_key_create
 from accounts.models import ApiKey
+from chatproject import settings as project_settings
 from conversations.models import Conversation, Message
 from tests.fake_upstream import expected_reply, split_reply
 from tests.seeds.conftest import seed_client
@@ -17,6 +17,13 @@ from tests.turn_client import SSEParser
 pytestmark = pytest.mark.django_db(transaction=True)
 
 BASE = "/compat/chat-api"
+SYSTEM_PROMPT = "You are a helpful assistant. Be concise."
+
+
+@pytest.fixture(autouse=True)
+def no_chat_api_rate_limit(settings):
+    """As ``RATE_LIMIT_TURNS`` for the suite: the dialect's own rate is on only in its tests."""
+    settings.COMPAT_CHAT_API_RATE_LIMIT = ""
 
 
 @pytest.fixture
@@ -34,59 +41,63 @@ def chat(client, payload, **kwargs) -> tuple[bytes, list]:
 
 
 def text_of(frames) -> str:
-    return "".join(f.json()["delta"] for f in frames if f.event == "delta")
+    return "".join(f.data for f in frames if f.event == "delta")
 
 
 def response_id(frames) -> str:
     done = [f for f in frames if f.event == "done"]
     assert len(done) == 1
-    return done[0].json()["response_id"]
+    return done[0].data
 
 
-def test_delta_events_then_done_with_the_response_id_byte_for_byte(client):
-    raw, frames = chat(client, {"message": "Hello [[chunks=3]]"})
+def test_delta_events_of_raw_text_then_done_with_the_response_id_byte_for_byte(client):
+    text = "Hello there, how are you today? [[chunks=8]]"
+    pieces = ["Ec", "ho: ", "Hello there, ", "how", " are you", " tod", "ay", "?"]
+    assert split_reply(expected_reply(text), 8) == pieces  # the fake upstream's cuts
+    raw, frames = chat(client, {"message": text})
     answer = Message.objects.get(role="assistant")
-    pieces = split_reply(expected_reply("Hello [[chunks=3]]"), 3)
-    expected = b"".join(
-        b"event: delta\ndata: " + json.dumps({"delta": p}, separators=(",", ":")).encode() + b"\n\n"
-        for p in pieces
-    )
-    expected += b'event: done\ndata: {"response_id":"' + str(answer.pk).encode() + b'"}\n\n'
+    shown = ["Ec", "ho:", " Hello there,", " how", " are you", " tod", "ay", "?"]  # spaces moved forward
+    expected = b"".join(b"event: delta\ndata: " + piece.encode() + b"\n\n" for piece in shown)
+    expected += b"event: done\ndata: " + str(answer.pk).encode() + b"\n\n"
     assert raw == expected
     assert (answer.status, answer.content) == ("complete", text_of(frames))
 
 
-def test_previous_response_id_continues_the_conversation_with_its_history(client, upstream):
+def test_with_an_openai_key_the_responses_api_chains_on_the_provider(client, upstream):
     _, first = chat(client, {"message": "one"})
     _, second = chat(client, {"message": "two", "previous_response_id": response_id(first)})
-    sent = upstream.requests[-1].json["messages"]
-    assert [(m["role"], m["content"]) for m in sent] == [
-        ("user", "one"),
-        ("assistant", expected_reply("one")),
-        ("user", "two"),
-    ]
+    provider_id = Message.objects.filter(role="assistant").order_by("created_at")[0].response_id
+    assert provider_id.startswith("resp")
+    sent = upstream.requests[-1]
+    assert sent.path.endswith("/responses")
+    assert sent.json["previous_response_id"] == provider_id
+    assert sent.json["instructions"] == SYSTEM_PROMPT
+    assert [item["content"] for item in sent.json["input"]] == ["two"]
+    assert Message.objects.filter(role="assistant").first().provider == "openai-responses"
     chat(client, {"message": "three", "previous_response_id": response_id(second)})
     assert Conversation.objects.count() == 1
     assert Conversation.objects.get().messages.count() == 6
 
 
+def test_other_providers_are_given_the_stored_history_and_the_seeds_system_prompt(client, upstream, settings):
+    settings.COMPAT_CHAT_API_PROVIDER = "openai"
+    _, first = chat(client, {"message": "one"})
+    chat(client, {"message": "two", "previous_response_id": response_id(first)})
+    sent = upstream.requests[-1]
+    assert sent.path.endswith("/chat/completions")
+    assert [(m["role"], m["content"]) for m in sent.json["messages"]] == [
+        ("system", SYSTEM_PROMPT),
+        ("user", "one"),
+        ("assistant", expected_reply("one")),
+        ("user", "two"),
+    ]
+
+
 def test_without_previous_response_id_each_message_starts_a_conversation(client, upstream):
     chat(client, {"message": "one"})
     chat(client, {"message": "two"})
-    assert len(upstream.requests[-1].json["messages"]) == 1
+    assert upstream.requests[-1].json.get("previous_response_id") is None
     assert Conversation.objects.count() == 2
-
-
-def test_with_openai_responses_the_provider_chains_natively(asgi_server, responses_upstream):
-    with seed_client(asgi_server, BASE) as client:
-        _, first = chat(client, {"message": "one"})
-        chat(client, {"message": "two", "previous_response_id": response_id(first)})
-    provider_id = Message.objects.filter(role="assistant").order_by("created_at")[0].response_id
-    assert provider_id.startswith("resp")
-    sent = responses_upstream.requests[-1]
-    assert sent.path.endswith("/responses")
-    assert sent.json["previous_response_id"] == provider_id
-    assert [item["content"] for item in sent.json["input"]] == ["two"]
 
 
 @pytest.mark.parametrize("previous", ["not-an-id", str(uuid.uuid4())])
@@ -107,12 +118,30 @@ def test_an_answer_of_another_dialect_is_not_a_response_of_this_api(asgi_server,
     assert response.status_code == 404
 
 
-def test_llm_provider_picks_the_provider(client, settings):
-    settings.LLM_PROVIDER = "demo"
+def test_compat_chat_api_provider_picks_the_provider(client, settings):
+    settings.COMPAT_CHAT_API_PROVIDER = "demo"
     settings.DEMO_DELAY = 0
     _, frames = chat(client, {"message": "who are you"})
     assert "offline demo" in text_of(frames)
     assert Message.objects.get(role="assistant").provider == "demo"
+
+
+def test_without_an_openai_key_llm_provider_picks_the_provider(asgi_server, gemini_upstream, settings):
+    settings.OPENAI_API_KEY = ""
+    with seed_client(asgi_server, BASE) as client:
+        _, frames = chat(client, {"message": "who answers"})
+    assert text_of(frames) == expected_reply("who answers")
+    assert Message.objects.get(role="assistant").provider == "gemini"
+    assert gemini_upstream.requests[-1].json["systemInstruction"]["parts"][0]["text"] == SYSTEM_PROMPT
+
+
+def test_llm_model_picks_the_model_and_compat_chat_api_model_wins(client, upstream, settings):
+    settings.LLM_MODEL = "gpt-seed-model"
+    chat(client, {"message": "which model"})
+    assert upstream.requests[-1].json["model"] == "gpt-seed-model"
+    settings.COMPAT_CHAT_API_MODEL = "gpt-compat-model"
+    chat(client, {"message": "which model now"})
+    assert upstream.requests[-1].json["model"] == "gpt-compat-model"
 
 
 def test_api_key_is_required_when_set(client, settings):
@@ -126,28 +155,51 @@ def test_api_key_is_required_when_set(client, settings):
     assert client.get("/health").status_code == 200
 
 
-@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="rate limiting is stored in Redis (REDIS_URL)")
-def test_turns_are_rate_limited_per_api_key(client, settings, user):
-    settings.RATE_LIMIT_TURNS = "2/57 seconds"
-    key, raw_key = api_key_create(owner=user, name="seed-004")
+def fresh_key_headers(user) -> dict[str, str]:
+    key, raw_key = api_key_create(owner=user, name=f"seed-004-{uuid.uuid4().hex}")
     # Counters live in the shared Redis, keyed by the key's id, which a new test database reuses:
     # a random id keeps this run's counters its own.
     ApiKey.objects.filter(pk=key.pk).update(id=random.randint(10**9, 2**62))
-    headers = {"X-API-Key": raw_key}
-    for _ in range(2):
-        chat(client, {"message": "hi"}, headers=headers)
+    return {"X-API-Key": raw_key}
+
+
+def test_the_default_rate_is_the_seeds_20_per_60_seconds():
+    if "COMPAT_CHAT_API_RATE_LIMIT" in os.environ:
+        pytest.skip("COMPAT_CHAT_API_RATE_LIMIT is set in this environment")
+    assert project_settings.COMPAT_CHAT_API_RATE_LIMIT == "20/60 seconds"
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="rate limiting is stored in Redis (REDIS_URL)")
+def test_turns_are_rate_limited_per_api_key_by_the_dialects_own_rate(client, settings, user):
+    settings.COMPAT_CHAT_API_RATE_LIMIT = "20/60 seconds"
+    settings.RATE_LIMIT_TURNS = "1/minute"  # the project's rate is not this dialect's
+    headers = fresh_key_headers(user)
+    for _ in range(20):
+        chat(client, {"message": "hi [[chunks=1]]"}, headers=headers)
     limited = client.post("/api/chat/stream", json={"message": "hi"}, headers=headers)
     assert limited.status_code == 429
     assert limited.json()["error"]["code"] == "rate_limited"
+    assert "20/60 seconds" in limited.json()["error"]["message"]
     assert int(limited.headers["retry-after"]) >= 1
+    assert chat(client, {"message": "with another key"}, headers=fresh_key_headers(user))[1]
 
 
-def test_provider_error_ends_the_stream_with_an_error_event(client, upstream):
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="rate limiting is stored in Redis (REDIS_URL)")
+def test_an_empty_rate_turns_the_dialects_limit_off(client, settings, user):
+    settings.COMPAT_CHAT_API_RATE_LIMIT = ""
+    settings.RATE_LIMIT_TURNS = "1/minute"
+    headers = fresh_key_headers(user)
+    for _ in range(3):
+        chat(client, {"message": "hi [[chunks=1]]"}, headers=headers)
+
+
+def test_provider_error_ends_the_stream_with_a_plain_text_error_event(client, upstream):
     upstream.push_fault("503")
-    _, frames = chat(client, {"message": "down"})
-    assert [f.event for f in frames] == ["error"]
-    assert frames[0].json()["code"] == "provider_unavailable"
-    assert Message.objects.get(role="assistant").status == "failed"
+    raw, frames = chat(client, {"message": "down"})
+    answer = Message.objects.get(role="assistant")
+    assert answer.status == "failed"
+    assert raw == b"event: error\ndata: " + answer.error_message.encode() + b"\n\n"
+    assert "HTTP 503" in frames[0].data
 
 
 def test_blank_message_is_refused(client):
@@ -171,6 +223,6 @@ def test_served_at_the_root_when_it_is_the_root_dialect(asgi_server, openai_upst
         messages = root.get(f"/api/sessions/{key}/messages")
     assert text_of(second) == expected_reply("again")
     assert health == {"status": "ok"}
-    assert [s["session_key"] for s in history.json()["results"]] == [key]
-    assert messages.status_code == 200
-    assert expected_reply("again") in messages.text  # the history API shows the dialect's turns
+    # The mount's owner-less callers live in its own namespace: not listed, not readable natively.
+    assert history.status_code == 403 and history.json()["error"]["code"] == "owner_required"
+    assert messages.status_code == 404

@@ -51,7 +51,7 @@ def test_complete_carries_the_first_code_block_as_the_artifact(client):
     complete = chunks[-1]
     assert complete["type"] == "complete"
     assert complete["content"] == "Echo: " + HTML
-    assert complete["artifact"] == {"language": "html", "code": "<p>hi</p>\n"}
+    assert complete["artifact"] == {"language": "html", "code": "<p>hi</p>"}
     assert "".join(c["content"] for c in chunks[:-1]) == complete["content"]
     stored = Artifact.objects.get()
     assert (stored.language, stored.content) == ("html", "<p>hi</p>\n")
@@ -89,14 +89,20 @@ def test_sessions_do_not_share_history(client, upstream):
     assert len(upstream.requests[-1].json["contents"]) == 1
 
 
-def test_quota_error_is_an_error_chunk_with_a_descriptive_message(client, upstream):
+def test_fence_without_a_language_is_an_artifact_with_a_null_language(client):
+    _, chunks = ndjson(client, body("see\n```\n\n  x = 1\n```"))
+    assert chunks[-1]["artifact"] == {"language": None, "code": "x = 1"}
+
+
+def test_quota_error_is_an_error_chunk_with_the_reason_in_error_and_message(client, upstream):
     upstream.push_fault("429", retry_after=17)
     _, chunks = ndjson(client, body("too much"))
     assert len(chunks) == 1
     assert chunks[0]["type"] == "error"
-    assert set(chunks[0]) == {"type", "message"}
-    assert chunks[0]["message"].startswith("gemini: rate limited by the provider (HTTP 429)")
-    assert "17" in chunks[0]["message"]
+    assert set(chunks[0]) == {"type", "error", "message"}
+    assert chunks[0]["error"] == chunks[0]["message"]
+    assert chunks[0]["error"].startswith("gemini: rate limited by the provider (HTTP 429)")
+    assert "17" in chunks[0]["error"]
     answer = Message.objects.get(role="assistant")
     assert (answer.status, answer.error_code) == ("failed", "rate_limited")
 

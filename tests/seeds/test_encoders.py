@@ -64,26 +64,36 @@ def test_coding_agent_tokens_then_complete_with_the_first_artifact():
         encode_all(encoder.encode, events)
         == (
             '{"type":"token","content":"Here ✓"}\n'
-            '{"type":"complete","content":"Here ✓","artifact":{"language":"html","code":"<p>1</p>\\n"}}\n'
+            '{"type":"complete","content":"Here ✓","artifact":{"language":"html","code":"<p>1</p>"}}\n'
         ).encode()
     )
 
 
-def test_coding_agent_artifact_without_a_language_is_text_and_none_is_null():
+def test_coding_agent_artifact_code_is_stripped_of_surrounding_whitespace():
+    encoder = coding_agent.CodingAgentEncoder()
+    encoder.encode(ArtifactReady(2, MID, 0, "python", "", "\n  def f():\n    pass\n\n"))
+    assert encoder.encode(completed(3, "x")) == (
+        b'{"type":"complete","content":"x","artifact":{"language":"python","code":"def f():\\n    pass"}}\n'
+    )
+
+
+def test_coding_agent_artifact_without_a_language_has_a_null_language_and_none_is_null():
     encoder = coding_agent.CodingAgentEncoder()
     encoder.encode(ArtifactReady(2, MID, 0, "", "", "x\n"))
     assert encoder.encode(completed(3, "x")) == (
-        b'{"type":"complete","content":"x","artifact":{"language":"text","code":"x\\n"}}\n'
+        b'{"type":"complete","content":"x","artifact":{"language":null,"code":"x"}}\n'
     )
     assert coding_agent.CodingAgentEncoder().encode(completed(2, "y")) == (
         b'{"type":"complete","content":"y","artifact":null}\n'
     )
 
 
-def test_coding_agent_error_names_the_provider():
+def test_coding_agent_error_carries_the_reason_in_error_and_message():
     encoder = coding_agent.CodingAgentEncoder()
     encoder.encode(started())
-    assert encoder.encode(failed(2)) == b'{"type":"error","message":"gemini: rate limited (HTTP 429)"}\n'
+    assert encoder.encode(failed(2)) == (
+        b'{"type":"error","error":"gemini: rate limited (HTTP 429)","message":"gemini: rate limited (HTTP 429)"}\n'
+    )
 
 
 # --- 002 zai -------------------------------------------------------------------------------------
@@ -152,15 +162,71 @@ def test_layercode_without_turn_id_or_text():
 
 
 # --- 004 chat-api --------------------------------------------------------------------------------
-def test_chat_api_delta_and_done_events():
-    events = [started(), Delta(2, MID, "Hi"), usage(3), completed(4, "Hi")]
-    assert encode_all(chat_api.encode_event, events) == (
-        b'event: delta\ndata: {"delta":"Hi"}\n\n'
-        b'event: done\ndata: {"response_id":"' + MID.encode() + b'"}\n\n'
+def chat_api_frames(*texts, end=None):
+    encoder = chat_api.ChatApiEncoder()
+    events = [started(), *(Delta(n, MID, text) for n, text in enumerate(texts, 2))]
+    return encode_all(encoder.encode, [*events, end or completed(len(texts) + 2, "")])
+
+
+def delta(text):
+    return b"event: delta\ndata: " + text.encode() + b"\n\n"
+
+
+DONE = b"event: done\ndata: " + MID.encode() + b"\n\n"
+
+
+def test_chat_api_deltas_are_raw_text_and_done_is_the_response_id():
+    assert chat_api_frames("Hel", "lo ✓") == delta("Hel") + delta("lo ✓") + DONE
+
+
+def test_chat_api_trailing_whitespace_moves_to_the_start_of_the_next_delta():
+    assert (
+        chat_api_frames("Hello ", "big\t", "world")
+        == delta("Hello") + delta(" big") + delta("\tworld") + DONE
     )
 
 
-def test_chat_api_failure_is_an_error_event():
-    assert chat_api.encode_event(failed(2)) == (
-        b'event: error\ndata: {"code":"rate_limited","message":"rate limited (HTTP 429)"}\n\n'
+def test_chat_api_whitespace_only_deltas_are_held_not_sent():
+    assert chat_api_frames("Hello", " ", "  ", "world ") == delta("Hello") + delta("   world") + DONE
+
+
+def test_chat_api_leading_whitespace_is_kept():
+    assert chat_api_frames(" Hi") == delta(" Hi") + DONE
+
+
+def test_chat_api_one_delta_per_line_and_a_line_break_becomes_a_space():
+    assert chat_api_frames("one\ntwo\r\nthree\rfour") == (
+        delta("one") + delta(" two") + delta(" three") + delta(" four") + DONE
     )
+
+
+def test_chat_api_line_break_at_the_end_of_a_delta_separates_it_from_the_next():
+    assert chat_api_frames("first\n", "second") == delta("first") + delta(" second") + DONE
+
+
+def test_chat_api_line_breaks_and_spaces_together_make_no_extra_space():
+    assert (
+        chat_api_frames("a\n\n\nb", "c \n", "d") == delta("a") + delta(" b") + delta("c") + delta(" d") + DONE
+    )
+
+
+def test_chat_api_crlf_cut_between_deltas_is_one_space():
+    assert chat_api_frames("a\r", "\nb") == delta("a") + delta(" b") + DONE
+
+
+def test_chat_api_line_breaks_before_any_text_are_dropped():
+    assert chat_api_frames("\n", "\r\nHi") == delta("Hi") + DONE
+
+
+def test_chat_api_whitespace_at_the_end_of_the_answer_is_dropped():
+    assert chat_api_frames("Bye \n", "\n") == delta("Bye") + DONE
+
+
+def test_chat_api_failure_is_an_error_event_with_a_one_line_message():
+    assert chat_api_frames("Hi ", end=failed(3, message="rate limited\n (HTTP 429) ")) == (
+        delta("Hi") + b"event: error\ndata: rate limited (HTTP 429)\n\n"
+    )
+
+
+def test_chat_api_error_without_a_message_names_its_code():
+    assert chat_api.ChatApiEncoder().encode(failed(2, message="")) == b"event: error\ndata: rate_limited\n\n"

@@ -85,6 +85,24 @@ def test_named_conversation_keeps_history_and_system_prompt(client, upstream):
     assert conversation.messages.count() == 4
 
 
+def test_without_a_system_prompt_the_seeds_chatbot_default_is_used(client, upstream):
+    client.post("/api/chat", json={"message": "hi"})
+    assert (
+        upstream.requests[-1].json["systemInstruction"]["parts"][0]["text"] == "You are a helpful assistant"
+    )
+    stream_text(client, {"message": "hi", "system_prompt": "Answer in French."})
+    assert upstream.requests[-1].json["systemInstruction"]["parts"][0]["text"] == "Answer in French."
+
+
+def test_a_named_conversation_gets_the_default_until_it_sets_a_prompt_it_then_keeps(client, upstream):
+    headers = {"X-Session-Id": "gw-default"}
+    client.post("/api/chat", json={"message": "one"}, headers=headers)
+    client.post("/api/chat", json={"message": "two", "system_prompt": "Be terse."}, headers=headers)
+    client.post("/api/chat", json={"message": "three"}, headers=headers)
+    prompts = [r.json["systemInstruction"]["parts"][0]["text"] for r in upstream.requests]
+    assert prompts == ["You are a helpful assistant", "Be terse.", "Be terse."]
+
+
 def test_session_id_body_field_names_the_conversation_too(client, upstream):
     client.post("/api/chat", json={"message": "one", "session_id": "gw-body"})
     client.post("/api/chat", json={"message": "two", "session_id": "gw-body"})

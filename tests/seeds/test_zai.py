@@ -76,9 +76,24 @@ def test_the_request_reaches_zai_with_the_clients_transcript_and_parameters(clie
 
 def test_zai_answers_whatever_llm_provider_says(client, upstream, settings):
     settings.LLM_PROVIDER = "demo"
-    response = client.post("/api/chat", json=chat_body("who answers"))
+    response = client.post("/api/chat", json=chat_body("who answers", stream=False))
     assert response.json()["choices"][0]["message"]["content"] == expected_reply("who answers")
     assert Message.objects.get(role="assistant").provider == "zai"
+
+
+def test_a_client_sending_only_messages_gets_a_stream_with_the_seeds_defaults(client, upstream):
+    text = "just messages [[chunks=3]]"
+    raw = sse_raw(client, {"messages": [{"role": "user", "content": text}]})
+    assert raw.endswith(DONE)
+    assert "".join(f["choices"][0]["delta"]["content"] for f in frames_json(raw)[:-1]) == expected_reply(text)
+    sent = upstream.requests[-1].json
+    assert (sent["stream"], sent["temperature"], sent["max_tokens"]) == (True, 0.7, 2048)
+
+
+def test_null_parameters_take_the_seeds_defaults_too(client, upstream):
+    sse_raw(client, chat_body("nulls", stream=None, temperature=None, max_tokens=None))
+    sent = upstream.requests[-1].json
+    assert (sent["temperature"], sent["max_tokens"]) == (0.7, 2048)
 
 
 def test_not_streamed_is_one_json_completion(client):
