@@ -130,6 +130,19 @@ def env_log_level(name: str = "LOG_LEVEL", default: str = "INFO") -> str:
     return raw
 
 
+def env_rate(name: str, default: str) -> str:
+    """A rate such as ``60/minute`` or ``20/60 seconds`` (the ``limits`` library's syntax); empty: none."""
+    import limits
+
+    raw = env.str(name, default=default).strip()
+    try:
+        if raw:
+            limits.parse(raw)
+    except ValueError:
+        raise invalid(name, raw, 'a rate such as "60/minute" or "20/60 seconds", or empty for none') from None
+    return raw
+
+
 def env_database(name: str = "DATABASE_URL", default: str = "") -> dict[str, Any]:
     raw = env.str(name, default="").strip() or default
     try:

@@ -217,16 +217,7 @@ ALLOW_ANONYMOUS = e.env_bool("ALLOW_ANONYMOUS", DEBUG)
 API_KEY = e.env_str("API_KEY")
 
 # --- Rate limit of turns per API key (per user; per IP when anonymous), e.g. "60/minute"; needs REDIS_URL.
-RATE_LIMIT_TURNS = e.env_str("RATE_LIMIT_TURNS", "60/minute")
-try:
-    import limits as _limits
-
-    if RATE_LIMIT_TURNS:
-        _limits.parse(RATE_LIMIT_TURNS)
-except ValueError:
-    raise e.invalid(
-        "RATE_LIMIT_TURNS", RATE_LIMIT_TURNS, 'a rate such as "60/minute" or "5/second", or empty for none'
-    ) from None
+RATE_LIMIT_TURNS = e.env_rate("RATE_LIMIT_TURNS", "60/minute")
 
 # --- Chat behaviour.
 MAX_HISTORY_MESSAGES = e.env_int("MAX_HISTORY_MESSAGES", 10, minimum=0, maximum=1000)
@@ -332,14 +323,7 @@ for _name in ("LAYERCODE_GREETING", "LAYERCODE_FALLBACK", "LAYERCODE_SYSTEM_PROM
 # 004 (chat-api): the seed's LLM_MODEL picks its model (COMPAT_CHAT_API_MODEL wins); its turns'
 # rate per caller, in place of RATE_LIMIT_TURNS (the seed's 20 per 60 s; empty for none).
 LLM_MODEL = e.env_str("LLM_MODEL")
-COMPAT_CHAT_API_RATE_LIMIT = e.env_str("COMPAT_CHAT_API_RATE_LIMIT", "20/60 seconds")
-try:
-    if COMPAT_CHAT_API_RATE_LIMIT:
-        _limits.parse(COMPAT_CHAT_API_RATE_LIMIT)
-except ValueError:
-    raise e.invalid(
-        "COMPAT_CHAT_API_RATE_LIMIT", COMPAT_CHAT_API_RATE_LIMIT, 'a rate such as "20/60 seconds" or empty'
-    ) from None
+COMPAT_CHAT_API_RATE_LIMIT = e.env_rate("COMPAT_CHAT_API_RATE_LIMIT", "20/60 seconds")
 # 003 (layercode): the secret the platform signs webhooks with; unset: refused unless DEBUG.
 LAYERCODE_WEBHOOK_SECRET = e.env_str("LAYERCODE_WEBHOOK_SECRET")
 

@@ -32,6 +32,21 @@ def current_database_url() -> str:
     return f"postgres://{auth}@{conf['HOST'] or '127.0.0.1'}:{conf['PORT'] or 5432}/{conf['NAME']}"
 
 
+def provider_env(upstream) -> dict[str, str]:
+    """Environment for a server process whose providers (OpenAI first) answer from the fake upstream."""
+    return {
+        "LLM_PROVIDER": "openai",
+        "OPENAI_API_KEY": "sk-test",
+        "OPENAI_BASE_URL": upstream.openai_base_url,
+        "OPENAI_MODEL": "gpt-test",
+        "GEMINI_API_KEY": "gem-test",
+        "GEMINI_BASE_URL": upstream.gemini_base_url,
+        "ZAI_API_KEY": "id.secret",
+        "ZAI_BASE_URL": upstream.zai_base_url,
+        "LLM_RETRY_ATTEMPTS": "0",
+    }
+
+
 def listening(port: int, host: str = "127.0.0.1") -> bool:
     """Whether something accepts TCP connections there (a local PostgreSQL, Redis...)."""
     try:

@@ -56,6 +56,11 @@ def run_check(**env: str) -> subprocess.CompletedProcess[str]:
         ("DATABASE_URL", "nosuchdb://x", "postgres://"),
         ("REDIS_URL", "http://localhost:6379", "redis://"),
         ("DEBUG", "maybe", "true or false"),
+        ("RATE_LIMIT_TURNS", "lots", "a rate such as"),
+        ("COMPAT_CHAT_API_RATE_LIMIT", "20 per fortnight", "a rate such as"),
+        ("COMPAT_ZAI_ACCESS", "open", "closed, anonymous, api_key or signature"),
+        ("COMPAT_ZAI_ACCESS", "signature", "signature is layercode's"),
+        ("TRUSTED_PROXIES", "-1", "TRUSTED_PROXIES"),
     ],
 )
 def test_invalid_value_stops_start_up_naming_the_variable(name, value, expected):

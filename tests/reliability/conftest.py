@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.live_server import LiveServer, current_database_url
+from tests.live_server import LiveServer, current_database_url, provider_env
 
 SOAK = max(1, int(os.environ.get("RELIABILITY_SOAK", "1")))
 REPORT = Path(__file__).resolve().parents[2] / "reliability-report.json"
@@ -75,15 +75,7 @@ def reliability_env(django_db_blocker, fake_upstream_server):
     return {
         "DATABASE_URL": database_url,
         "REDIS_URL": os.environ.get("REDIS_URL", ""),
-        "LLM_PROVIDER": "openai",
-        "OPENAI_API_KEY": "sk-test",
-        "OPENAI_BASE_URL": up.openai_base_url,
-        "OPENAI_MODEL": "gpt-test",
-        "GEMINI_API_KEY": "gem-test",
-        "GEMINI_BASE_URL": up.gemini_base_url,
-        "ZAI_API_KEY": "id.secret",
-        "ZAI_BASE_URL": up.zai_base_url,
-        "LLM_RETRY_ATTEMPTS": "0",
+        **provider_env(up),
         "LLM_READ_TIMEOUT": "2",
         "LLM_CONNECT_TIMEOUT": "2",
         "TURN_HEARTBEAT_SECONDS": "0.5",

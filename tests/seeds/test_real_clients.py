@@ -15,7 +15,7 @@ import pytest
 
 from conversations.models import Message
 from tests.fake_upstream import expected_reply
-from tests.live_server import LiveServer, current_database_url
+from tests.live_server import LiveServer, current_database_url, provider_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -41,16 +41,8 @@ def server(django_db_setup, django_db_blocker, fake_upstream_server):
         # The run shares one Redis and one client IP across runs: the rate limits have tests of their own.
         "RATE_LIMIT_TURNS": "",
         "COMPAT_CHAT_API_RATE_LIMIT": "",
-        "LLM_PROVIDER": "openai",
-        "OPENAI_API_KEY": "sk-test",
-        "OPENAI_BASE_URL": up.openai_base_url,
-        "OPENAI_MODEL": "gpt-test",
-        "GEMINI_API_KEY": "gem-test",
-        "GEMINI_BASE_URL": up.gemini_base_url,
-        "ZAI_API_KEY": "id.secret",
-        "ZAI_BASE_URL": up.zai_base_url,
+        **provider_env(up),
         "COMPAT_CODING_AGENT_PROVIDER": "gemini",  # seed 001 talks to Gemini
-        "LLM_RETRY_ATTEMPTS": "0",
         "LLM_READ_TIMEOUT": "5",
         "LOG_LEVEL": "WARNING",
     }
