@@ -1,30 +1,65 @@
-"""Django's own deploy checks look for its middleware by dotted path; ``chatproject.middleware``
-holds subclasses of them (no thread hop per hook), which Django's W001 to W003 cannot see. These are
-silenced in settings and checked here instead: each must be in MIDDLEWARE, itself or a subclass."""
+"""Django's deployment checklist, seeing the middleware that is really installed.
+
+Django's security checks look for its middleware by dotted path (``"django.middleware.csrf.
+CsrfViewMiddleware" in MIDDLEWARE``). ``chatproject.middleware`` holds subclasses of them (no
+thread hop per hook), so Django reports W001-W003 wrongly and, worse, skips every check that
+depends on that middleware (HSTS, SSL redirect, nosniff, referrer and opener policies, X-Frame
+DENY, the CSRF cookie). Its W001-W003 are silenced in settings; here those same checks run again
+against MIDDLEWARE with each subclass written as the Django class it extends, so each protection
+is checked (and a missing one still fails: ``chatproject.security.W001``-``W003``).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import CheckMessage, Tags, Warning, register
+from django.core.checks import CheckMessage, Tags, register
+from django.core.checks.security import base, csrf
+from django.test.utils import override_settings
 from django.utils.module_loading import import_string
 
-REQUIRED = {
-    "security.W001": "django.middleware.security.SecurityMiddleware",
-    "security.W002": "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "security.W003": "django.middleware.csrf.CsrfViewMiddleware",
-}
+DJANGO_MIDDLEWARE = (
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+)
+MIDDLEWARE_CHECKS = (
+    base.check_security_middleware,
+    base.check_xframe_options_middleware,
+    base.check_sts,
+    base.check_sts_include_subdomains,
+    base.check_sts_preload,
+    base.check_content_type_nosniff,
+    base.check_ssl_redirect,
+    base.check_xframe_deny,
+    base.check_referrer_policy,
+    base.check_cross_origin_opener_policy,
+    csrf.check_csrf_middleware,
+    csrf.check_csrf_cookie_secure,
+)
+SILENCED_BY_SETTINGS = ("security.W001", "security.W002", "security.W003")
+
+
+def as_django_paths(middleware: list[str]) -> list[str]:
+    """MIDDLEWARE with each subclass of Django's security middleware written as Django's class."""
+    named = []
+    for path in middleware:
+        cls = import_string(path)
+        named.append(
+            next(
+                (base_path for base_path in DJANGO_MIDDLEWARE if issubclass(cls, import_string(base_path))),
+                path,
+            )
+        )
+    return named
 
 
 @register(Tags.security, deploy=True)
-def check_security_middleware(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    installed = [import_string(path) for path in settings.MIDDLEWARE]
-    messages: list[CheckMessage] = []
-    for django_id, path in REQUIRED.items():
-        required = import_string(path)
-        if not any(isinstance(cls, type) and issubclass(cls, required) for cls in installed):
-            messages.append(
-                Warning(f"{path} (or a subclass) is not in MIDDLEWARE.", id=f"chatproject.{django_id}")
-            )
+def check_installed_security_middleware(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    with override_settings(MIDDLEWARE=as_django_paths(list(settings.MIDDLEWARE))):
+        messages = [message for check in MIDDLEWARE_CHECKS for message in check(app_configs)]
+    for message in messages:
+        if message.id in SILENCED_BY_SETTINGS:
+            message.id = f"chatproject.{message.id}"
     return messages
