@@ -19,7 +19,7 @@ from django.conf import settings  # noqa: E402
 from accounts.websocket import ApiKeyWebsocketMiddleware  # noqa: E402
 from chatproject.body_guard import RequestBodyGuard  # noqa: E402
 from chatproject.lifespan import LifespanApp  # noqa: E402
-from chatproject.request_scope import RequestEndCallbacks  # noqa: E402
+from conversations.request_end import RequestEndCallbacks  # noqa: E402
 from conversations.routing import websocket_urlpatterns  # noqa: E402
 
 

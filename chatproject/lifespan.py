@@ -1,7 +1,8 @@
 """ASGI lifespan: start-up and graceful shutdown around the Channels router.
 
-Start-up warms the provider registry and starts turn maintenance (heartbeat of
-local turns, recovery of orphans). Shutdown (after the server stopped accepting
+Start-up warms what the first turn would otherwise pay for (importing the turn path, building
+every configured provider with its SDK client, in a worker thread) and starts turn maintenance
+(heartbeat of local turns, recovery of orphans). Shutdown (after the server stopped accepting
 and closed or timed out its connections) lets running turns finish for
 ``SHUTDOWN_GRACE_SECONDS``, then stops the rest, which are saved ``interrupted``.
 Servers without lifespan (daphne) start maintenance with the first turn instead.
@@ -9,6 +10,7 @@ Servers without lifespan (daphne) start maintenance with the first turn instead.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -42,16 +44,33 @@ class LifespanApp:
 
     async def startup(self) -> None:
         from conversations.recovery import maintenance
+        from conversations.running import start_accepting
 
+        await asyncio.to_thread(warm_up)
+        start_accepting()
         maintenance.ensure()
 
     async def shutdown(self) -> None:
         from django.conf import settings
 
-        from conversations import pg_turns
-        from conversations.jobs import drain
+        from conversations import pg_pool
         from conversations.recovery import maintenance
+        from conversations.running import drain
 
         await drain(settings.SHUTDOWN_GRACE_SECONDS)
         await maintenance.stop()
-        await pg_turns.close_pool()
+        await pg_pool.close_pool()
+
+
+def warm_up() -> None:
+    """Import the turn path and build each configured provider (a failure is logged, not fatal:
+    the turn that needs that provider reports it)."""
+    import conversations.turns  # noqa: F401 - the turn path and the encoders it pulls in
+    from providers.registry import get_registry
+
+    registry = get_registry()
+    for name in registry.names(configured_only=True):
+        try:
+            registry.get(name)
+        except Exception as exc:
+            logger.warning("provider %s could not be built at start-up: %s", name, exc)

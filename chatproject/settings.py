@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "django.contrib.postgres",
+    "chatproject",
     "providers",
     "accounts",
     "conversations",
@@ -51,7 +52,7 @@ INSTALLED_APPS = [
 # ServeStatic is WhiteNoise's async fork; chatproject.middleware holds Django's own without a
 # thread hop per hook (see its docstring).
 MIDDLEWARE = [
-    "chatproject.request_ids.RequestIdMiddleware",
+    "conversations.request_ids.RequestIdMiddleware",
     "conversations.views.errors.DatabaseUnavailableMiddleware",
     "chatproject.middleware.SecurityMiddleware",
     "servestatic.middleware.ServeStaticMiddleware",
@@ -189,7 +190,7 @@ LOG_LEVEL = e.env_log_level("LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "chatproject.request_ids.RequestIdFilter"}},
+    "filters": {"request_id": {"()": "conversations.request_ids.RequestIdFilter"}},
     "formatters": {
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",

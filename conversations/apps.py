@@ -9,10 +9,9 @@ class ConversationsConfig(AppConfig):
     def ready(self) -> None:
         from corsheaders.signals import check_request_enabled
 
-        import chatproject.checks  # noqa: F401 - registers the middleware deploy check
         import conversations.dialects.checks  # noqa: F401 - registers the open-mount deploy check
-        from chatproject.request_ids import install_log_record_factory
         from conversations.dialects.cors import mount_origin_allowed
+        from conversations.request_ids import install_log_record_factory
 
         install_log_record_factory()
         check_request_enabled.connect(mount_origin_allowed, dispatch_uid="compat-mount-origins")

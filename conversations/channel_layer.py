@@ -60,7 +60,11 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
             if "!" not in channel:
                 try:
                     return await super().receive_single(channel)
-                except _NothingYet:
+                except _NothingYet as exc:
+                    # The pop runs in the receiver's task: redis-py sends its commands under 3.11's
+                    # wait_for, which drops a cancellation that lands as a send completes. Such a
+                    # receiver ends here, after one brpop_timeout, instead of popping on forever.
+                    _raise_if_cancelling(exc)
                     continue
             # Only the holder of the receive lock gets here: one pop at a time, in order.
             pop = self._pops.get(channel)

@@ -20,12 +20,13 @@ import orjson
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from chatproject.request_ids import request_id_from, request_id_var
 from conversations import local_fanout, resume
 from conversations.db import DATABASE_DOWN, DATABASE_RETRY_AFTER_SECONDS, database_problem, run_db
 from conversations.errors import TurnRejected
-from conversations.jobs import launch, request_stop, running_jobs, session_group
+from conversations.jobs import launch, request_stop, session_group
 from conversations.presence import presence_add, presence_remove
+from conversations.request_ids import request_id_from, request_id_var
+from conversations.running import running_jobs
 from conversations.selectors import conversation_for_owner, message_for_owner, streaming_message_for_owner
 from conversations.turns import LiveTurn, TurnRequest, start_turn
 from conversations.wire.websocket import is_terminal, ws_error, ws_frame

@@ -148,7 +148,3 @@ class Field:
         if not isinstance(value, dict):
             raise self._bad(name, "a JSON object")
         return value
-
-
-def dumps(data: Any) -> bytes:
-    return orjson.dumps(data)

@@ -25,19 +25,19 @@ from typing import Any
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from chatproject.request_scope import on_request_end
 from conversations import local_fanout
 from conversations.event_log import BufferUnavailable, get_event_log
 from conversations.events import TurnEvent
 from conversations.presence import presence_count
+from conversations.recovery import maintenance
 from conversations.redis_client import redis_client
+from conversations.request_end import on_request_end
+from conversations.running import running_jobs
 from conversations.turns import LiveTurn
 
 logger = logging.getLogger(__name__)
 
 END = None  # put on a listener queue when the turn is over
-
-running_jobs: dict[str, TurnJob] = {}
 
 
 def session_group(conversation_id: str) -> str:
@@ -179,8 +179,6 @@ class TurnJob:
 
 def launch(turn: LiveTurn, *, grace: float, listen: bool) -> tuple[TurnJob, asyncio.Queue | None]:
     """Start ``turn`` as a job; with ``listen`` the caller is attached as a local listener first."""
-    from conversations.recovery import maintenance
-
     maintenance.ensure()
     job = TurnJob(turn, grace=grace)
     queue = job.attach() if listen else None
@@ -200,26 +198,6 @@ async def listen(job: TurnJob, queue: asyncio.Queue):
             yield event
     finally:
         job.detach(queue)
-
-
-# --- shutting down ---------------------------------------------------------------------------
-accepting_turns = True
-
-
-async def drain(grace: float) -> None:
-    """Graceful shutdown: refuse new turns, let running ones finish for ``grace`` s, stop the rest."""
-    global accepting_turns
-    accepting_turns = False
-    tasks = [job.task for job in running_jobs.values() if job.task is not None]
-    if tasks:
-        logger.info("shutdown: waiting up to %.0fs for %d running turn(s)", grace, len(tasks))
-        _, pending = await asyncio.wait(tasks, timeout=grace)
-        for job in list(running_jobs.values()):
-            job.turn.stop(
-                code="server_shutdown", message="The server shut down before the answer was complete."
-            )
-        if pending:
-            await asyncio.wait(pending, timeout=10)
 
 
 # --- stopping across processes ---------------------------------------------------------------

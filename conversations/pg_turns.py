@@ -1,128 +1,59 @@
 """A turn's opening and closing writes on PostgreSQL, natively async (psycopg, no ORM, no thread hop).
 
 The same rows as :func:`conversations.services.turn_open` / ``turn_finish`` (the
-reference, checked against this module by ``tests/test_turn_store.py``), in
-one round trip each: opening is one batch of statements that locks (or
-creates) the session, reads what the turn needs and stores the two messages
-unless the session is busy or the client id was seen; closing is another. Each
-batch is one simple-protocol message with the parameters bound client-side by
-psycopg (cheaper in CPU than psycopg's pipeline mode, measured), and a
-connection is held for one round trip only (under a saturated event loop, each
-await can take long). The connections come from an
+reference, checked against this module by ``tests/test_turn_store.py``), from
+the same rules (:mod:`conversations.turn_rules`: the columns the SQL sets are
+generated from its field lists), in one round trip each: opening is one batch
+of statements that locks (or creates) the session, reads what the turn needs
+and stores the two messages unless the session is busy or the client id was
+seen; closing is one statement. Each is one simple-protocol message with the
+parameters bound client-side by psycopg (cheaper in CPU than psycopg's pipeline
+mode, measured), and a connection is held for one round trip only (under a
+saturated event loop, each await can take long). The connections come from an
 :class:`~psycopg_pool.AsyncConnectionPool` per event loop, held only for those
-batches, never while streaming.
+round trips, never while streaming.
 """
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import uuid
-import weakref
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
-import psycopg
-from django.conf import settings
-from django.db import connections
 from django.utils import timezone
-from psycopg_pool import AsyncConnectionPool
+from psycopg.types.json import Jsonb
 
-from conversations.db import check_pooled_connection
-from conversations.errors import TurnInProgress
 from conversations.models import Artifact, Conversation, Message
-from conversations.services import (
+from conversations.pg_pool import batch, transaction_connection
+from conversations.turn_rules import (
+    ARTIFACT_FIELDS,
+    CLOSING_FIELDS,
+    NEW_SESSION_FIELDS,
+    RECENT_FIELDS,
     TREE_WINDOW,
     ExistingAnswer,
     OpenedTurn,
     TurnOpening,
     TurnOutcome,
+    artifact_values,
     branch_history,
+    busy_cutoff,
     chain_from,
-    session_title,
+    closing_values,
+    new_session_values,
+    session_closing_values,
+    turn_in_progress,
 )
 
 CONVERSATIONS = Conversation._meta.db_table
 MESSAGES = Message._meta.db_table
 ARTIFACTS = Artifact._meta.db_table
 
-_pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Future[AsyncConnectionPool]] = (
-    weakref.WeakKeyDictionary()
-)
-_closers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
 
-_SKIPPED_OPTIONS = {
-    "pool",
-    "isolation_level",
-    "server_side_binding",
-    "assume_role",
-    "cursor_factory",
-    "context",
-}
-
-
-def connection_kwargs() -> dict[str, Any]:
-    """psycopg connection arguments for Django's default database (its test name under the test runner)."""
-    s = connections["default"].settings_dict
-    kwargs: dict[str, Any] = {
-        "dbname": s["NAME"],
-        "user": s.get("USER") or None,
-        "password": s.get("PASSWORD") or None,
-        "host": s.get("HOST") or None,
-        "port": str(s["PORT"]) if s.get("PORT") else None,
-        "autocommit": True,
-    }
-    kwargs.update({k: v for k, v in (s.get("OPTIONS") or {}).items() if k not in _SKIPPED_OPTIONS})
-    return {k: v for k, v in kwargs.items() if v is not None}
-
-
-async def _close_with_loop(pool: AsyncConnectionPool) -> AsyncIterator[None]:
-    try:
-        yield
-    finally:
-        await pool.close()
-
-
-async def _open_pool() -> AsyncConnectionPool:
-    async def check(conn: psycopg.AsyncConnection) -> None:
-        await check_pooled_connection(conn, pool)
-
-    pool = AsyncConnectionPool(
-        kwargs=connection_kwargs(),
-        min_size=1,
-        max_size=settings.TURN_DB_POOL_SIZE,
-        timeout=settings.TURN_DB_POOL_TIMEOUT,
-        check=check,  # no stale connections after a PostgreSQL restart
-        open=False,
-        name="turns",
-    )
-    await pool.open(wait=False)
-    # A started async generator is finalized by the loop's shutdown_asyncgens() (asyncio.run,
-    # asyncio.Runner, uvicorn): the pool's connections close with their loop, not at garbage collection.
-    closer = _close_with_loop(pool)
-    await anext(closer)
-    _closers[asyncio.get_running_loop()] = closer
-    return pool
-
-
-async def pool() -> AsyncConnectionPool:
-    loop = asyncio.get_running_loop()
-    future = _pools.get(loop)
-    if future is None:
-        future = _pools[loop] = asyncio.ensure_future(_open_pool())
-    return await future
-
-
-async def close_pool() -> None:
-    """Close this event loop's pool (lifespan shutdown, end of a test)."""
-    loop = asyncio.get_running_loop()
-    future = _pools.pop(loop, None)
-    closer = _closers.pop(loop, None)
-    if closer is not None:
-        await closer.aclose()
-    elif future is not None:
-        await (await future).close()
+def _columns(model: type, names: tuple[str, ...] | list[str]) -> list[str]:
+    """The database columns of these model fields (the SQL below is generated from turn_rules' lists)."""
+    return [model._meta.get_field(name).column for name in names]
 
 
 def _owner_condition(owner_id: int | None) -> str:
@@ -136,11 +67,11 @@ def _opening_sql(owner_id: int | None) -> tuple[str, str, str, str, str, str]:
         else "(session_key) WHERE owner_id IS NULL"
     )
     session = f"(SELECT id FROM {CONVERSATIONS} WHERE {_owner_condition(owner_id)} AND session_key = %(key)s)"
+    new_columns = ", ".join(_columns(Conversation, NEW_SESSION_FIELDS))
+    new_values = ", ".join(f"%(new_{name})s" for name in NEW_SESSION_FIELDS)
     lock = (
-        f"INSERT INTO {CONVERSATIONS} (id, owner_id, session_key, title, provider, model, system_prompt,"
-        " metadata, last_response_id, created_at, updated_at)"
-        " VALUES (%(id)s, %(owner)s, %(key)s, %(title)s, %(provider)s, %(model)s, %(system)s, '{}', '',"
-        " %(now)s, %(now)s)"
+        f"INSERT INTO {CONVERSATIONS} (id, owner_id, session_key, {new_columns}, last_response_id,"
+        f" created_at, updated_at) VALUES (%(id)s, %(owner)s, %(key)s, {new_values}, '', %(now)s, %(now)s)"
         f" ON CONFLICT {conflict} DO UPDATE SET updated_at = {CONVERSATIONS}.updated_at"
         " RETURNING id, system_prompt, provider, model, last_response_id"
     )
@@ -155,7 +86,7 @@ def _opening_sql(owner_id: int | None) -> tuple[str, str, str, str, str, str]:
         " AND role = 'assistant' AND status = 'streaming' AND created_at >= %(stale)s LIMIT 1"
     )
     recent = (
-        f"SELECT id, parent_id, role, status, content FROM {MESSAGES} WHERE conversation_id = {session}"
+        f"SELECT {', '.join(RECENT_FIELDS)} FROM {MESSAGES} WHERE conversation_id = {session}"
         f" ORDER BY created_at DESC LIMIT {TREE_WINDOW}"
     )
     # Stored only when the session has no answer streaming and the client id is new; the parent
@@ -188,31 +119,6 @@ def _opening_sql(owner_id: int | None) -> tuple[str, str, str, str, str, str]:
 _OPENING_SQL = {True: _opening_sql(1), False: _opening_sql(None)}
 
 
-async def _batch(
-    conn: psycopg.AsyncConnection, statements: list[str], params: Any
-) -> list[list[tuple] | None]:
-    """Several statements in one simple-protocol message (one round trip), parameters bound client-side
-    (psycopg escapes them); the rows of each, ``None`` for a statement without a result."""
-    cursor = psycopg.AsyncClientCursor(conn)
-    await cursor.execute("; ".join(statements), params)
-    results: list[list[tuple] | None] = []
-    while True:
-        results.append(await cursor.fetchall() if cursor.description is not None else None)
-        if not cursor.nextset():
-            return results
-
-
-@asynccontextmanager
-async def _transaction_connection() -> AsyncIterator[psycopg.AsyncConnection]:
-    """A pooled connection; a transaction left open by an error (or an early return) is rolled back."""
-    async with (await pool()).connection() as conn:
-        try:
-            yield conn
-        finally:
-            if not conn.broken and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-                await conn.rollback()
-
-
 async def turn_open(opening: TurnOpening) -> OpenedTurn | ExistingAnswer:
     """:func:`services.turn_open` for a new message (not an edit or a regenerate)."""
     assert not (opening.edit_of or opening.regenerate_of), "branching turns use services.turn_open"
@@ -222,14 +128,17 @@ async def turn_open(opening: TurnOpening) -> OpenedTurn | ExistingAnswer:
         "id": uuid.uuid4(),
         "owner": opening.owner_id,
         "key": opening.session_key,
-        "title": session_title(opening.user_content),
+        **{
+            f"new_{name}": Jsonb(value) if isinstance(value, dict) else value  # metadata is jsonb
+            for name, value in new_session_values(opening).items()
+        },
         "provider": opening.provider,
         "model": opening.model,
         "system": opening.system or "",
         "system_given": opening.system is not None,
         "now": now,
         "client_id": opening.client_message_id or None,
-        "stale": now - opening.stale_after,
+        "stale": busy_cutoff(opening, now),
         "user_id": uuid.uuid4(),
         "answer_id": uuid.uuid4(),
         "content": opening.user_content,
@@ -239,17 +148,14 @@ async def turn_open(opening: TurnOpening) -> OpenedTurn | ExistingAnswer:
     # One round trip, one transaction: each statement reads what the ones before it committed
     # (READ COMMITTED takes a snapshot per statement), after the session's row lock.
     statements = ["BEGIN", lock, existing, busy, recent, insert, update, "COMMIT"]
-    async with _transaction_connection() as conn:
-        _, locked, found, streaming, rows, *_ = await _batch(conn, statements, params)
+    async with transaction_connection() as conn:
+        _, locked, found, streaming, rows, *_ = await batch(conn, statements, params)
     conversation_id, system_prompt, provider, model, last_response_id = locked[0]
     if found:
         answer_id, status = found[0]
         return ExistingAnswer(str(answer_id), status)
     if streaming:
-        raise TurnInProgress(
-            "Another answer in this session is still streaming: wait for it, stop it, or use another session.",
-            message_id=str(streaming[0][0]),
-        )
+        raise turn_in_progress(str(streaming[0][0]))
     recent_rows = {str(row[0]): row for row in rows or ()}
     parent_id = next(iter(recent_rows), None)
     if opening.system is not None:
@@ -266,61 +172,57 @@ async def turn_open(opening: TurnOpening) -> OpenedTurn | ExistingAnswer:
     )
 
 
-_FINISH_MESSAGE = (
-    f"UPDATE {MESSAGES} SET status = %(status)s, content = %(content)s, provider = %(provider)s,"
-    " model = %(model)s, finish_reason = %(finish_reason)s, response_id = %(response_id)s,"
-    " input_tokens = %(input_tokens)s, output_tokens = %(output_tokens)s,"
-    " usage_estimated = %(usage_estimated)s, error_code = %(error_code)s,"
-    " error_message = %(error_message)s, completed_at = %(now)s WHERE id = %(message)s"
-)
-_INSERT_ARTIFACTS = (
-    f"INSERT INTO {ARTIFACTS} (message_id, conversation_id, language, filename, content, position, created_at)"
-    " VALUES {rows} ON CONFLICT DO NOTHING"  # a repeated save (see services)
-)
-_FINISH_SESSION = f"UPDATE {CONVERSATIONS} SET updated_at = %(now)s WHERE id = %(conversation)s"
-_FINISH_SESSION_CHAINED = (
-    f"UPDATE {CONVERSATIONS} SET updated_at = %(now)s, last_response_id = %(response_id)s"
-    " WHERE id = %(conversation)s"
+_ANSWER_SET = ", ".join(
+    f"{column} = %(m_{name})s"
+    for column, name in zip(_columns(Message, CLOSING_FIELDS), CLOSING_FIELDS, strict=True)
 )
 
 
-async def turn_finish(conversation_id: str, message_id: str, outcome: TurnOutcome) -> None:
-    """:func:`services.turn_finish`: the answer's terminal state, its artifacts, the session's chain id."""
+@functools.lru_cache(maxsize=64)
+def _closing_sql(only_if_streaming: bool, session_fields: tuple[str, ...], artifacts: int) -> str:
+    """The closing write as one statement: the answer (unless the guard finds it no longer
+    ``streaming``), then, only if it was closed, its artifacts and the session; the count closed."""
+    guard = " AND status = %(streaming)s" if only_if_streaming else ""
+    session_set = ", ".join(
+        f"{column} = %(s_{name})s"
+        for column, name in zip(_columns(Conversation, session_fields), session_fields, strict=True)
+    )
+    parts = [
+        f"closed AS (UPDATE {MESSAGES} SET {_ANSWER_SET} WHERE id = %(message)s{guard} RETURNING id)",
+        f"session AS (UPDATE {CONVERSATIONS} SET {session_set}"
+        " WHERE id = %(conversation)s AND EXISTS (SELECT 1 FROM closed))",
+    ]
+    if artifacts:
+        rows = ", ".join(
+            "(" + ", ".join(f"%(a{i}_{name})s" for name in ARTIFACT_FIELDS) + ")" for i in range(artifacts)
+        )
+        parts.append(
+            f"stored AS (INSERT INTO {ARTIFACTS} (message_id, conversation_id, created_at,"
+            f" {', '.join(_columns(Artifact, ARTIFACT_FIELDS))})"
+            f" SELECT closed.id, %(conversation)s, %(now)s, v.* FROM closed, (VALUES {rows}) AS v"
+            " ON CONFLICT DO NOTHING)"  # a repeated save (see services)
+        )
+    return "WITH " + ", ".join(parts) + " SELECT count(*) FROM closed"
+
+
+async def turn_finish(
+    conversation_id: str, message_id: str, outcome: TurnOutcome, *, only_if_streaming: bool = False
+) -> bool:
+    """:func:`services.turn_finish`: the answer's terminal state, its artifacts, the session's chain id;
+    whether the answer was closed."""
     now = timezone.now()
-    params = {
-        "status": outcome.status,
-        "content": outcome.content,
-        "provider": outcome.provider,
-        "model": outcome.model,
-        "finish_reason": outcome.finish_reason,
-        "response_id": outcome.response_id,
-        "input_tokens": outcome.input_tokens,
-        "output_tokens": outcome.output_tokens,
-        "usage_estimated": outcome.usage_estimated,
-        "error_code": outcome.error_code,
-        "error_message": outcome.error_message,
+    session = session_closing_values(outcome, now)
+    params: dict[str, Any] = {
+        **{f"m_{name}": value for name, value in closing_values(outcome, now).items()},
+        **{f"s_{name}": value for name, value in session.items()},
+        "streaming": Message.Status.STREAMING.value,
         "now": now,
         "message": uuid.UUID(message_id),
         "conversation": uuid.UUID(conversation_id),
     }
-    chained = outcome.status == Message.Status.COMPLETE and bool(outcome.response_id)
-    statements = ["BEGIN", _FINISH_MESSAGE]
     for i, block in enumerate(outcome.artifacts):
-        params.update(
-            {
-                f"a{i}_language": block.language,
-                f"a{i}_filename": block.filename,
-                f"a{i}_content": block.content,
-                f"a{i}_position": block.position,
-            }
-        )
-    if outcome.artifacts:
-        rows = ", ".join(
-            f"(%(message)s, %(conversation)s, %(a{i}_language)s, %(a{i}_filename)s, %(a{i}_content)s,"
-            f" %(a{i}_position)s, %(now)s)"
-            for i in range(len(outcome.artifacts))
-        )
-        statements.append(_INSERT_ARTIFACTS.format(rows=rows))
-    statements += [_FINISH_SESSION_CHAINED if chained else _FINISH_SESSION, "COMMIT"]
-    async with _transaction_connection() as conn:
-        await _batch(conn, statements, params)
+        params.update({f"a{i}_{name}": value for name, value in artifact_values(block).items()})
+    sql = _closing_sql(only_if_streaming, tuple(session), len(outcome.artifacts))
+    async with transaction_connection() as conn:
+        [[(closed,)]] = await batch(conn, [sql], params)
+    return bool(closed)

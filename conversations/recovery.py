@@ -3,13 +3,16 @@
 Every process heartbeats the turns it runs (a Redis key per turn, refreshed
 every few seconds). A sweeper in every process marks ``interrupted`` the
 answers still ``streaming`` that no live process heartbeats — keeping the
-partial text that reached the replay buffer. Without Redis there is one
-process: at start-up every ``streaming`` answer is an orphan.
+partial text that reached the replay buffer, with an estimated usage. It closes
+them with the turn's own closing write (:func:`services.turn_finish`), guarded
+so that an answer closed meanwhile by its turn is left alone. Without Redis
+there is one process: at start-up every ``streaming`` answer is an orphan.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from datetime import timedelta
 
@@ -20,6 +23,10 @@ from conversations.db import run_db
 from conversations.event_log import BufferUnavailable, get_event_log
 from conversations.models import Message
 from conversations.redis_client import redis_client
+from conversations.running import running_jobs
+from conversations.services import turn_finish
+from conversations.turn_rules import TurnOutcome
+from providers.base import ProviderRequest, estimate_usage
 
 logger = logging.getLogger(__name__)
 
@@ -48,22 +55,27 @@ async def heartbeat(message_ids: list[str]) -> None:
         await pipe.execute()
 
 
-def _streaming_candidates(older_than) -> list[str]:
+def _streaming_candidates(older_than) -> list[tuple[str, str, str, str]]:
+    """``(message id, session id, provider, model)`` of answers streaming since before ``older_than``."""
     rows = Message.objects.filter(
         role=Message.Role.ASSISTANT, status=Message.Status.STREAMING, created_at__lt=older_than
-    ).values_list("pk", flat=True)[:500]
-    return [str(pk) for pk in rows]
+    ).values_list("pk", "conversation_id", "provider", "model")[:500]
+    return [(str(pk), str(conversation_id), provider, model) for pk, conversation_id, provider, model in rows]
 
 
-def _mark_interrupted(message_id: str, content: str) -> int:
-    return Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(
+def abandoned_outcome(content: str, provider: str, model: str) -> TurnOutcome:
+    """How an orphan ends: ``interrupted``, its partial text kept, the provider and model it was
+    opened with, the output usage estimated (the prompt is not known here: input stays unknown)."""
+    usage = estimate_usage(ProviderRequest(model=model, messages=()), content)
+    return TurnOutcome(
         status=Message.Status.INTERRUPTED,
         content=content,
+        provider=provider,
+        model=model,
+        output_tokens=usage.output_tokens,
+        usage_estimated=usage.estimated,
         error_code="server_stopped",
         error_message=ABANDONED_MESSAGE,
-        usage_estimated=True,
-        output_tokens=-(-len(content) // 4),
-        completed_at=timezone.now(),
     )
 
 
@@ -79,15 +91,19 @@ async def sweep_orphans(*, local_running: set[str], startup: bool = False) -> li
     """Mark interrupted the streaming answers no process is running. Returns their ids."""
     orphan_age = timedelta(seconds=settings.TURN_ORPHAN_SECONDS)
     older_than = timezone.now() - (timedelta(0) if startup and not settings.REDIS_URL else orphan_age)
-    candidates = [m for m in await run_db(_streaming_candidates, older_than) if m not in local_running]
+    candidates = [c for c in await run_db(_streaming_candidates, older_than) if c[0] not in local_running]
     if not candidates:
         return []
     if settings.REDIS_URL:
-        alive = await redis_client().mget([alive_key(m) for m in candidates])
-        candidates = [m for m, flag in zip(candidates, alive, strict=True) if flag is None]
+        alive = await redis_client().mget([alive_key(c[0]) for c in candidates])
+        candidates = [c for c, flag in zip(candidates, alive, strict=True) if flag is None]
     recovered = []
-    for message_id in candidates:
-        if await run_db(_mark_interrupted, message_id, await _partial_text(message_id)):
+    for message_id, conversation_id, provider, model in candidates:
+        outcome = abandoned_outcome(await _partial_text(message_id), provider, model)
+        # A partial, not the function: run_db does not retry it while the database is down (the
+        # sweeper runs again soon, and must not hold up the heartbeat meanwhile).
+        close = functools.partial(turn_finish, conversation_id, message_id, outcome, only_if_streaming=True)
+        if await run_db(close):
             recovered.append(message_id)
     if recovered:
         logger.warning("recovered %d answer(s) left streaming by a stopped process", len(recovered))
@@ -107,8 +123,6 @@ class Maintenance:
             self._tasks[loop] = loop.create_task(self._run(), name="turn-maintenance")
 
     async def _run(self) -> None:
-        from conversations.jobs import running_jobs
-
         first, since_sweep = True, 0.0
         while True:
             try:

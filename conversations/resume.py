@@ -6,9 +6,9 @@ from typing import Any
 
 from conversations.db import run_db
 from conversations.event_log import BufferUnavailable, get_event_log
-from conversations.jobs import running_jobs
 from conversations.models import Message
 from conversations.replay import stored_turn_events
+from conversations.running import running_jobs
 from conversations.selectors import message_for_owner
 
 

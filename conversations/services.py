@@ -1,93 +1,34 @@
-"""Writes of the turn path, each one thread hop and one transaction (HackSoft style: entity first)."""
+"""Writes of the turn path, each one thread hop and one transaction (HackSoft style: entity first).
+
+``turn_open`` and ``turn_finish`` are the ORM reference of a turn's two writes; their rules
+(what is stored, when a session is busy, when a close chains) live in :mod:`conversations.turn_rules`.
+"""
 
 from __future__ import annotations
-
-from dataclasses import dataclass, field
-from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from conversations.artifacts import CodeBlock
 from conversations.db import retry_while_database_down
-from conversations.errors import InvalidTurnInput, NotFound, TurnInProgress
+from conversations.errors import InvalidTurnInput, NotFound
 from conversations.models import Artifact, Conversation, Message
-from providers.base import ChatMessage
-
-TITLE_LENGTH = 80
-
-
-@dataclass(frozen=True, slots=True)
-class TurnOpening:
-    """What a new turn needs to know; ``user_content`` is stored as the user's message."""
-
-    owner_id: int | None
-    session_key: str
-    user_content: str
-    client_message_id: str | None
-    provider: str
-    model: str
-    system: str | None
-    history_limit: int
-    chaining: bool
-    edit_of: str | None = None  # a user message: the new one replaces it, as a new branch
-    regenerate_of: str | None = None  # an answer (or its user message): answer the same message again
-    metadata: dict = field(default_factory=dict)
-    stale_after: timedelta = timedelta(minutes=15)
-
-
-@dataclass(frozen=True, slots=True)
-class OpenedTurn:
-    conversation_id: str
-    session_key: str
-    user_message_id: str
-    assistant_message_id: str
-    system: str
-    history: tuple[ChatMessage, ...]  # earlier messages, oldest first, without the new one
-    previous_response_id: str | None
-    user_content: str
-
-
-@dataclass(frozen=True, slots=True)
-class ExistingAnswer:
-    """The stored answer to a repeated ``client_message_id`` (or its user message when unanswered)."""
-
-    message_id: str
-    status: str
-
-
-@dataclass(frozen=True, slots=True)
-class TurnOutcome:
-    status: str
-    content: str
-    provider: str
-    model: str
-    finish_reason: str = ""
-    response_id: str = ""
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    usage_estimated: bool = False
-    error_code: str = ""
-    error_message: str = ""
-    artifacts: tuple[CodeBlock, ...] = ()
-
-
-def session_title(content: str) -> str:
-    """A new session's title: the first line of its first message."""
-    lines = content.strip().splitlines()
-    return lines[0][:TITLE_LENGTH] if lines else ""
-
-
-def chain_from(opening: TurnOpening, provider: str, model: str, last_response_id: str) -> str | None:
-    """The provider-side response id to continue from, when the turn may chain (same provider and model)."""
-    if (
-        opening.chaining
-        and not (opening.edit_of or opening.regenerate_of)
-        and last_response_id
-        and (provider, model) == (opening.provider, opening.model)
-    ):
-        return last_response_id
-    return None
+from conversations.turn_rules import (
+    RECENT_FIELDS,
+    TREE_WINDOW,
+    TURN_SAVE_RETRY_SECONDS,
+    ExistingAnswer,
+    OpenedTurn,
+    TurnOpening,
+    TurnOutcome,
+    artifact_values,
+    branch_history,
+    busy_cutoff,
+    chain_from,
+    closing_values,
+    new_session_values,
+    session_closing_values,
+    turn_in_progress,
+)
 
 
 def _conversation_for_update(opening: TurnOpening) -> Conversation:
@@ -97,41 +38,15 @@ def _conversation_for_update(opening: TurnOpening) -> Conversation:
         return conversation
     try:
         with transaction.atomic():
-            return Conversation.objects.create(
-                **lookup,
-                title=session_title(opening.user_content),
-                provider=opening.provider,
-                model=opening.model,
-                system_prompt=opening.system or "",
-                metadata=opening.metadata,
-            )
+            return Conversation.objects.create(**lookup, **new_session_values(opening))
     except IntegrityError:  # created by a concurrent request: lock theirs
         return Conversation.objects.select_for_update().get(**lookup)
 
 
-TREE_WINDOW = 400
-
-
 def _recent_messages(conversation: Conversation) -> dict[str, tuple]:
-    """The newest messages of a session as ``{id: (id, parent_id, role, status, content)}``, newest first."""
-    rows = conversation.messages.order_by("-created_at").values_list(
-        "id", "parent_id", "role", "status", "content"
-    )
+    """The newest messages of a session as ``{id: row of RECENT_FIELDS}``, newest first."""
+    rows = conversation.messages.order_by("-created_at").values_list(*RECENT_FIELDS)
     return {str(row[0]): row for row in rows[:TREE_WINDOW]}
-
-
-def branch_history(messages: dict[str, tuple], leaf_id: str | None, limit: int) -> tuple[ChatMessage, ...]:
-    """The complete messages on the branch ending at ``leaf_id`` (itself included), oldest first, at most ``limit``."""
-    chain: list[ChatMessage] = []
-    seen: set[str] = set()
-    current = leaf_id
-    while current and current in messages and current not in seen and len(chain) < limit:
-        seen.add(current)
-        _, parent_id, role, status, content = messages[current]
-        if status == Message.Status.COMPLETE and role in (Message.Role.USER, Message.Role.ASSISTANT):
-            chain.append(ChatMessage(role, content))
-        current = str(parent_id) if parent_id else None
-    return tuple(reversed(chain))
 
 
 def _target_message(conversation: Conversation, message_id: str) -> Message:
@@ -181,13 +96,10 @@ def turn_open(opening: TurnOpening) -> OpenedTurn | ExistingAnswer:
     busy = conversation.messages.filter(
         role=Message.Role.ASSISTANT,
         status=Message.Status.STREAMING,
-        created_at__gte=timezone.now() - opening.stale_after,
+        created_at__gte=busy_cutoff(opening, timezone.now()),
     ).first()
     if busy is not None:
-        raise TurnInProgress(
-            "Another answer in this session is still streaming: wait for it, stop it, or use another session.",
-            message_id=str(busy.pk),
-        )
+        raise turn_in_progress(str(busy.pk))
     if opening.system is not None and opening.system != conversation.system_prompt:
         conversation.system_prompt = opening.system
     recent = _recent_messages(conversation)
@@ -239,53 +151,39 @@ def turn_open(opening: TurnOpening) -> OpenedTurn | ExistingAnswer:
     )
 
 
-# How long the closing write of a turn waits for an unreachable database (a restart, a failover)
-# before giving up; the client's stream waits for it, then gets its terminal event.
-TURN_SAVE_RETRY_SECONDS = 20.0
-
-
 @retry_while_database_down(TURN_SAVE_RETRY_SECONDS)
 @transaction.atomic
-def turn_finish(conversation_id: str, message_id: str, outcome: TurnOutcome) -> None:
+def turn_finish(
+    conversation_id: str, message_id: str, outcome: TurnOutcome, *, only_if_streaming: bool = False
+) -> bool:
     """The one closing write of a turn: the answer's terminal state, its artifacts, the session's chain id.
 
-    Safe to repeat (it is retried while the database is down, and a commit whose acknowledgement
-    was lost may run twice): the same values are written again and existing artifacts are kept.
+    Returns whether the answer was closed; when it was not (no such answer, or ``only_if_streaming``
+    and it is no longer ``streaming``: another process closed it) nothing is written. Safe to
+    repeat (it is retried while the database is down, and a commit whose acknowledgement was lost
+    may run twice): the same values are written again and existing artifacts are kept.
     """
     now = timezone.now()
-    Message.objects.filter(pk=message_id).update(
-        status=outcome.status,
-        content=outcome.content,
-        provider=outcome.provider,
-        model=outcome.model,
-        finish_reason=outcome.finish_reason,
-        response_id=outcome.response_id,
-        input_tokens=outcome.input_tokens,
-        output_tokens=outcome.output_tokens,
-        usage_estimated=outcome.usage_estimated,
-        error_code=outcome.error_code,
-        error_message=outcome.error_message,
-        completed_at=now,
-    )
+    answer = Message.objects.filter(pk=message_id)
+    if only_if_streaming:
+        answer = answer.filter(status=Message.Status.STREAMING)
+    if not answer.update(**closing_values(outcome, now)):
+        return False
     if outcome.artifacts:
         Artifact.objects.bulk_create(
             [
                 Artifact(
                     message_id=message_id,
                     conversation_id=conversation_id,
-                    language=block.language,
-                    filename=block.filename,
-                    content=block.content,
-                    position=block.position,
+                    created_at=now,
+                    **artifact_values(block),
                 )
                 for block in outcome.artifacts
             ],
             ignore_conflicts=True,  # a repeated save: (message, position) is unique
         )
-    fields: dict[str, object] = {"updated_at": now}
-    if outcome.status == Message.Status.COMPLETE and outcome.response_id:
-        fields["last_response_id"] = outcome.response_id
-    Conversation.objects.filter(pk=conversation_id).update(**fields)
+    Conversation.objects.filter(pk=conversation_id).update(**session_closing_values(outcome, now))
+    return True
 
 
 SESSION_EXPORT_FORMAT = "chat-session/1"

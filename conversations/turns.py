@@ -36,7 +36,8 @@ from conversations.models import Message
 from conversations.ratelimit import turn_rate_limiter
 from conversations.replay import stored_turn_events
 from conversations.retry import RetryPolicy, ServedBy, stream_with_retries
-from conversations.services import ExistingAnswer, OpenedTurn, TurnOpening, TurnOutcome
+from conversations.running import accepting_turns
+from conversations.turn_rules import ExistingAnswer, OpenedTurn, TurnOpening, TurnOutcome
 from providers.base import ChatMessage, Provider, ProviderError, ProviderRequest, Usage, estimate_usage
 from providers.registry import ProviderNotConfigured, UnknownModel, UnknownProvider, get_registry
 
@@ -457,9 +458,7 @@ def _close_abandoned_opening(opening: TurnOpening, task: asyncio.Task) -> None:
 
 async def start_turn(request: TurnRequest) -> Turn:
     """Validate, resolve the provider and store the opening rows; raise TurnRejected on bad input."""
-    from conversations import jobs
-
-    if not jobs.accepting_turns:
+    if not accepting_turns():
         raise TurnRejected(
             "The server is shutting down: retry in a moment (another instance will answer).",
             code="shutting_down",

@@ -119,8 +119,8 @@ def settle_turns():
     yield
     import time
 
-    from conversations import jobs, turns
+    from conversations import running, turns
 
     deadline = time.monotonic() + 10
-    while (jobs.running_jobs or turns._pending_saves) and time.monotonic() < deadline:
+    while (running.running_jobs or turns._pending_saves) and time.monotonic() < deadline:
         time.sleep(0.02)

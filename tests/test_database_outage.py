@@ -14,11 +14,12 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import OperationalError, connection
 
-from conversations import pg_turns, turn_store
+from conversations import pg_pool, pg_turns, turn_store
 from conversations.artifacts import CodeBlock
 from conversations.db import database_problem, retry_while_database_down, run_db, spoke_while_idle
 from conversations.models import Artifact, Conversation, Message
-from conversations.services import TurnOutcome, turn_finish
+from conversations.services import turn_finish
+from conversations.turn_rules import TurnOutcome
 from tests.live_server import live_server
 from tests.turn_client import sse_events
 
@@ -118,7 +119,7 @@ async def test_the_native_turn_finish_is_safe_to_repeat():
     answer = await sync_to_async(streaming_answer)("repeat-native")
     for _ in range(2):
         await pg_turns.turn_finish(str(answer.conversation_id), str(answer.pk), OUTCOME)
-    await pg_turns.close_pool()
+    await pg_pool.close_pool()
     assert await Artifact.objects.filter(message_id=answer.pk).acount() == 1
     assert (await Message.objects.aget(pk=answer.pk)).status == "complete"
 

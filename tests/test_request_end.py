@@ -10,9 +10,9 @@ import asyncio
 
 import pytest
 
-from chatproject.request_scope import RequestEndCallbacks, on_request_end
 from conversations import jobs
 from conversations.models import Message
+from conversations.request_end import RequestEndCallbacks, on_request_end
 from conversations.turns import TurnRequest, start_turn
 
 

@@ -1,7 +1,9 @@
-"""The native PostgreSQL turn writes (pg_turns) store exactly what the ORM reference (services) stores."""
+"""The native PostgreSQL turn writes (pg_turns) store exactly what the ORM reference (services) stores,
+both from the one definition of their rules (turn_rules), which recovery's closing write uses too."""
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import timedelta
 
 import pytest
@@ -9,32 +11,33 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from django.db import connection
 
-from conversations import pg_turns, turn_store
+from conversations import pg_pool, pg_turns, recovery, turn_store
 from conversations.artifacts import CodeBlock
 from conversations.db import run_db
 from conversations.errors import TurnInProgress
+from conversations.event_log import get_event_log
 from conversations.models import Artifact, Conversation, Message
-from conversations.services import (
+from conversations.services import turn_finish, turn_open
+from conversations.turn_rules import (
+    BUSY_MESSAGE,
+    CLOSING_FIELDS,
     ExistingAnswer,
     OpenedTurn,
     TurnOpening,
     TurnOutcome,
-    turn_finish,
-    turn_open,
 )
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(connection.vendor != "postgresql", reason="the native path is PostgreSQL's"),
-]
+postgresql_only = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="the native path is PostgreSQL's"
+)
 
 
 async def orm_open(opening: TurnOpening):
     return await run_db(turn_open, opening)
 
 
-async def orm_finish(conversation_id: str, message_id: str, outcome: TurnOutcome) -> None:
-    await run_db(turn_finish, conversation_id, message_id, outcome)
+async def orm_finish(conversation_id: str, message_id: str, outcome: TurnOutcome, **guard) -> bool:
+    return await run_db(turn_finish, conversation_id, message_id, outcome, **guard)
 
 
 PATHS = {
@@ -74,41 +77,72 @@ def complete(text: str, response_id: str = "", artifacts: tuple[CodeBlock, ...] 
     )
 
 
+def failed(text: str, response_id: str = "") -> TurnOutcome:
+    return TurnOutcome(
+        status=Message.Status.FAILED,
+        content=text,
+        provider="openai-responses",
+        model="gpt-test",
+        response_id=response_id,
+        error_code="upstream_error",
+        error_message="boom",
+        usage_estimated=True,
+        input_tokens=1,
+        output_tokens=1,
+    )
+
+
 async def scenario(path: str, owner_id: int | None) -> tuple[list, dict]:
     """The same sequence of turns through one path; returns what each call answered and what was stored."""
     open_, finish = PATHS[path]
     key = f"parity-{path}-{owner_id}"
     answers: list = []
     first = await open_(
-        opening(key, "Hello there\nsecond line", owner_id, system="Be brief.", client_message_id="c1")
+        opening(
+            key,
+            "Hello there\nsecond line",
+            owner_id,
+            system="Be brief.",
+            client_message_id="c1",
+            metadata={"source": "parity"},
+        )
     )
     assert isinstance(first, OpenedTurn)
     answers.append(("first", first.system, first.history, first.previous_response_id, first.user_content))
-    with pytest.raises(TurnInProgress):  # one answer at a time
+    with pytest.raises(TurnInProgress) as busy:  # one answer at a time
         await open_(opening(key, "too soon", owner_id))
+    answers.append(
+        ("busy", busy.value.message, busy.value.details == {"message_id": first.assistant_message_id})
+    )
     repeat = await open_(opening(key, "Hello there", owner_id, client_message_id="c1"))
     assert isinstance(repeat, ExistingAnswer)
     answers.append(("repeat while streaming", repeat.message_id == first.assistant_message_id, repeat.status))
     block = CodeBlock(0, "python", "a.py", "print(1)\n")
-    await finish(first.conversation_id, first.assistant_message_id, complete("Hi!", "resp_1", (block,)))
+    closing = complete("Hi!", "resp_1", (block,))  # complete with a response id: the session chains
+    answers.append(("closed", await finish(first.conversation_id, first.assistant_message_id, closing)))
+    answers.append(("saved again", await finish(first.conversation_id, first.assistant_message_id, closing)))
+    late = failed("late")  # e.g. recovery after the turn closed it: the guard leaves the answer alone
+    answers.append(
+        (
+            "guarded",
+            await finish(first.conversation_id, first.assistant_message_id, late, only_if_streaming=True),
+        )
+    )
     repeat = await open_(opening(key, "Hello there", owner_id, client_message_id="c1"))
     answers.append(("repeat when done", repeat.message_id == first.assistant_message_id, repeat.status))
     second = await open_(opening(key, "And now?", owner_id))
     answers.append(("second", second.system, second.history, second.previous_response_id))
-    await finish(
-        second.conversation_id,
-        second.assistant_message_id,
-        TurnOutcome(
-            status=Message.Status.FAILED,
-            content="partial",
-            provider="openai-responses",
-            model="gpt-test",
-            error_code="upstream_error",
-            error_message="boom",
-            usage_estimated=True,
-            input_tokens=1,
-            output_tokens=1,
-        ),
+    # failed, even with a response id: the session does not chain from it
+    await finish(second.conversation_id, second.assistant_message_id, failed("partial", "resp_failed"))
+    third = await open_(opening(key, "Go on", owner_id))
+    answers.append(("third", third.history, third.previous_response_id))
+    answers.append(  # complete without a response id: the session keeps its chain id
+        (
+            "guarded while streaming",
+            await finish(
+                third.conversation_id, third.assistant_message_id, complete("Done."), only_if_streaming=True
+            ),
+        )
     )
     other_model = await open_(opening(key, "Switch", owner_id, model="gpt-other", system="Be long."))
     answers.append(("other model", other_model.system, other_model.history, other_model.previous_response_id))
@@ -154,6 +188,8 @@ def snapshot(conversation_id: str) -> dict:
     }
 
 
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("owned", [False, True], ids=["anonymous", "owned"])
 async def test_native_writes_store_the_same_rows_as_the_orm(owned):
     owner_id = None
@@ -165,21 +201,33 @@ async def test_native_writes_store_the_same_rows_as_the_orm(owned):
     assert native == orm
     answers, stored = native
     assert stored["session"]["title"] == "Hello there"
+    assert stored["session"]["metadata"] == {"source": "parity"}
     assert stored["session"]["system_prompt"] == "Be long."
+    # chained by the complete close with a response id; neither the failed one nor the id-less one chains
     assert stored["session"]["last_response_id"] == "resp_1"
-    assert [m["role"] for m in stored["messages"]] == ["user", "assistant"] * 3
-    assert [m["parent"] for m in stored["messages"]] == [None, 0, 1, 2, 3, 4]
-    assert answers[3][3] == "resp_1"  # the second turn chains; the one on another model does not
-    assert answers[4][3] is None
-    await pg_turns.close_pool()
+    assert [m["role"] for m in stored["messages"]] == ["user", "assistant"] * 4
+    assert [m["parent"] for m in stored["messages"]] == [None, 0, 1, 2, 3, 4, 5, 6]
+    assert [m["status"] for m in stored["messages"][1::2]] == ["complete", "failed", "complete", "streaming"]
+    assert answers[1] == ("busy", BUSY_MESSAGE, True)
+    assert [a[1] for a in answers[3:6]] == [True, True, False]  # closed, saved again, guard refused
+    assert len(stored["artifacts"]) == 1  # the repeated save kept the one artifact
+    assert answers[7][3] == "resp_1"  # the second turn chains; so does the third
+    assert answers[8][2] == "resp_1"
+    assert answers[9] == ("guarded while streaming", True)
+    assert answers[10][3] is None  # the turn on another model does not
+    await pg_pool.close_pool()
 
 
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
 async def test_the_store_uses_the_native_path_on_postgresql_and_the_orm_when_switched_off(settings):
     assert turn_store.native_enabled()
     settings.TURN_DB_ASYNC = False
     assert not turn_store.native_enabled()
 
 
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
 async def test_a_turn_whose_caller_goes_away_while_it_is_stored_is_closed_interrupted(monkeypatch, settings):
     """The opening write may commit after the client left (it is on the wire already): no answer stays streaming."""
     import asyncio
@@ -214,4 +262,26 @@ async def test_a_turn_whose_caller_goes_away_while_it_is_stored_is_closed_interr
         conversation__session_key="abandoned", role=Message.Role.USER
     ).afirst()
     assert user.content == "hello"  # what was stored stays
-    await pg_turns.close_pool()
+    await pg_pool.close_pool()
+
+
+def test_the_closing_write_sets_every_field_of_an_outcome_but_its_artifacts_and_the_completion_time():
+    outcome_fields = {f.name for f in fields(TurnOutcome)} - {"artifacts"}
+    assert set(CLOSING_FIELDS) == outcome_fields | {"completed_at"}
+    assert set(CLOSING_FIELDS) <= {f.name for f in Message._meta.concrete_fields}
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_recovery_closes_an_orphan_with_the_closing_write_keeping_its_provider_and_model(settings):
+    settings.REDIS_URL = ""  # one process: at start-up every streaming answer is an orphan
+    opened = await orm_open(opening("orphan", "Tell me", provider="anthropic", model="claude-test"))
+    deltas = [{"type": "delta", "text": "Par"}, {"type": "delta", "text": "tial"}]
+    await get_event_log().append(opened.assistant_message_id, deltas)
+    assert await recovery.sweep_orphans(local_running=set(), startup=True) == [opened.assistant_message_id]
+    answer = await Message.objects.aget(pk=opened.assistant_message_id)
+    assert (answer.status, answer.content) == (Message.Status.INTERRUPTED, "Partial")
+    assert (answer.provider, answer.model) == ("anthropic", "claude-test")
+    assert (answer.error_code, answer.error_message) == ("server_stopped", recovery.ABANDONED_MESSAGE)
+    assert (answer.input_tokens, answer.output_tokens, answer.usage_estimated) == (None, 2, True)
+    assert answer.completed_at is not None
+    assert await recovery.sweep_orphans(local_running=set(), startup=True) == []

@@ -152,7 +152,7 @@ async def test_resume_of_a_finished_turn_after_the_buffer_expired_serves_the_sto
     from conversations.redis_client import redis_client
 
     message_id = frames[0]["message_id"]
-    from conversations.jobs import running_jobs
+    from conversations.running import running_jobs
 
     for _ in range(200):  # the job has published its last batch to the buffer
         if message_id not in running_jobs:
@@ -258,8 +258,8 @@ async def test_the_replay_buffer_of_a_turn_expires(session, settings):
     """Its expiry is set now and then, not per batch: a finished turn's buffer must still have one."""
     if not settings.REDIS_URL:
         pytest.skip("the Redis replay buffer needs REDIS_URL")
-    from conversations.jobs import running_jobs
     from conversations.redis_client import redis_client
+    from conversations.running import running_jobs
 
     ws = await connect("ws-1")
     await ws.send_json_to({"type": "message", "content": "expiring [[chunks=5]]"})

@@ -52,7 +52,6 @@ from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from chatproject.request_scope import on_request_end
 from conversations.db import DATABASE_DOWN, database_problem, run_db
 from conversations.dialects.access import mount_caller
 from conversations.dialects.edge import dialect_setting, encoded, frames_of, session_key, stream_response
@@ -68,7 +67,9 @@ from conversations.events import (
     UsageReported,
 )
 from conversations.http import Field, HttpError, error_response, read_json_object
-from conversations.jobs import TurnJob, follow, listen, request_stop, running_jobs
+from conversations.jobs import TurnJob, follow, listen, request_stop
+from conversations.request_end import on_request_end
+from conversations.running import running_jobs
 from conversations.services import conversation_greeting_store
 from conversations.turns import TurnRequest, start_turn
 

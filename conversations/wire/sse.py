@@ -25,8 +25,3 @@ def sse_data(payload: bytes | str) -> bytes:
         payload = payload.encode()
     lines = payload.split(b"\n")
     return b"".join(b"data: " + line + b"\n" for line in lines) + b"\n"
-
-
-def sse_comment(text: str = "") -> bytes:
-    """A comment line: keeps proxies from timing out an idle stream."""
-    return b": " + text.encode() + b"\n\n"

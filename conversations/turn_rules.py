@@ -1,0 +1,202 @@
+"""The rules of a turn's two writes, defined once.
+
+The ORM reference (:mod:`conversations.services`) and the native PostgreSQL path
+(:mod:`conversations.pg_turns`) both take from here what they store: the data
+each write takes and returns, the new session's columns, the busy rule, the
+history window, the closing write's columns and when a close chains the session.
+Recovery (:mod:`conversations.recovery`) closes orphans with the same closing
+write. ``tests/test_turn_store.py`` checks that the two paths store the same rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from conversations.artifacts import CodeBlock
+from conversations.errors import TurnInProgress
+from conversations.models import Message
+from providers.base import ChatMessage
+
+TITLE_LENGTH = 80
+
+# How many of a session's newest messages a turn reads to find its branch's history.
+TREE_WINDOW = 400
+
+# How long the closing write of a turn waits for an unreachable database (a restart, a failover)
+# before giving up; the client's stream waits for it, then gets its terminal event.
+TURN_SAVE_RETRY_SECONDS = 20.0
+
+BUSY_MESSAGE = (
+    "Another answer in this session is still streaming: wait for it, stop it, or use another session."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TurnOpening:
+    """What a new turn needs to know; ``user_content`` is stored as the user's message."""
+
+    owner_id: int | None
+    session_key: str
+    user_content: str
+    client_message_id: str | None
+    provider: str
+    model: str
+    system: str | None
+    history_limit: int
+    chaining: bool
+    edit_of: str | None = None  # a user message: the new one replaces it, as a new branch
+    regenerate_of: str | None = None  # an answer (or its user message): answer the same message again
+    metadata: dict = field(default_factory=dict)
+    stale_after: timedelta = timedelta(minutes=15)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedTurn:
+    conversation_id: str
+    session_key: str
+    user_message_id: str
+    assistant_message_id: str
+    system: str
+    history: tuple[ChatMessage, ...]  # earlier messages, oldest first, without the new one
+    previous_response_id: str | None
+    user_content: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExistingAnswer:
+    """The stored answer to a repeated ``client_message_id`` (or its user message when unanswered)."""
+
+    message_id: str
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class TurnOutcome:
+    """An answer's terminal state: what the closing write stores (see :data:`CLOSING_FIELDS`)."""
+
+    status: str
+    content: str
+    provider: str
+    model: str
+    finish_reason: str = ""
+    response_id: str = ""
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    usage_estimated: bool = False
+    error_code: str = ""
+    error_message: str = ""
+    artifacts: tuple[CodeBlock, ...] = ()
+
+
+def session_title(content: str) -> str:
+    """A new session's title: the first line of its first message."""
+    lines = content.strip().splitlines()
+    return lines[0][:TITLE_LENGTH] if lines else ""
+
+
+# The columns of a session a turn creates, beside its owner and key; in this order.
+NEW_SESSION_FIELDS = ("title", "provider", "model", "system_prompt", "metadata")
+
+
+def new_session_values(opening: TurnOpening) -> dict[str, object]:
+    """The :data:`NEW_SESSION_FIELDS` of the session a turn's first message creates."""
+    return {
+        "title": session_title(opening.user_content),
+        "provider": opening.provider,
+        "model": opening.model,
+        "system_prompt": opening.system or "",
+        "metadata": opening.metadata,
+    }
+
+
+def busy_cutoff(opening: TurnOpening, now: datetime) -> datetime:
+    """An answer of the session streaming since this moment or later makes the session busy;
+    an older one is stale (its process died unnoticed) and no longer blocks it."""
+    return now - opening.stale_after
+
+
+def turn_in_progress(streaming_message_id: str) -> TurnInProgress:
+    """The rejection of a turn while another answer of its session is streaming."""
+    return TurnInProgress(BUSY_MESSAGE, message_id=streaming_message_id)
+
+
+def chain_from(opening: TurnOpening, provider: str, model: str, last_response_id: str) -> str | None:
+    """The provider-side response id to continue from, when the turn may chain (same provider and model)."""
+    if (
+        opening.chaining
+        and not (opening.edit_of or opening.regenerate_of)
+        and last_response_id
+        and (provider, model) == (opening.provider, opening.model)
+    ):
+        return last_response_id
+    return None
+
+
+# The message columns a turn reads to build its history, in the order of the rows
+# :func:`branch_history` takes; the newest :data:`TREE_WINDOW` messages, newest first.
+RECENT_FIELDS = ("id", "parent_id", "role", "status", "content")
+
+
+def branch_history(messages: dict[str, tuple], leaf_id: str | None, limit: int) -> tuple[ChatMessage, ...]:
+    """The complete messages on the branch ending at ``leaf_id`` (itself included), oldest first, at most ``limit``.
+
+    ``messages`` maps ids to rows of :data:`RECENT_FIELDS`.
+    """
+    chain: list[ChatMessage] = []
+    seen: set[str] = set()
+    current = leaf_id
+    while current and current in messages and current not in seen and len(chain) < limit:
+        seen.add(current)
+        _, parent_id, role, status, content = messages[current]
+        if status == Message.Status.COMPLETE and role in (Message.Role.USER, Message.Role.ASSISTANT):
+            chain.append(ChatMessage(role, content))
+        current = str(parent_id) if parent_id else None
+    return tuple(reversed(chain))
+
+
+# The answer's columns the closing write sets: every field of TurnOutcome but its artifacts, then
+# the completion time. The ORM updates them by name; the native SQL's SET list is made from them.
+CLOSING_FIELDS = (
+    "status",
+    "content",
+    "provider",
+    "model",
+    "finish_reason",
+    "response_id",
+    "input_tokens",
+    "output_tokens",
+    "usage_estimated",
+    "error_code",
+    "error_message",
+    "completed_at",
+)
+
+
+def closing_values(outcome: TurnOutcome, completed_at: datetime) -> dict[str, object]:
+    """The :data:`CLOSING_FIELDS` of an answer closed with ``outcome``."""
+    values = {name: getattr(outcome, name) for name in CLOSING_FIELDS[:-1]}
+    values["completed_at"] = completed_at
+    return values
+
+
+def chained(outcome: TurnOutcome) -> bool:
+    """Whether the session continues from this answer next time (its ``last_response_id``)."""
+    return outcome.status == Message.Status.COMPLETE and bool(outcome.response_id)
+
+
+def session_closing_values(outcome: TurnOutcome, completed_at: datetime) -> dict[str, object]:
+    """The session's columns the closing write sets: when it changed, and its chain id if :func:`chained`."""
+    values: dict[str, object] = {"updated_at": completed_at}
+    if chained(outcome):
+        values["last_response_id"] = outcome.response_id
+    return values
+
+
+# An artifact's columns taken from its code block (beside its message, session and creation time).
+ARTIFACT_FIELDS = ("language", "filename", "content", "position")
+
+
+def artifact_values(block: CodeBlock) -> dict[str, object]:
+    """The :data:`ARTIFACT_FIELDS` of a stored code block."""
+    return {name: getattr(block, name) for name in ARTIFACT_FIELDS}
