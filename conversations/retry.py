@@ -2,6 +2,11 @@
 
 After the first token has been relayed, an error ends the turn honestly (the
 partial text is kept); retrying then would duplicate text (LiteLLM's bug).
+
+Fallback wraps the candidates the way pydantic-ai's ``FallbackModel`` wraps
+models: one stream that tries each in turn. Who is answering travels in the
+stream itself (a :class:`Candidate` before that candidate's chunks), so no
+shared object is updated behind the reader's back.
 """
 
 from __future__ import annotations
@@ -23,9 +28,9 @@ class RetryPolicy:
     max_wait: float = 10.0  # a Retry-After longer than this moves on to the next candidate
 
 
-@dataclass(slots=True)
-class ServedBy:
-    """Which candidate is answering; updated as the stream moves through retries and fallbacks."""
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A provider and model that may answer: the resolved one first, then ``LLM_FALLBACKS`` in order."""
 
     provider: Provider
     model: str
@@ -38,13 +43,21 @@ async def stream_with_retries(
     candidates: Sequence[tuple[Provider, str]],
     build: RequestBuilder,
     policy: RetryPolicy,
-    served: ServedBy,
     *,
     chained: bool = False,
-) -> AsyncIterator[ProviderChunk]:
+) -> AsyncIterator[Candidate | ProviderChunk]:
+    """The reply of the first candidate that answers, each candidate announced before it is tried.
+
+    Every chunk comes from the :class:`Candidate` yielded last; an error raised
+    after a candidate was announced is that candidate's. A retryable error before
+    the first token is retried per ``policy`` (a Retry-After is honoured up to
+    ``max_wait``), then the next candidate is tried; any other error, or any
+    error after the first token, is raised at once. When every candidate fails,
+    the last retryable error is raised.
+    """
     last_error: ProviderError | None = None
     for provider, model in candidates:
-        served.provider, served.model = provider, model
+        yield Candidate(provider, model)
         chain = chained and provider is candidates[0][0] and provider.supports_response_chaining
         attempt = 0
         while True:

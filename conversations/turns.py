@@ -14,15 +14,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
-import orjson
 from django.conf import settings
 
 from conversations import turn_store
-from conversations.artifacts import CodeBlock, FenceScanner
+from conversations.artifacts import CodeBlock
 from conversations.db import DATABASE_DOWN, database_problem, run_db
 from conversations.errors import (
     InvalidTurnInput,
@@ -34,17 +33,16 @@ from conversations.errors import (
 from conversations.events import ArtifactReady, Completed, Delta, Failed, Started, TurnEvent, UsageReported
 from conversations.models import Message
 from conversations.ratelimit import turn_rate_limiter
+from conversations.relay import Relay, Stopped
 from conversations.replay import stored_turn_events
-from conversations.retry import RetryPolicy, ServedBy, stream_with_retries
+from conversations.retry import Candidate, RetryPolicy, stream_with_retries
 from conversations.running import accepting_turns
+from conversations.transcript import Transcript
 from conversations.turn_rules import ExistingAnswer, OpenedTurn, TurnOpening, TurnOutcome
-from providers.base import ChatMessage, Provider, ProviderError, ProviderRequest, Usage, estimate_usage
+from providers.base import ChatMessage, Provider, ProviderChunk, ProviderError, ProviderRequest
 from providers.registry import ProviderNotConfigured, UnknownModel, UnknownProvider, get_registry
 
 logger = logging.getLogger(__name__)
-
-_STOPPED = object()
-_END = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +168,13 @@ class ReplayedTurn:
 class LiveTurn:
     """A turn being answered by a provider. Consume ``events()`` once."""
 
+    # (error code, message) of the endings that are not the provider's
+    RELAY_FAILED = (
+        "internal_error",
+        "The server failed while relaying the answer; the partial text was kept.",
+    )
+    DISCONNECTED = ("disconnected", "The client went away before the answer was complete.")
+
     def __init__(
         self, request: TurnRequest, opened: OpenedTurn, candidates: list[tuple[Provider, str]]
     ) -> None:
@@ -177,12 +182,10 @@ class LiveTurn:
         self.opened = opened
         self.message_id = opened.assistant_message_id
         self.candidates = candidates
-        self.served = ServedBy(*candidates[0])
         self._seq = 0
-        self._producer: asyncio.Task | None = None
+        self._relay: Relay | None = None
         self._stop_requested = False
         self._stop_reason = ("stopped", "Stopped before the answer was complete.")
-        self._retry_after: float | None = None
 
     def stop(
         self, *, code: str = "stopped", message: str = "Stopped before the answer was complete."
@@ -190,236 +193,148 @@ class LiveTurn:
         """Stop generating: the upstream request is cancelled and the answer saved ``interrupted``."""
         if not self._stop_requested:
             self._stop_requested, self._stop_reason = True, (code, message)
-        if self._producer is not None and not self._producer.done():
-            self._producer.cancel()
+        if self._relay is not None:
+            self._relay.cancel()
         return True
+
+    async def events(self) -> AsyncIterator[TurnEvent]:
+        """Started, then the answer's deltas and artifacts, then one closing write, usage and the end."""
+        transcript, retry_after = self._transcript(), None
+        yield Started(
+            self._next_seq(),
+            self.message_id,
+            session_key=self.opened.session_key,
+            conversation_id=self.opened.conversation_id,
+            user_message_id=self.opened.user_message_id,
+            provider=transcript.provider,
+            model=transcript.model,
+        )
+        self._relay = relay = Relay(self._upstream())
+        if self._stop_requested:
+            relay.cancel()
+        try:
+            async for piece in relay:
+                if isinstance(piece, Candidate):
+                    transcript.served_by(piece.provider.name, piece.model)
+                    continue
+                closed = transcript.add(piece)
+                if piece.text:
+                    yield Delta(self._next_seq(), self.message_id, piece.text)
+                for block in closed:
+                    yield self._artifact_event(block)
+            for block in transcript.end_of_text():
+                yield self._artifact_event(block)
+            outcome = transcript.complete()
+        except Stopped:
+            outcome = transcript.interrupted(*self._stop_reason)
+        except ProviderError as exc:
+            outcome, retry_after = transcript.failed(exc.code, exc.message), exc.retry_after
+        except Exception:
+            logger.exception("turn %s failed unexpectedly", self.message_id)
+            outcome = transcript.failed(*self.RELAY_FAILED)
+        except BaseException:  # cancelled or the client went away: keep what we have
+            relay.cancel()
+            gone = transcript.interrupted(*self.DISCONNECTED)
+            await _save_outcome(self.opened.conversation_id, self.message_id, gone)
+            raise
+        finally:
+            relay.cancel()
+        outcome = await self._close(outcome)
+        for event in _closing_events(outcome, self.message_id, self._next_seq, retry_after):
+            yield event
 
     def _next_seq(self) -> int:
         self._seq += 1
         return self._seq
 
-    def _provider_request(self, model: str, chained: bool) -> ProviderRequest:
-        request, opened = self.request, self.opened
-        if request.context is not None:
-            messages = request.context
-        elif chained:
-            messages = (ChatMessage("user", opened.user_content),)
-        else:
-            messages = (*opened.history, ChatMessage("user", opened.user_content))
-        return ProviderRequest(
-            model=model,
-            messages=messages,
-            system=opened.system or request.system_default or None,
-            temperature=request.temperature,
-            max_tokens=request.max_tokens,
-            json_output=request.json_output,
-            json_schema=request.json_schema,
-            previous_response_id=opened.previous_response_id if chained else None,
-            extra_headers=request.extra_headers,
-        )
+    def _transcript(self) -> Transcript:
+        """The answer's transcript; its usage estimates count the whole prompt (history, not a chain id)."""
+        provider, model = self.candidates[0]
+        json_required = self.request.json_output or self.request.json_schema is not None
+        prompt = _provider_request(self.request, self.opened, model, False)
+        return Transcript(prompt, provider.name, model, json_required=json_required)
 
-    async def _produce(self, queue: asyncio.Queue) -> None:
-        stream = stream_with_retries(
-            self.candidates,
-            self._provider_request,
-            RetryPolicy(settings.LLM_RETRY_ATTEMPTS, settings.LLM_RETRY_BACKOFF, settings.LLM_RETRY_MAX_WAIT),
-            self.served,
-            chained=self.opened.previous_response_id is not None and self.request.context is None,
+    def _upstream(self) -> AsyncGenerator[Candidate | ProviderChunk, None]:
+        policy = RetryPolicy(
+            settings.LLM_RETRY_ATTEMPTS, settings.LLM_RETRY_BACKOFF, settings.LLM_RETRY_MAX_WAIT
         )
-        try:
-            async for chunk in stream:
-                queue.put_nowait(chunk)
-            queue.put_nowait(_END)
-        except asyncio.CancelledError:
-            queue.put_nowait(_STOPPED)
-            raise
-        except BaseException as exc:  # handed to the consumer, which decides the terminal state
-            queue.put_nowait(exc)
-        finally:
-            await stream.aclose()
+        chained = self.opened.previous_response_id is not None and self.request.context is None
+        build = functools.partial(_provider_request, self.request, self.opened)
+        return stream_with_retries(self.candidates, build, policy, chained=chained)
 
-    def _outcome(self, status: str, text: str, usage: Usage | None, **fields: object) -> TurnOutcome:
-        if usage is None:
-            usage = estimate_usage(self._provider_request(self.served.model, False), text)
-        return TurnOutcome(
-            status=status,
-            content=text,
-            provider=self.served.provider.name,
-            model=self.served.model,
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-            usage_estimated=usage.estimated,
-            **fields,  # type: ignore[arg-type]
-        )
-
-    async def events(self) -> AsyncIterator[TurnEvent]:
-        opened, message_id = self.opened, self.message_id
-        yield Started(
-            self._next_seq(),
-            message_id,
-            session_key=opened.session_key,
-            conversation_id=opened.conversation_id,
-            user_message_id=opened.user_message_id,
-            provider=self.served.provider.name,
-            model=self.served.model,
-        )
-        queue: asyncio.Queue = asyncio.Queue()
-        self._producer = asyncio.create_task(self._produce(queue))
-        if self._stop_requested:
-            self._producer.cancel()
-        parts: list[str] = []
-        blocks: list[CodeBlock] = []
-        scanner = FenceScanner()
-        usage: Usage | None = None
-        finish = response_id = ""
-        outcome: TurnOutcome | None = None
+    async def _close(self, outcome: TurnOutcome) -> TurnOutcome:
+        """The closing write (it survives cancellation); the outcome as stored, or ``failed`` if it could not be."""
         try:
-            while True:
-                item = await queue.get()
-                if item is _END:
-                    break
-                if item is _STOPPED:
-                    outcome = self._outcome(
-                        Message.Status.INTERRUPTED,
-                        "".join(parts),
-                        usage,
-                        artifacts=tuple(blocks),
-                        error_code=self._stop_reason[0],
-                        error_message=self._stop_reason[1],
-                    )
-                    break
-                if isinstance(item, BaseException):
-                    raise item
-                if item.text:
-                    parts.append(item.text)
-                    yield Delta(self._next_seq(), message_id, item.text)
-                    for block in scanner.feed(item.text):
-                        blocks.append(block)
-                        yield self._artifact_event(block)
-                usage = item.usage or usage
-                finish = item.finish_reason or finish
-                response_id = item.response_id or response_id
-            if outcome is None:
-                for block in scanner.finish():
-                    blocks.append(block)
-                    yield self._artifact_event(block)
-                outcome = self._completed_outcome("".join(parts), usage, finish, response_id, tuple(blocks))
-        except ProviderError as exc:
-            outcome = self._outcome(
-                Message.Status.FAILED,
-                "".join(parts),
-                usage,
-                artifacts=tuple(blocks),
-                error_code=exc.code,
-                error_message=exc.message,
-            )
-            self._retry_after = exc.retry_after
-        except Exception:
-            logger.exception("turn %s failed unexpectedly", message_id)
-            outcome = self._outcome(
-                Message.Status.FAILED,
-                "".join(parts),
-                usage,
-                artifacts=tuple(blocks),
-                error_code="internal_error",
-                error_message="The server failed while relaying the answer; the partial text was kept.",
-            )
-        except BaseException:  # cancelled or the client went away: keep what we have
-            if self._producer is not None:
-                self._producer.cancel()
-            await _save_outcome(
-                opened.conversation_id,
-                message_id,
-                self._outcome(
-                    Message.Status.INTERRUPTED,
-                    "".join(parts),
-                    usage,
-                    artifacts=tuple(blocks),
-                    error_code="disconnected",
-                    error_message="The client went away before the answer was complete.",
-                ),
-            )
-            raise
-        finally:
-            if self._producer is not None and not self._producer.done():
-                self._producer.cancel()
-        try:
-            await _save_outcome(opened.conversation_id, message_id, outcome)
-        except (
-            DATABASE_DOWN
-        ) as exc:  # retried for TURN_SAVE_RETRY_SECONDS already; the sweeper keeps the text
+            await _save_outcome(self.opened.conversation_id, self.message_id, outcome)
+        except DATABASE_DOWN as exc:
+            # retried for TURN_SAVE_RETRY_SECONDS already; the sweeper keeps the text
             code, reason = database_problem(exc)
-            logger.error("turn %s: the closing write failed (%s)", message_id, code)
-            outcome = replace(
+            logger.error("turn %s: the closing write failed (%s)", self.message_id, code)
+            return replace(
                 outcome,
                 status=Message.Status.FAILED,
                 error_code=code,
                 error_message=f"The answer could not be saved. {reason}",
             )
-        for event in self._closing_events(outcome, self._retry_after):
-            yield event
+        return outcome
 
     def _artifact_event(self, block: CodeBlock) -> ArtifactReady:
         return ArtifactReady(
             self._next_seq(), self.message_id, block.position, block.language, block.filename, block.content
         )
 
-    def _completed_outcome(
-        self, text: str, usage: Usage | None, finish: str, response_id: str, blocks: tuple[CodeBlock, ...]
-    ) -> TurnOutcome:
-        if self.request.json_output or self.request.json_schema is not None:
-            try:
-                orjson.loads(text)
-            except orjson.JSONDecodeError as exc:
-                return self._outcome(
-                    Message.Status.FAILED,
-                    text,
-                    usage,
-                    finish_reason=finish,
-                    response_id=response_id,
-                    artifacts=blocks,
-                    error_code="invalid_json",
-                    error_message=f"The model's reply is not valid JSON ({exc}); the raw text was kept.",
-                )
-        return self._outcome(
-            Message.Status.COMPLETE,
-            text,
-            usage,
-            finish_reason=finish or "stop",
-            response_id=response_id,
-            artifacts=blocks,
-        )
 
-    def _closing_events(self, outcome: TurnOutcome, retry_after: float | None) -> list[TurnEvent]:
-        usage = UsageReported(
-            self._next_seq(),
-            self.message_id,
-            outcome.input_tokens or 0,
-            outcome.output_tokens or 0,
-            (outcome.input_tokens or 0) + (outcome.output_tokens or 0),
-            outcome.usage_estimated,
+def _provider_request(request: TurnRequest, opened: OpenedTurn, model: str, chained: bool) -> ProviderRequest:
+    """What ``model`` is asked: the client's transcript, or the stored history (only the new
+    message when ``chained`` on the provider's side through ``previous_response_id``)."""
+    if request.context is not None:
+        messages = request.context
+    elif chained:
+        messages = (ChatMessage("user", opened.user_content),)
+    else:
+        messages = (*opened.history, ChatMessage("user", opened.user_content))
+    return ProviderRequest(
+        model=model,
+        messages=messages,
+        system=opened.system or request.system_default or None,
+        temperature=request.temperature,
+        max_tokens=request.max_tokens,
+        json_output=request.json_output,
+        json_schema=request.json_schema,
+        previous_response_id=opened.previous_response_id if chained else None,
+        extra_headers=request.extra_headers,
+    )
+
+
+def _closing_events(
+    outcome: TurnOutcome, message_id: str, next_seq: Callable[[], int], retry_after: float | None
+) -> list[TurnEvent]:
+    """The events that end a turn: its usage, then completed or failed."""
+    tokens_in, tokens_out = outcome.input_tokens or 0, outcome.output_tokens or 0
+    usage = UsageReported(
+        next_seq(), message_id, tokens_in, tokens_out, tokens_in + tokens_out, outcome.usage_estimated
+    )
+    if outcome.status == Message.Status.COMPLETE:
+        terminal: TurnEvent = Completed(
+            next_seq(),
+            message_id,
+            outcome.content,
+            outcome.finish_reason,
+            outcome.response_id,
+            outcome.provider,
+            outcome.model,
         )
-        if outcome.status == Message.Status.COMPLETE:
-            terminal: TurnEvent = Completed(
-                self._next_seq(),
-                self.message_id,
-                outcome.content,
-                outcome.finish_reason,
-                outcome.response_id,
-                outcome.provider,
-                outcome.model,
-            )
-        else:
-            terminal = Failed(
-                self._next_seq(),
-                self.message_id,
-                outcome.status,
-                outcome.error_code,
-                outcome.error_message,
-                outcome.content,
-                retry_after,
-            )
-        return [usage, terminal]
+    else:
+        terminal = Failed(
+            next_seq(),
+            message_id,
+            outcome.status,
+            outcome.error_code,
+            outcome.error_message,
+            outcome.content,
+            retry_after,
+        )
+    return [usage, terminal]
 
 
 Turn = LiveTurn | ReplayedTurn

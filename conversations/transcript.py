@@ -1,0 +1,113 @@
+"""An answer as it streams, and the outcome it ends with.
+
+:class:`Transcript` takes a provider's chunks in order and keeps what the
+closing write stores: the text, the code blocks found in it, the usage, finish
+reason and response id, and the provider and model that answered. Each way a
+turn ends (:meth:`~Transcript.complete`, :meth:`~Transcript.failed`,
+:meth:`~Transcript.interrupted`) is one call giving its
+:class:`~conversations.turn_rules.TurnOutcome`. Usage the provider did not
+report (an answer cut short, a provider that never tells) is estimated from the
+prompt and the text so far, and the outcome says so. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import orjson
+
+from conversations.artifacts import CodeBlock, FenceScanner
+from conversations.models import Message
+from conversations.turn_rules import TurnOutcome
+from providers.base import ProviderChunk, ProviderRequest, Usage, estimate_usage
+
+
+class Transcript:
+    """One answer's chunks so far. ``prompt`` is what usage estimates count as input."""
+
+    def __init__(
+        self, prompt: ProviderRequest, provider: str, model: str, *, json_required: bool = False
+    ) -> None:
+        self.prompt = prompt
+        self.provider, self.model = provider, model
+        self.json_required = json_required  # a complete answer must parse as JSON
+        self.usage: Usage | None = None  # as the provider reported it
+        self.finish_reason = ""
+        self.response_id = ""
+        self._parts: list[str] = []
+        self._blocks: list[CodeBlock] = []
+        self._scanner = FenceScanner()
+
+    @property
+    def text(self) -> str:
+        return "".join(self._parts)
+
+    @property
+    def artifacts(self) -> tuple[CodeBlock, ...]:
+        return tuple(self._blocks)
+
+    def served_by(self, provider: str, model: str) -> None:
+        """The answer comes from ``provider``/``model`` from now on (a fallback, before the first token)."""
+        self.provider, self.model = provider, model
+
+    def add(self, chunk: ProviderChunk) -> list[CodeBlock]:
+        """Take the next chunk; return the code blocks its text closed."""
+        closed: list[CodeBlock] = []
+        if chunk.text:
+            self._parts.append(chunk.text)
+            closed = self._scanner.feed(chunk.text)
+            self._blocks.extend(closed)
+        self.usage = chunk.usage or self.usage
+        self.finish_reason = chunk.finish_reason or self.finish_reason
+        self.response_id = chunk.response_id or self.response_id
+        return closed
+
+    def end_of_text(self) -> list[CodeBlock]:
+        """The whole answer has arrived: return the blocks its last line or an unclosed fence held."""
+        closed = self._scanner.finish()
+        self._blocks.extend(closed)
+        return closed
+
+    def complete(self) -> TurnOutcome:
+        """The answer as it ended upstream; ``failed`` (``invalid_json``) when JSON was asked for and not given.
+
+        Ends the text first if :meth:`end_of_text` was not called.
+        """
+        self.end_of_text()
+        if self.json_required:
+            try:
+                orjson.loads(self.text)
+            except orjson.JSONDecodeError as exc:
+                return self._outcome(
+                    Message.Status.FAILED,
+                    finish_reason=self.finish_reason,
+                    response_id=self.response_id,
+                    error_code="invalid_json",
+                    error_message=f"The model's reply is not valid JSON ({exc}); the raw text was kept.",
+                )
+        return self._outcome(
+            Message.Status.COMPLETE,
+            finish_reason=self.finish_reason or "stop",
+            response_id=self.response_id,
+        )
+
+    def failed(self, code: str, message: str) -> TurnOutcome:
+        """Ended by an error (the provider's, or ours); the partial text is kept."""
+        return self._outcome(Message.Status.FAILED, error_code=code, error_message=message)
+
+    def interrupted(self, code: str, message: str) -> TurnOutcome:
+        """Stopped, or its client went away; the partial text is kept."""
+        return self._outcome(Message.Status.INTERRUPTED, error_code=code, error_message=message)
+
+    def _outcome(self, status: str, **fields: str) -> TurnOutcome:
+        text = self.text
+        usage = self.usage if self.usage is not None else estimate_usage(self.prompt, text)
+        return TurnOutcome(
+            status=status,
+            content=text,
+            provider=self.provider,
+            model=self.model,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            usage_estimated=usage.estimated,
+            artifacts=self.artifacts,
+            **fields,
+        )
