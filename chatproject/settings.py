@@ -297,19 +297,22 @@ if COMPAT_ROOT_DIALECT and COMPAT_ROOT_DIALECT not in COMPAT_DIALECTS:
         "COMPAT_ROOT_DIALECT", COMPAT_ROOT_DIALECT, "one of " + ", ".join(COMPAT_DIALECTS) + " (or empty)"
     )
 for _dialect in COMPAT_DIALECTS:
-    for _field in ("PROVIDER", "MODEL", "ACCESS", "ORIGINS"):
-        _name = f"COMPAT_{_dialect.upper().replace('-', '_')}_{_field}"
-        if e.env_str(_name):
-            globals()[_name] = e.env_str(_name)
+    _prefix = f"COMPAT_{_dialect.upper().replace('-', '_')}_"
+    for _field in ("PROVIDER", "MODEL"):
+        if e.env_str(_prefix + _field):
+            globals()[_prefix + _field] = e.env_str(_prefix + _field)
     # Who may call each mount (conversations/dialects/access.py); unset: the dialect's default.
-    _name = f"COMPAT_{_dialect.upper().replace('-', '_')}_ACCESS"
-    if globals().get(_name, "") not in ("", "closed", "anonymous", "api_key", "signature"):
-        raise e.invalid(_name, globals()[_name], "closed, anonymous, api_key or signature")
-    if globals().get(_name) == "signature" and _dialect != "layercode":
-        raise e.invalid(_name, "signature", "closed, anonymous or api_key (signature is layercode's)")
+    _access = e.env_str(_prefix + "ACCESS")
+    if _access not in ("", "closed", "anonymous", "api_key", "signature"):
+        raise e.invalid(_prefix + "ACCESS", _access, "closed, anonymous, api_key or signature")
+    if _access == "signature" and _dialect != "layercode":
+        raise e.invalid(
+            _prefix + "ACCESS", _access, "closed, anonymous or api_key (signature is layercode's)"
+        )
+    if _access:
+        globals()[_prefix + "ACCESS"] = _access
     # Browser origins allowed to call this mount only (CORS, without credentials): JSON array or CSV.
-    _name = f"COMPAT_{_dialect.upper().replace('-', '_')}_ORIGINS"
-    globals()[_name] = e.parse_origins(_name, globals().get(_name, ""))
+    globals()[_prefix + "ORIGINS"] = e.parse_origins(_prefix + "ORIGINS", e.env_str(_prefix + "ORIGINS"))
 # The seed's own variable names, as aliases: 004's CORS_ORIGINS.
 if not globals()["COMPAT_CHAT_API_ORIGINS"]:
     COMPAT_CHAT_API_ORIGINS = e.parse_origins("CORS_ORIGINS", e.env_str("CORS_ORIGINS"))

@@ -22,15 +22,13 @@ from django.http import HttpRequest
 from accounts.callers import AuthenticationError, Caller, caller_from_key, client_ip
 from accounts.keys import raw_key_from_headers
 from conversations.db import run_db
-from conversations.dialects.edge import dialect_setting
+from conversations.dialects.edge import dialect_setting, dialect_variable
 from conversations.dialects.signature import webhook_caller
 from conversations.http import HttpError
 
-ACCESS_MODES = ("closed", "anonymous", "api_key", "signature")
-
 
 def access_variable(dialect: str) -> str:
-    return f"COMPAT_{dialect.upper().replace('-', '_')}_ACCESS"
+    return dialect_variable(dialect, "ACCESS")
 
 
 def mount_access(dialect: str) -> str:

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.urls import Resolver404
 
+from conversations.dialects.edge import dialect_variable
 from conversations.dialects.urls import DIALECTS
 
 
@@ -32,5 +33,5 @@ def mount_origin_allowed(sender: object, request: HttpRequest, **kwargs: object)
     dialect = mount_of_path(request.path_info)
     if dialect is None:
         return False
-    origins = getattr(settings, f"COMPAT_{dialect.upper().replace('-', '_')}_ORIGINS", [])
+    origins = getattr(settings, dialect_variable(dialect, "ORIGINS"), [])
     return "*" in origins or request.headers.get("Origin", "").rstrip("/") in origins

@@ -30,9 +30,14 @@ from conversations.http import (
 SESSION_KEY_LENGTH = 128
 
 
+def dialect_variable(dialect: str, name: str) -> str:
+    """The name of a dialect's setting: ``COMPAT_<DIALECT>_<NAME>`` (``-`` as ``_``)."""
+    return f"COMPAT_{dialect.upper().replace('-', '_')}_{name}"
+
+
 def dialect_setting(dialect: str, name: str, default: str = "") -> str:
     """``COMPAT_<DIALECT>_<NAME>`` from settings, or ``default`` when unset or empty."""
-    value = getattr(settings, f"COMPAT_{dialect.upper().replace('-', '_')}_{name}", None)
+    value = getattr(settings, dialect_variable(dialect, name), None)
     return default if value is None or value == "" else str(value)
 
 
