@@ -44,6 +44,7 @@ from conversations.turn_rules import (
     new_session_values,
     session_closing_values,
     turn_in_progress,
+    turn_model,
 )
 
 CONVERSATIONS = Conversation._meta.db_table
@@ -89,6 +90,15 @@ def _opening_sql(owner_id: int | None) -> tuple[str, str, str, str, str, str]:
         f"SELECT {', '.join(RECENT_FIELDS)} FROM {MESSAGES} WHERE conversation_id = {session}"
         f" ORDER BY created_at DESC LIMIT {TREE_WINDOW}"
     )
+
+    # turn_rules.turn_model: the session's stored provider and model when the turn names none
+    def choose(column: str) -> str:
+        return f"CASE WHEN %(session_model)s AND provider <> '' THEN {column} ELSE %({column})s END"
+
+    chosen_provider, chosen_model = (
+        f"(SELECT {choose(column)} FROM {CONVERSATIONS} WHERE id = {session})"
+        for column in ("provider", "model")
+    )
     # Stored only when the session has no answer streaming and the client id is new; the parent
     # is the session's newest message, the first row ``recent`` read.
     insert = (
@@ -100,7 +110,7 @@ def _opening_sql(owner_id: int | None) -> tuple[str, str, str, str, str, str]:
         "  %(client_id)s::varchar, "
         f"  (SELECT id FROM {MESSAGES} WHERE conversation_id = {session} ORDER BY created_at DESC LIMIT 1),"
         "  %(user_at)s::timestamptz, %(user_at)s::timestamptz),"
-        f" (%(answer_id)s::uuid, {session}, 'assistant', '', 'streaming', %(provider)s, %(model)s, false,"
+        f" (%(answer_id)s::uuid, {session}, 'assistant', '', 'streaming', {chosen_provider}, {chosen_model}, false,"
         "  '', '', '', '', NULL, %(user_id)s::uuid, %(answer_at)s::timestamptz, NULL)"
         " ) AS v"
         f" WHERE NOT EXISTS ({busy})"
@@ -108,7 +118,7 @@ def _opening_sql(owner_id: int | None) -> tuple[str, str, str, str, str, str]:
         "   AND client_message_id = %(client_id)s)"
     )
     update = (
-        f"UPDATE {CONVERSATIONS} SET provider = %(provider)s, model = %(model)s,"
+        f"UPDATE {CONVERSATIONS} SET provider = {choose('provider')}, model = {choose('model')},"
         " system_prompt = CASE WHEN %(system_given)s THEN %(system)s ELSE system_prompt END,"
         f" updated_at = %(answer_at)s WHERE id = {session}"
         f" AND EXISTS (SELECT 1 FROM {MESSAGES} WHERE id = %(answer_id)s::uuid)"
@@ -134,6 +144,7 @@ async def turn_open(opening: TurnOpening) -> OpenedTurn | ExistingAnswer:
         },
         "provider": opening.provider,
         "model": opening.model,
+        "session_model": opening.session_model,
         "system": opening.system or "",
         "system_given": opening.system is not None,
         "now": now,
@@ -151,6 +162,7 @@ async def turn_open(opening: TurnOpening) -> OpenedTurn | ExistingAnswer:
     async with transaction_connection() as conn:
         _, locked, found, streaming, rows, *_ = await batch(conn, statements, params)
     conversation_id, system_prompt, provider, model, last_response_id = locked[0]
+    chosen = turn_model(opening, provider, model)
     if found:
         answer_id, status = found[0]
         return ExistingAnswer(str(answer_id), status)
@@ -167,8 +179,10 @@ async def turn_open(opening: TurnOpening) -> OpenedTurn | ExistingAnswer:
         assistant_message_id=str(params["answer_id"]),
         system=system_prompt,
         history=branch_history(recent_rows, parent_id, opening.history_limit),
-        previous_response_id=chain_from(opening, provider, model, last_response_id),
+        previous_response_id=chain_from(opening, (provider, model), chosen, last_response_id),
         user_content=opening.user_content,
+        provider=chosen[0],
+        model=chosen[1],
     )
 
 

@@ -28,6 +28,7 @@ from conversations.turn_rules import (
     new_session_values,
     session_closing_values,
     turn_in_progress,
+    turn_model,
 )
 
 
@@ -118,7 +119,9 @@ def turn_open(opening: TurnOpening) -> OpenedTurn | ExistingAnswer:
     else:
         parent_id = next(iter(recent), None)
     history = branch_history(recent, parent_id, opening.history_limit)
-    previous = chain_from(opening, conversation.provider, conversation.model, conversation.last_response_id)
+    stored = (conversation.provider, conversation.model)
+    provider, model = turn_model(opening, *stored)
+    previous = chain_from(opening, stored, (provider, model), conversation.last_response_id)
     if user is None:
         user = Message.objects.create(
             conversation=conversation,
@@ -133,11 +136,11 @@ def turn_open(opening: TurnOpening) -> OpenedTurn | ExistingAnswer:
         conversation=conversation,
         role=Message.Role.ASSISTANT,
         status=Message.Status.STREAMING,
-        provider=opening.provider,
-        model=opening.model,
+        provider=provider,
+        model=model,
         parent=user,
     )
-    conversation.provider, conversation.model = opening.provider, opening.model
+    conversation.provider, conversation.model = provider, model
     conversation.save(update_fields=["provider", "model", "system_prompt", "updated_at"])
     return OpenedTurn(
         conversation_id=str(conversation.pk),
@@ -148,6 +151,8 @@ def turn_open(opening: TurnOpening) -> OpenedTurn | ExistingAnswer:
         history=history,
         previous_response_id=previous,
         user_content=user.content,
+        provider=provider,
+        model=model,
     )
 
 

@@ -34,7 +34,11 @@ BUSY_MESSAGE = (
 
 @dataclass(frozen=True, slots=True)
 class TurnOpening:
-    """What a new turn needs to know; ``user_content`` is stored as the user's message."""
+    """What a new turn needs to know; ``user_content`` is stored as the user's message.
+
+    ``provider`` and ``model`` answer the turn, unless ``session_model``: then they are only the
+    server's default, and a session that has a stored provider keeps answering with its own.
+    """
 
     owner_id: int | None
     session_key: str
@@ -44,7 +48,7 @@ class TurnOpening:
     model: str
     system: str | None
     history_limit: int
-    chaining: bool
+    session_model: bool = False  # the caller named no provider or model: the session's, if it has one
     edit_of: str | None = None  # a user message: the new one replaces it, as a new branch
     regenerate_of: str | None = None  # an answer (or its user message): answer the same message again
     metadata: dict = field(default_factory=dict)
@@ -59,8 +63,10 @@ class OpenedTurn:
     assistant_message_id: str
     system: str
     history: tuple[ChatMessage, ...]  # earlier messages, oldest first, without the new one
-    previous_response_id: str | None
+    previous_response_id: str | None  # the session's chain id, when this turn may continue from it
     user_content: str
+    provider: str  # who was chosen to answer (see :func:`turn_model`)
+    model: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,14 +127,22 @@ def turn_in_progress(streaming_message_id: str) -> TurnInProgress:
     return TurnInProgress(BUSY_MESSAGE, message_id=streaming_message_id)
 
 
-def chain_from(opening: TurnOpening, provider: str, model: str, last_response_id: str) -> str | None:
-    """The provider-side response id to continue from, when the turn may chain (same provider and model)."""
-    if (
-        opening.chaining
-        and not (opening.edit_of or opening.regenerate_of)
-        and last_response_id
-        and (provider, model) == (opening.provider, opening.model)
-    ):
+def turn_model(opening: TurnOpening, stored_provider: str, stored_model: str) -> tuple[str, str]:
+    """Who answers the turn: the session's stored provider and model when the caller named
+    neither and the session has one, else the opening's. The opening stores it on the answer
+    and the session; the native SQL's ``CASE`` (:mod:`conversations.pg_turns`) says the same."""
+    if opening.session_model and stored_provider:
+        return stored_provider, stored_model
+    return opening.provider, opening.model
+
+
+def chain_from(
+    opening: TurnOpening, stored: tuple[str, str], chosen: tuple[str, str], last_response_id: str
+) -> str | None:
+    """The provider-side response id this turn may continue from: the session's, when the turn
+    adds to the newest branch on the provider and model that gave it. Whether the provider
+    chains at all is its capability, applied when it is called (:mod:`conversations.retry`)."""
+    if not (opening.edit_of or opening.regenerate_of) and last_response_id and stored == chosen:
         return last_response_id
     return None
 

@@ -120,6 +120,24 @@ def _resolve(provider: str | None, model: str | None) -> tuple[Provider, str]:
         ) from None
 
 
+def _session_model(opened: OpenedTurn, default: tuple[Provider, str]) -> tuple[Provider, str]:
+    """The session's stored provider and model, chosen by the opening; the server's default when
+    this server no longer serves them (the answer then records who really answered)."""
+    try:
+        return _resolve(opened.provider, opened.model or None)
+    except TurnRejected as exc:
+        logger.warning(
+            "session %s: its provider %s:%s is not available (%s); answering with the default %s:%s",
+            opened.session_key,
+            opened.provider,
+            opened.model,
+            exc.message,
+            default[0].name,
+            default[1],
+        )
+        return default
+
+
 def _fallbacks(primary: tuple[Provider, str]) -> list[tuple[Provider, str]]:
     candidates = [primary]
     for entry in settings.LLM_FALLBACKS:
@@ -363,8 +381,8 @@ def _close_abandoned_opening(opening: TurnOpening, task: asyncio.Task) -> None:
     outcome = TurnOutcome(
         status=Message.Status.INTERRUPTED,
         content="",
-        provider=opening.provider,
-        model=opening.model,
+        provider=opened.provider,
+        model=opened.model,
         error_code="disconnected",
         error_message="The client went away before the answer started.",
     )
@@ -405,7 +423,7 @@ async def start_turn(request: TurnRequest) -> Turn:
         history_limit=settings.MAX_HISTORY_MESSAGES
         if request.history_limit is None
         else request.history_limit,
-        chaining=primary[0].supports_response_chaining,
+        session_model=request.provider is None and request.model is None,
         edit_of=request.edit_of,
         regenerate_of=request.regenerate_of,
         stale_after=timedelta(seconds=settings.TURN_STALE_SECONDS),
@@ -418,4 +436,6 @@ async def start_turn(request: TurnRequest) -> Turn:
                 message_id=opened.message_id,
             )
         return ReplayedTurn(await run_db(stored_turn_events, opened.message_id))
+    if (opened.provider, opened.model) != (primary[0].name, primary[1]):
+        primary = _session_model(opened, primary)
     return LiveTurn(request, opened, _fallbacks(primary))

@@ -76,3 +76,38 @@ def test_switching_provider_mid_session_replays_the_transcript(client, upstream)
     sse_events(client, "/api/sessions/switch/messages", {"provider": "gemini", "content": "two [[chunks=1]]"})
     contents = upstream.requests[-1].json["contents"]
     assert [c["role"] for c in contents] == ["user", "model", "user"]
+
+
+def test_a_turn_naming_no_provider_continues_with_the_sessions(client, upstream, settings):
+    settings.LLM_PROVIDER = "demo"  # the server's default is not the session's
+    first_body = {"provider": "openai-responses", "content": "first [[chunks=2]]"}
+    _, first = sse_events(client, "/api/sessions/keep/messages", first_body)
+    _, second = sse_events(client, "/api/sessions/keep/messages", {"content": "second [[chunks=2]]"})
+    assert second[0]["provider"] == second[-1]["provider"] == "openai-responses"
+    assert Message.objects.get(pk=second[-1]["message_id"]).content == expected_reply("second [[chunks=2]]")
+    # chosen after the session was read, and chained as that provider can
+    assert upstream.requests[-1].json["previous_response_id"] == first[-1]["response_id"]
+    assert Conversation.objects.get(session_key="keep").provider == "openai-responses"
+
+
+def test_a_session_created_with_a_provider_and_model_answers_with_them(client, upstream, settings):
+    settings.LLM_PROVIDER = "demo"
+    created = client.post(
+        "/api/sessions", json={"session_key": "made", "provider": "gemini", "model": "gm-1"}
+    )
+    assert created.status_code == 201, created.text
+    _, events = sse_events(client, "/api/sessions/made/messages", {"content": "hi [[chunks=1]]"})
+    assert (events[-1]["provider"], events[-1]["model"]) == ("gemini", "gm-1")
+    assert "/models/gm-1:" in upstream.requests[-1].path
+
+
+def test_a_session_whose_provider_is_gone_is_answered_by_the_default(client, upstream, settings):
+    settings.DEMO_DELAY = 0
+    sse_events(client, "/api/sessions/gone/messages", {"provider": "zai", "content": "one [[chunks=1]]"})
+    settings.ZAI_API_KEY = ""  # the operator removed the key
+    settings.LLM_PROVIDER = "demo"
+    _, events = sse_events(client, "/api/sessions/gone/messages", {"content": "two [[chunks=1]]"})
+    assert events[-1]["type"] == "completed"
+    assert events[-1]["provider"] == "demo"
+    assert Message.objects.get(pk=events[-1]["message_id"]).provider == "demo"
+    assert Conversation.objects.get(session_key="gone").provider == "zai"  # its choice is kept

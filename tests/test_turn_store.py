@@ -56,7 +56,6 @@ def opening(key: str, content: str, owner_id: int | None = None, **fields) -> Tu
         "model": "gpt-test",
         "system": None,
         "history_limit": 50,
-        "chaining": True,
         "stale_after": timedelta(minutes=15),
     }
     base.update(fields)
@@ -146,7 +145,17 @@ async def scenario(path: str, owner_id: int | None) -> tuple[list, dict]:
     )
     other_model = await open_(opening(key, "Switch", owner_id, model="gpt-other", system="Be long."))
     answers.append(("other model", other_model.system, other_model.history, other_model.previous_response_id))
+    await finish(other_model.conversation_id, other_model.assistant_message_id, complete("Ok.", "resp_2"))
+    named = await open_(opening(key, "Now you", owner_id, model="gpt-named"))
+    answers.append(("named model", named.provider, named.model, named.previous_response_id))
+    await finish(named.conversation_id, named.assistant_message_id, complete("Yes.", "resp_3"))
+    # naming no model, the turn keeps the session's (gpt-named, not the default passed) and chains
+    kept = await open_(opening(key, "Still?", owner_id, model="gpt-default", session_model=True))
+    answers.append(("session model", kept.provider, kept.model, kept.previous_response_id))
+    fresh = await open_(opening(f"{key}-new", "New", owner_id, model="gpt-default", session_model=True))
+    answers.append(("new session", fresh.provider, fresh.model))
     stored = await sync_to_async(snapshot)(first.conversation_id)
+    stored["new session"] = await sync_to_async(snapshot)(fresh.conversation_id)
     return answers, stored
 
 
@@ -204,10 +213,22 @@ async def test_native_writes_store_the_same_rows_as_the_orm(owned):
     assert stored["session"]["metadata"] == {"source": "parity"}
     assert stored["session"]["system_prompt"] == "Be long."
     # chained by the complete close with a response id; neither the failed one nor the id-less one chains
-    assert stored["session"]["last_response_id"] == "resp_1"
-    assert [m["role"] for m in stored["messages"]] == ["user", "assistant"] * 4
-    assert [m["parent"] for m in stored["messages"]] == [None, 0, 1, 2, 3, 4, 5, 6]
-    assert [m["status"] for m in stored["messages"][1::2]] == ["complete", "failed", "complete", "streaming"]
+    assert stored["session"]["last_response_id"] == "resp_3"
+    assert [m["role"] for m in stored["messages"]] == ["user", "assistant"] * 6
+    assert [m["parent"] for m in stored["messages"]] == [None, *range(11)]
+    assert [m["status"] for m in stored["messages"][1::2]] == [
+        "complete",
+        "failed",
+        "complete",
+        "complete",
+        "complete",
+        "streaming",
+    ]
+    # closed answers record who answered (the outcome's model); the open one whom the opening chose
+    assert [m["model"] for m in stored["messages"][1::2]] == ["gpt-test"] * 5 + ["gpt-named"]
+    assert stored["session"]["model"] == "gpt-named"
+    assert stored["new session"]["session"]["model"] == "gpt-default"
+    assert stored["new session"]["messages"][1]["model"] == "gpt-default"
     assert answers[1] == ("busy", BUSY_MESSAGE, True)
     assert [a[1] for a in answers[3:6]] == [True, True, False]  # closed, saved again, guard refused
     assert len(stored["artifacts"]) == 1  # the repeated save kept the one artifact
@@ -215,6 +236,9 @@ async def test_native_writes_store_the_same_rows_as_the_orm(owned):
     assert answers[8][2] == "resp_1"
     assert answers[9] == ("guarded while streaming", True)
     assert answers[10][3] is None  # the turn on another model does not
+    assert answers[11] == ("named model", "openai-responses", "gpt-named", None)
+    assert answers[12] == ("session model", "openai-responses", "gpt-named", "resp_3")
+    assert answers[13] == ("new session", "openai-responses", "gpt-default")
     await pg_pool.close_pool()
 
 
