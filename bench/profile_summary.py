@@ -27,7 +27,7 @@ CATEGORIES: list[tuple[str, str]] = [
     ("DB: ORM + psycopg queries/commits", r"django/db/|psycopg/"),
     (
         "Redis: replay buffer + channel layer publish, presence, stop listener",
-        r"conversations/jobs\.py.*_publish|event_log\.py|channels_redis|redis/|coredis/|ratelimit|limits/",
+        r"conversations/turns/jobs\.py.*_publish|replay_buffer\.py|channels_redis|redis/|coredis/|ratelimit|limits/",
     ),
     (
         "SDK: openai stream parsing (SSE decode, pydantic chunk objects)",

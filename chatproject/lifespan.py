@@ -43,8 +43,8 @@ class LifespanApp:
                 return
 
     async def startup(self) -> None:
-        from conversations.recovery import maintenance
-        from conversations.running import start_accepting
+        from conversations.turns.recovery import maintenance
+        from conversations.turns.running import start_accepting
 
         await asyncio.to_thread(warm_up)
         start_accepting()
@@ -53,9 +53,9 @@ class LifespanApp:
     async def shutdown(self) -> None:
         from django.conf import settings
 
-        from conversations import pg_pool
-        from conversations.recovery import maintenance
-        from conversations.running import drain
+        from conversations.turns import pg_pool
+        from conversations.turns.recovery import maintenance
+        from conversations.turns.running import drain
 
         await drain(settings.SHUTDOWN_GRACE_SECONDS)
         await maintenance.stop()
@@ -65,7 +65,7 @@ class LifespanApp:
 def warm_up() -> None:
     """Import the turn path and build each configured provider (a failure is logged, not fatal:
     the turn that needs that provider reports it)."""
-    import conversations.turns  # noqa: F401 - the turn path and the encoders it pulls in
+    import conversations.turns.service  # noqa: F401 - the turn path and the encoders it pulls in
     from providers.registry import get_registry
 
     registry = get_registry()

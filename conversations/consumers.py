@@ -20,15 +20,19 @@ import orjson
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from conversations import local_fanout, resume
-from conversations.db import DATABASE_DOWN, DATABASE_RETRY_AFTER_SECONDS, database_problem, run_db
+from conversations import local_fanout
+from conversations.db import run_db
+from conversations.db_errors import DATABASE_DOWN, DATABASE_RETRY_AFTER_SECONDS, database_problem
 from conversations.errors import TurnRejected
-from conversations.jobs import launch, request_stop, session_group
 from conversations.presence import presence_add, presence_remove
 from conversations.request_ids import request_id_from, request_id_var
-from conversations.running import running_jobs
 from conversations.selectors import conversation_for_owner, message_for_owner, streaming_message_for_owner
-from conversations.turns import LiveTurn, TurnRequest, start_turn
+from conversations.turns import resume
+from conversations.turns.jobs import launch, session_group, turn_stop
+from conversations.turns.live import LiveTurn
+from conversations.turns.request import TurnRequest
+from conversations.turns.running import running_jobs
+from conversations.turns.service import turn_start
 from conversations.wire.websocket import is_terminal, ws_error, ws_frame
 
 logger = logging.getLogger(__name__)
@@ -180,7 +184,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         client_id = frame.get("client_message_id")
         try:
             request = self._turn_request(frame)
-            turn = await start_turn(replace(request, rate_limit_key=self._rate_limit_key()))
+            turn = await turn_start(replace(request, rate_limit_key=self._rate_limit_key()))
         except TurnRejected as exc:
             await self.send_json(ws_error(exc.code, exc.message, client_message_id=client_id, **exc.details))
             return
@@ -235,7 +239,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         else:
             message = await run_db(streaming_message_for_owner, self.owner_id, self.session_key)
             running = message is not None
-        if not running or not await request_stop(str(message.pk)):  # type: ignore[union-attr]
+        if not running or not await turn_stop(str(message.pk)):  # type: ignore[union-attr]
             await self.send_json(ws_error("not_running", "No answer is being generated in this session."))
 
     async def on_resume(self, frame: dict[str, Any]) -> None:

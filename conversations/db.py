@@ -15,92 +15,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import select
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
-import psycopg
 from asgiref.sync import sync_to_async
-from django.conf import settings
-from django.db import InterfaceError, OperationalError, connection
-from psycopg_pool import AsyncConnectionPool
+from django.db import connection
+
+from conversations.db_errors import DATABASE_DOWN, database_problem
 
 logger = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-# The database is unreachable, restarting or shutting down (or the connection broke): a transient
-# failure, unlike an integrity or programming error. Django's and psycopg's own classes (the
-# native psycopg code paths raise the latter).
-DATABASE_DOWN: tuple[type[Exception], ...] = (
-    OperationalError,
-    InterfaceError,
-    psycopg.OperationalError,
-    psycopg.InterfaceError,
-)
-
-
-DATABASE_RETRY_AFTER_SECONDS = 2
-
-
-def database_busy(exc: BaseException) -> bool:
-    """SQLite's one write lock held past the busy timeout: the database is up, only contended."""
-    cause = exc.__cause__ if isinstance(exc, OperationalError) else exc
-    if not isinstance(cause, sqlite3.OperationalError):
-        return False
-    name = getattr(cause, "sqlite_errorname", "")
-    return name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "is locked" in str(cause)
-
-
-def database_problem(exc: BaseException) -> tuple[str, str]:
-    """``(code, message)`` for a database error of :data:`DATABASE_DOWN`, the same on every edge:
-    ``database_busy`` (SQLite's writer lock outlasted ``DATABASE_BUSY_TIMEOUT``) or
-    ``database_unavailable`` (unreachable, restarting). Either way nothing was stored."""
-    if database_busy(exc):
-        return (
-            "database_busy",
-            "The database is busy: SQLite allows one writer at a time and this write waited "
-            f"DATABASE_BUSY_TIMEOUT ({settings.DATABASE_BUSY_TIMEOUT:g} s) for it. Retry in a moment; "
-            "for many concurrent writers set DATABASE_URL to a PostgreSQL database.",
-        )
-    return "database_unavailable", "The database is unreachable (restarting?): retry in a moment."
-
-
 # The hops run on threads of their own, not the event loop's default executor: a database that
 # does not answer (psycopg's pool waiting DATABASE_POOL_TIMEOUT for a connection, a connect
 # timeout) then stalls database work only, not what Django itself runs there (logging a 4xx/5xx
 # response, converting an exception to a response). Same size as the default executor.
 _executor = ThreadPoolExecutor(max_workers=min(32, (os.cpu_count() or 1) + 4), thread_name_prefix="run-db")
-
-
-def spoke_while_idle(conn: psycopg.Connection | psycopg.AsyncConnection) -> bool:
-    """Whether the server wrote to a connection sitting idle in a pool: on a shutdown or restart
-    it says so and closes the socket. One non-blocking poll, no round trip."""
-    try:
-        fd = conn.fileno()
-        if hasattr(select, "poll"):
-            poller = select.poll()
-            poller.register(fd, select.POLLIN)
-            return bool(poller.poll(0))
-        return bool(select.select([fd], [], [], 0)[0])
-    except (OSError, ValueError, psycopg.Error):  # closed already
-        return True
-
-
-async def check_pooled_connection(conn: psycopg.AsyncConnection, pool: AsyncConnectionPool) -> None:
-    """``check`` of an async psycopg pool, so a PostgreSQL restart does not hand out stale connections.
-
-    A round trip only for a connection the server spoke to while it was idle (the pool drops it
-    if that fails); then the other idle ones are likely stale too: ``pool.check()`` drops them
-    all at once, rather than one per request with the pool's backoff in between.
-    """
-    if spoke_while_idle(conn):
-        await pool.check()
-        await conn.execute("")
 
 
 def _call_and_release(fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:

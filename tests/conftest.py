@@ -119,8 +119,8 @@ def settle_turns():
     yield
     import time
 
-    from conversations import running, turns
+    from conversations.turns import running, store
 
     deadline = time.monotonic() + 10
-    while (running.running_jobs or turns._pending_saves) and time.monotonic() < deadline:
+    while (running.running_jobs or store._pending_closes) and time.monotonic() < deadline:
         time.sleep(0.02)

@@ -14,12 +14,14 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import OperationalError, connection
 
-from conversations import pg_pool, pg_turns, turn_store
 from conversations.artifacts import CodeBlock
-from conversations.db import database_problem, retry_while_database_down, run_db, spoke_while_idle
+from conversations.db import retry_while_database_down, run_db
+from conversations.db_errors import database_problem
 from conversations.models import Artifact, Conversation, Message
-from conversations.services import turn_finish
-from conversations.turn_rules import TurnOutcome
+from conversations.turns import pg_pool, pg_writes, store
+from conversations.turns.orm_writes import turn_finish
+from conversations.turns.pg_pool import spoke_while_idle
+from conversations.turns.rules import TurnOutcome
 from tests.live_server import live_server
 from tests.turn_client import sse_events
 
@@ -78,11 +80,9 @@ async def test_the_native_closing_write_is_retried_while_the_database_is_down(mo
         if len(calls) <= 2:
             raise psycopg.OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(turn_store, "native_enabled", lambda: True)
-    monkeypatch.setattr(pg_turns, "turn_finish", down_twice)
-    await turn_store.finish_turn(
-        "c", "m", TurnOutcome(status="complete", content="", provider="p", model="m")
-    )
+    monkeypatch.setattr(store, "native_enabled", lambda: True)
+    monkeypatch.setattr(pg_writes, "turn_finish", down_twice)
+    await store.turn_finish("c", "m", TurnOutcome(status="complete", content="", provider="p", model="m"))
     assert calls == ["m"] * 3
 
 
@@ -118,7 +118,7 @@ def test_turn_finish_is_retried_and_safe_to_repeat():
 async def test_the_native_turn_finish_is_safe_to_repeat():
     answer = await sync_to_async(streaming_answer)("repeat-native")
     for _ in range(2):
-        await pg_turns.turn_finish(str(answer.conversation_id), str(answer.pk), OUTCOME)
+        await pg_writes.turn_finish(str(answer.conversation_id), str(answer.pk), OUTCOME)
     await pg_pool.close_pool()
     assert await Artifact.objects.filter(message_id=answer.pk).acount() == 1
     assert (await Message.objects.aget(pk=answer.pk)).status == "complete"
@@ -138,7 +138,7 @@ def test_a_turn_refused_because_the_database_is_down_is_a_json_503(client, monke
     async def database_down(request):
         raise OperationalError("connection failed: Connection refused")
 
-    monkeypatch.setattr("conversations.views.turns.start_turn", database_down)
+    monkeypatch.setattr("conversations.views.turns.turn_start", database_down)
     response = client.post("/api/sessions/s/messages", {"content": "hi"}, content_type="application/json")
     assert response.status_code == 503
     assert response["Retry-After"] == "2"
@@ -170,7 +170,7 @@ def test_a_turn_whose_closing_write_cannot_be_saved_ends_with_a_clear_failed_eve
     async def database_down(conversation_id, message_id, outcome):
         raise psycopg.OperationalError("connection refused")
 
-    monkeypatch.setattr(turn_store, "finish_turn", database_down)
+    monkeypatch.setattr(store, "turn_finish", database_down)
     with httpx.Client(base_url=asgi_server.url, timeout=30) as client:
         status, events = sse_events(
             client, "/api/sessions/db-down/messages", {"content": "hello [[chunks=3]]"}
@@ -223,7 +223,7 @@ def test_a_closing_write_that_stays_busy_ends_the_turn_with_database_busy(
     async def database_busy(conversation_id, message_id, outcome):
         raise busy
 
-    monkeypatch.setattr(turn_store, "finish_turn", database_busy)
+    monkeypatch.setattr(store, "turn_finish", database_busy)
     with httpx.Client(base_url=asgi_server.url, timeout=30) as client:
         status, events = sse_events(client, "/api/sessions/db-busy/messages", {"content": "hi [[chunks=2]]"})
     assert status == 200

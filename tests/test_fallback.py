@@ -11,7 +11,7 @@ import logging
 
 import pytest
 
-from conversations.retry import Candidate, RetryPolicy, stream_with_retries
+from conversations.turns.retry import Candidate, RetryPolicy, stream_with_retries
 from providers.base import (
     AuthenticationFailed,
     ChatMessage,
@@ -142,7 +142,7 @@ async def test_waits_are_the_retry_after_when_given_else_the_doubling_backoff(ca
     rate_limited = RateLimited("primary", "slow down", retry_after=0.01)
     primary = ScriptedProvider("primary", [down()], [down()], [rate_limited], [ProviderChunk(text="ok")])
     policy = RetryPolicy(attempts=3, backoff=0.002, max_wait=1.0)
-    with caplog.at_level(logging.INFO, logger="conversations.retry"):
+    with caplog.at_level(logging.INFO, logger="conversations.turns.retry"):
         await collect([(primary, "m1")], policy)
     waits = [r.args[-1] for r in caplog.records if "retry" in r.msg]
     assert waits == [0.002, 0.004, 0.01]

@@ -5,8 +5,8 @@ import asyncio
 import pytest
 
 from chatproject.lifespan import LifespanApp
-from conversations.recovery import maintenance
-from conversations.running import accepting_turns, start_accepting
+from conversations.turns.recovery import maintenance
+from conversations.turns.running import accepting_turns, start_accepting
 from providers.registry import get_registry
 
 

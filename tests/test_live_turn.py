@@ -7,7 +7,8 @@ import asyncio
 import pytest
 
 from conversations.models import Message
-from conversations.turns import TurnRequest, start_turn
+from conversations.turns.request import TurnRequest
+from conversations.turns.service import turn_start
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -17,7 +18,7 @@ async def all_events(turn) -> list:
 
 
 async def test_a_turn_stopped_before_its_stream_started_ends_interrupted_and_saved(openai_upstream):
-    turn = await start_turn(TurnRequest(session_key="stop-early", content="hello [[chunks=3]]"))
+    turn = await turn_start(TurnRequest(session_key="stop-early", content="hello [[chunks=3]]"))
     turn.stop()
     events = await asyncio.wait_for(all_events(turn), 5)
     assert [e.type for e in events] == ["started", "usage", "failed"]
@@ -30,7 +31,7 @@ async def test_a_turn_every_candidate_failed_records_the_last_one_tried(openai_u
     settings.LLM_FALLBACKS = ["openai:backup-model"]
     openai_upstream.push_fault("503", times=1, model="gpt-test")
     openai_upstream.push_fault("503", times=1, model="backup-model")
-    turn = await start_turn(TurnRequest(session_key="all-down", content="anyone? [[chunks=2]]"))
+    turn = await turn_start(TurnRequest(session_key="all-down", content="anyone? [[chunks=2]]"))
     events = await asyncio.wait_for(all_events(turn), 5)
     assert (events[0].provider, events[0].model) == ("openai", "gpt-test")
     assert (events[-1].type, events[-1].code) == ("failed", "provider_unavailable")

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from conversations.relay import Relay, Stopped
+from conversations.turns.relay import Relay, Stopped
 from providers.base import Unavailable
 
 

@@ -10,10 +10,11 @@ import asyncio
 
 import pytest
 
-from conversations import jobs
 from conversations.models import Message
 from conversations.request_end import RequestEndCallbacks, on_request_end
-from conversations.turns import TurnRequest, start_turn
+from conversations.turns import jobs
+from conversations.turns.request import TurnRequest
+from conversations.turns.service import turn_start
 
 
 async def run_request(app) -> None:
@@ -48,7 +49,7 @@ async def test_callbacks_run_when_the_request_ends_however_it_ends():
 
 @pytest.mark.django_db(transaction=True)
 async def test_a_turn_whose_response_body_is_never_read_is_stopped_when_the_request_ends(openai_upstream):
-    turn = await start_turn(TurnRequest(session_key="never-read", content="long [[chunks=40 delay=0.05]]"))
+    turn = await turn_start(TurnRequest(session_key="never-read", content="long [[chunks=40 delay=0.05]]"))
 
     async def view_whose_client_left(scope, receive, send):
         jobs.follow(turn, grace=0)  # the response is built, then the request is over before it streams

@@ -1,7 +1,7 @@
 """The transcript of one answer: its chunks in, the outcome of each way a turn ends out."""
 
 from conversations.artifacts import CodeBlock
-from conversations.transcript import Transcript
+from conversations.turns.transcript import Transcript
 from providers.base import ChatMessage, ProviderChunk, ProviderRequest, Usage, estimate_usage
 
 PROMPT = ProviderRequest(

@@ -1,4 +1,4 @@
-"""The native PostgreSQL turn writes (pg_turns) store exactly what the ORM reference (services) stores,
+"""The native PostgreSQL turn writes (pg_writes) store exactly what the ORM reference (orm_writes) stores,
 both from the one definition of their rules (turn_rules), which recovery's closing write uses too."""
 
 from __future__ import annotations
@@ -11,14 +11,14 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from django.db import connection
 
-from conversations import pg_pool, pg_turns, recovery, turn_store
 from conversations.artifacts import CodeBlock
 from conversations.db import run_db
 from conversations.errors import TurnInProgress
-from conversations.event_log import get_event_log
 from conversations.models import Artifact, Conversation, Message
-from conversations.services import turn_finish, turn_open
-from conversations.turn_rules import (
+from conversations.turns import pg_pool, pg_writes, recovery, store
+from conversations.turns.orm_writes import turn_finish, turn_open
+from conversations.turns.replay_buffer import get_replay_buffer
+from conversations.turns.rules import (
     BUSY_MESSAGE,
     CLOSING_FIELDS,
     ExistingAnswer,
@@ -42,7 +42,7 @@ async def orm_finish(conversation_id: str, message_id: str, outcome: TurnOutcome
 
 PATHS = {
     "orm": (orm_open, orm_finish),
-    "native": (pg_turns.turn_open, pg_turns.turn_finish),
+    "native": (pg_writes.turn_open, pg_writes.turn_finish),
 }
 
 
@@ -245,9 +245,9 @@ async def test_native_writes_store_the_same_rows_as_the_orm(owned):
 @postgresql_only
 @pytest.mark.django_db(transaction=True)
 async def test_the_store_uses_the_native_path_on_postgresql_and_the_orm_when_switched_off(settings):
-    assert turn_store.native_enabled()
+    assert store.native_enabled()
     settings.TURN_DB_ASYNC = False
-    assert not turn_store.native_enabled()
+    assert not store.native_enabled()
 
 
 @postgresql_only
@@ -256,9 +256,10 @@ async def test_a_turn_whose_caller_goes_away_while_it_is_stored_is_closed_interr
     """The opening write may commit after the client left (it is on the wire already): no answer stays streaming."""
     import asyncio
 
-    from conversations.turns import TurnRequest, start_turn
+    from conversations.turns.request import TurnRequest
+    from conversations.turns.service import turn_start
 
-    real_open = turn_store.open_turn
+    real_open = store.turn_open
     stored = asyncio.Event()
 
     async def open_then_lag(opening):
@@ -267,8 +268,8 @@ async def test_a_turn_whose_caller_goes_away_while_it_is_stored_is_closed_interr
         await asyncio.sleep(0.3)  # committed; the answer to the caller is still on its way
         return opened
 
-    monkeypatch.setattr(turn_store, "open_turn", open_then_lag)
-    caller = asyncio.ensure_future(start_turn(TurnRequest(session_key="abandoned", content="hello")))
+    monkeypatch.setattr(store, "turn_open", open_then_lag)
+    caller = asyncio.ensure_future(turn_start(TurnRequest(session_key="abandoned", content="hello")))
     await asyncio.wait_for(stored.wait(), 5)
     caller.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -300,7 +301,7 @@ async def test_recovery_closes_an_orphan_with_the_closing_write_keeping_its_prov
     settings.REDIS_URL = ""  # one process: at start-up every streaming answer is an orphan
     opened = await orm_open(opening("orphan", "Tell me", provider="anthropic", model="claude-test"))
     deltas = [{"type": "delta", "text": "Par"}, {"type": "delta", "text": "tial"}]
-    await get_event_log().append(opened.assistant_message_id, deltas)
+    await get_replay_buffer().append(opened.assistant_message_id, deltas)
     assert await recovery.sweep_orphans(local_running=set(), startup=True) == [opened.assistant_message_id]
     answer = await Message.objects.aget(pk=opened.assistant_message_id)
     assert (answer.status, answer.content) == (Message.Status.INTERRUPTED, "Partial")

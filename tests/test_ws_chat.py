@@ -148,11 +148,11 @@ async def test_resume_of_a_finished_turn_after_the_buffer_expired_serves_the_sto
     ws = await connect("ws-1")
     await ws.send_json_to({"type": "message", "content": "short [[chunks=2]]"})
     frames = await until_terminal(ws)
-    from conversations.event_log import get_event_log
     from conversations.redis_client import redis_client
+    from conversations.turns.replay_buffer import get_replay_buffer
 
     message_id = frames[0]["message_id"]
-    from conversations.running import running_jobs
+    from conversations.turns.running import running_jobs
 
     for _ in range(200):  # the job has published its last batch to the buffer
         if message_id not in running_jobs:
@@ -161,7 +161,7 @@ async def test_resume_of_a_finished_turn_after_the_buffer_expired_serves_the_sto
     if settings.REDIS_URL:
         await redis_client().delete(f"chat:turn:{message_id}:events")
     else:
-        get_event_log()._events.pop(message_id)
+        get_replay_buffer()._events.pop(message_id)
     await ws.send_json_to({"type": "resume", "message_id": message_id, "after_seq": 1})
     replay = await until_terminal(ws)
     assert all(f.get("snapshot") for f in replay)
@@ -235,12 +235,12 @@ async def test_nul_characters_in_a_frame_get_an_error_frame(session):
 async def test_a_message_refused_because_the_database_is_down_gets_an_error_frame(session, monkeypatch):
     import psycopg
 
-    from conversations import turn_store
+    from conversations.turns import store
 
     async def database_down(opening):
         raise psycopg.OperationalError("connection refused")
 
-    monkeypatch.setattr(turn_store, "open_turn", database_down)
+    monkeypatch.setattr(store, "turn_open", database_down)
     ws = await connect("ws-1")
     await ws.send_json_to({"type": "message", "content": "hello", "client_message_id": "c-down"})
     frame = await ws.receive_json_from(timeout=5)
@@ -259,7 +259,7 @@ async def test_the_replay_buffer_of_a_turn_expires(session, settings):
     if not settings.REDIS_URL:
         pytest.skip("the Redis replay buffer needs REDIS_URL")
     from conversations.redis_client import redis_client
-    from conversations.running import running_jobs
+    from conversations.turns.running import running_jobs
 
     ws = await connect("ws-1")
     await ws.send_json_to({"type": "message", "content": "expiring [[chunks=5]]"})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
-from conversations.http import NUL_MESSAGE, has_nul
+from conversations.edge.bodies import NUL_MESSAGE, has_nul
 
 
 class StrictJSONParser(JSONParser):

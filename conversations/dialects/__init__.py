@@ -3,7 +3,7 @@
 A client written for one of those backends works unchanged against ``/compat/<name>/`` (or the
 root, see ``COMPAT_ROOT_DIALECT``): each module decodes that backend's requests into a
 :class:`~conversations.turns.TurnRequest` and encodes the turn's events into its wire format. Like
-every edge, a dialect calls only the turn service (``start_turn``/``follow``) and reads through
+every edge, a dialect calls only the turn service (``turn_start``/``follow``) and reads through
 :mod:`conversations.dialects.sessions`; it never touches a provider or the ORM.
 
 | name | seed | module |

@@ -24,7 +24,7 @@ from accounts.keys import raw_key_from_headers
 from conversations.db import run_db
 from conversations.dialects.edge import dialect_setting, dialect_variable
 from conversations.dialects.signature import webhook_caller
-from conversations.http import HttpError
+from conversations.edge.errors import HttpError
 
 
 def access_variable(dialect: str) -> str:

@@ -54,11 +54,13 @@ from conversations.dialects.edge import (
     stream_response,
 )
 from conversations.dialects.sessions import asession_key_for_answer
+from conversations.edge.bodies import Field, read_json_object
+from conversations.edge.errors import HttpError, error_response
 from conversations.errors import TurnRejected
 from conversations.events import Completed, Delta, Failed, TurnEvent
-from conversations.http import Field, HttpError, error_response, read_json_object
-from conversations.jobs import follow
-from conversations.turns import TurnRequest, start_turn
+from conversations.turns.jobs import follow
+from conversations.turns.request import TurnRequest
+from conversations.turns.service import turn_start
 from providers.registry import get_registry
 
 NAME = "chat-api"
@@ -144,7 +146,7 @@ async def chat_stream(request: HttpRequest) -> HttpResponse:
         field = Field(read_json_object(request))
         message = required_text(field, "message")
         key = await conversation_of(caller.owner_id, field.str("previous_response_id"))
-        turn = await start_turn(
+        turn = await turn_start(
             TurnRequest(
                 session_key=key,
                 content=message,

@@ -36,11 +36,13 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.callers import Caller
 from conversations.dialects.access import mount_caller
 from conversations.dialects.edge import dialect_setting, encoded, session_key, stream_response
+from conversations.edge.bodies import Field, read_json_object
+from conversations.edge.errors import HttpError, error_response
 from conversations.errors import TurnRejected
 from conversations.events import ArtifactReady, Completed, Delta, Failed, Started, TurnEvent
-from conversations.http import Field, HttpError, error_response, read_json_object
-from conversations.jobs import follow
-from conversations.turns import TurnRequest, start_turn
+from conversations.turns.jobs import follow
+from conversations.turns.request import TurnRequest
+from conversations.turns.service import turn_start
 
 NAME = "coding-agent"
 CONTENT_TYPE = "application/x-ndjson"
@@ -117,7 +119,7 @@ def turn_request(body: dict, caller: Caller) -> TurnRequest:
 async def chat_stream(request: HttpRequest) -> HttpResponse:
     try:
         caller = await mount_caller(request, NAME)
-        turn = await start_turn(turn_request(read_json_object(request), caller))
+        turn = await turn_start(turn_request(read_json_object(request), caller))
     except (HttpError, TurnRejected) as exc:
         return error_response(exc)
     events = follow(turn, grace=settings.HTTP_DETACH_GRACE_SECONDS)

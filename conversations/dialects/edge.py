@@ -17,15 +17,10 @@ from typing import Any
 from django.conf import settings
 from django.http import JsonResponse, StreamingHttpResponse
 
+from conversations.edge.bodies import Field
+from conversations.edge.errors import HttpError, failed_turn_status, json_error, retry_after_headers
 from conversations.events import TurnEvent
-from conversations.http import (
-    STREAM_HEADERS,
-    Field,
-    HttpError,
-    failed_turn_status,
-    json_error,
-    retry_after_headers,
-)
+from conversations.wire.sse import STREAM_HEADERS
 
 SESSION_KEY_LENGTH = 128
 

@@ -47,11 +47,14 @@ from conversations.dialects.edge import (
     session_key,
     stream_response,
 )
+from conversations.edge.bodies import Field, read_json_object
+from conversations.edge.errors import HttpError, error_response
 from conversations.errors import TurnRejected
 from conversations.events import Delta, Failed, TurnEvent
-from conversations.http import Field, HttpError, error_response, read_json_object
-from conversations.jobs import follow
-from conversations.turns import Turn, TurnRequest, start_turn
+from conversations.turns.jobs import follow
+from conversations.turns.live import Turn
+from conversations.turns.request import TurnRequest
+from conversations.turns.service import turn_start
 from conversations.wire.summary import summarize_turn
 
 NAME = "gemini-gateway"
@@ -143,7 +146,7 @@ async def _start(request: HttpRequest, key: str, *, prefix: str = "", json_outpu
     caller = await mount_caller(request, NAME)
     body = read_json_object(request)
     content = prefix + required_text(Field(body), key)
-    return await start_turn(turn_request(request, body, caller, content, json_output=json_output))
+    return await turn_start(turn_request(request, body, caller, content, json_output=json_output))
 
 
 # --- views ---------------------------------------------------------------------------------------

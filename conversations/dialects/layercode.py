@@ -52,9 +52,12 @@ from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from conversations.db import DATABASE_DOWN, database_problem, run_db
+from conversations.db import run_db
+from conversations.db_errors import DATABASE_DOWN, database_problem
 from conversations.dialects.access import mount_caller
 from conversations.dialects.edge import dialect_setting, encoded, frames_of, session_key, stream_response
+from conversations.edge.bodies import Field, read_json_object
+from conversations.edge.errors import HttpError, error_response
 from conversations.errors import RepeatedTurnInProgress, TurnInProgress, TurnRejected
 from conversations.events import (
     TERMINAL_EVENTS,
@@ -66,12 +69,12 @@ from conversations.events import (
     TurnEvent,
     UsageReported,
 )
-from conversations.http import Field, HttpError, error_response, read_json_object
-from conversations.jobs import TurnJob, follow, listen, request_stop
 from conversations.request_end import on_request_end
-from conversations.running import running_jobs
 from conversations.services import conversation_greeting_store
-from conversations.turns import TurnRequest, start_turn
+from conversations.turns.jobs import TurnJob, follow, listen, turn_stop
+from conversations.turns.request import TurnRequest
+from conversations.turns.running import running_jobs
+from conversations.turns.service import turn_start
 
 logger = logging.getLogger(__name__)
 
@@ -181,7 +184,7 @@ async def answer(request: TurnRequest) -> AsyncIterator[TurnEvent]:
     started = loop.time()
     while True:
         try:
-            turn = await start_turn(request)
+            turn = await turn_start(request)
         except TurnInProgress as exc:
             busy = exc.details.get("message_id")
             if busy is None:
@@ -199,7 +202,7 @@ async def answer(request: TurnRequest) -> AsyncIterator[TurnEvent]:
                 continue
             if waited > BARGE_IN_WAIT:
                 raise
-            await request_stop(str(busy))
+            await turn_stop(str(busy))
             await asyncio.sleep(0.05)
             continue
         return follow(turn, grace=settings.HTTP_DETACH_GRACE_SECONDS)

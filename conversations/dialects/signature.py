@@ -25,7 +25,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest
 
 from accounts.callers import Caller, client_ip
-from conversations.http import HttpError
+from conversations.edge.errors import HttpError
 
 logger = logging.getLogger(__name__)
 

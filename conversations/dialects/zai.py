@@ -46,11 +46,13 @@ from conversations.dialects.edge import (
     session_key,
     stream_response,
 )
+from conversations.edge.bodies import Field, read_json_object
+from conversations.edge.errors import HttpError, json_error
 from conversations.errors import TurnRejected
 from conversations.events import Completed, Delta, Failed, Started, TurnEvent
-from conversations.http import Field, HttpError, json_error, read_json_object
-from conversations.jobs import follow
-from conversations.turns import TurnRequest, start_turn
+from conversations.turns.jobs import follow
+from conversations.turns.request import TurnRequest
+from conversations.turns.service import turn_start
 from conversations.wire.openai_chat import chat_completion
 from conversations.wire.summary import summarize_turn
 from providers.base import ChatMessage
@@ -182,7 +184,7 @@ async def chat(request: HttpRequest) -> HttpResponse:
         caller = await mount_caller(request, NAME)
         body = read_json_object(request)
         stream = Field(body).bool("stream", default=True)
-        turn = await start_turn(turn_request(request, body, caller))
+        turn = await turn_start(turn_request(request, body, caller))
     except (HttpError, TurnRejected) as exc:
         return rejected(exc)
     events = follow(turn, grace=settings.HTTP_DETACH_GRACE_SECONDS)

@@ -8,7 +8,8 @@ from django.http import HttpRequest
 from accounts.callers import AuthenticationError, Caller, anonymous_caller, caller_from_key, client_ip
 from accounts.keys import raw_key_from_headers
 from conversations.db import run_db
-from conversations.http import HttpError, enforce_csrf
+from conversations.edge.csrf import enforce_csrf
+from conversations.edge.errors import HttpError
 
 
 async def request_caller(request: HttpRequest) -> Caller:

@@ -8,8 +8,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.deprecation import MiddlewareMixin
 from django.views.defaults import page_not_found, server_error
 
-from conversations.db import DATABASE_DOWN, DATABASE_RETRY_AFTER_SECONDS, database_problem
-from conversations.http import json_error, retry_after_headers
+from conversations.db_errors import DATABASE_DOWN, DATABASE_RETRY_AFTER_SECONDS, database_problem
+from conversations.edge.errors import json_error, retry_after_headers
 
 logger = logging.getLogger(__name__)
 

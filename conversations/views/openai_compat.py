@@ -19,22 +19,17 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpRe
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from conversations.edge.bodies import Field, read_json_object
+from conversations.edge.errors import HttpError, failed_turn_status, json_error, retry_after_headers
 from conversations.errors import TurnRejected
 from conversations.events import TurnEvent
-from conversations.http import (
-    STREAM_HEADERS,
-    Field,
-    HttpError,
-    failed_turn_status,
-    json_error,
-    read_json_object,
-    retry_after_headers,
-)
-from conversations.jobs import follow
 from conversations.namespaces import require_native_key
-from conversations.turns import TurnRequest, start_turn
+from conversations.turns.jobs import follow
+from conversations.turns.request import TurnRequest
+from conversations.turns.service import turn_start
 from conversations.views.auth import request_caller
 from conversations.wire.openai_chat import ChatChunkEncoder, chat_completion
+from conversations.wire.sse import STREAM_HEADERS
 from conversations.wire.summary import summarize_turn
 from providers.base import ChatMessage
 from providers.defaults import PROVIDERS
@@ -134,7 +129,7 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
             request, read_json_object(request), caller.owner_id
         )
         require_native_key(caller.owner_id, turn_request.session_key)
-        turn = await start_turn(replace(turn_request, rate_limit_key=caller.rate_limit_key))
+        turn = await turn_start(replace(turn_request, rate_limit_key=caller.rate_limit_key))
     except (HttpError, TurnRejected) as exc:
         return openai_error(exc.status, exc.code, exc.message, param=exc.details.get("field"))  # type: ignore[arg-type]
     completion_id = f"chatcmpl-{turn.message_id.replace('-', '')}"

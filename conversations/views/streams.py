@@ -9,12 +9,12 @@ from channels.layers import get_channel_layer
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.views.decorators.http import require_GET
 
-from conversations import resume
-from conversations.http import STREAM_HEADERS, HttpError, error_response
-from conversations.jobs import session_group
+from conversations.edge.errors import HttpError, error_response
 from conversations.presence import presence_add, presence_remove
+from conversations.turns import resume
+from conversations.turns.jobs import session_group
 from conversations.views.auth import request_owner_id
-from conversations.wire.sse import CONTENT_TYPE, encode_sse_frame
+from conversations.wire.sse import CONTENT_TYPE, STREAM_HEADERS, encode_sse_frame
 from conversations.wire.websocket import is_terminal
 
 

@@ -14,24 +14,19 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from conversations.db import run_db
+from conversations.edge.bodies import Field, read_json_object
+from conversations.edge.errors import HttpError, error_response, failed_turn_status, retry_after_headers
 from conversations.errors import TurnRejected
 from conversations.events import TurnEvent
-from conversations.http import (
-    STREAM_HEADERS,
-    Field,
-    HttpError,
-    error_response,
-    failed_turn_status,
-    read_json_object,
-    retry_after_headers,
-)
-from conversations.jobs import follow, request_stop
 from conversations.models import Message
 from conversations.namespaces import require_native_key
 from conversations.selectors import message_for_owner
-from conversations.turns import TurnRequest, start_turn
+from conversations.turns.jobs import follow, turn_stop
+from conversations.turns.request import TurnRequest
+from conversations.turns.service import turn_start
 from conversations.views.auth import request_caller, request_owner_id
 from conversations.wire import ndjson, sse
+from conversations.wire.sse import STREAM_HEADERS
 from conversations.wire.summary import summarize_turn
 
 
@@ -98,7 +93,7 @@ async def turn_response(request: HttpRequest, session_key: str, **branch: str) -
         require_native_key(caller.owner_id, session_key)
         body = read_json_object(request) if request.body or not branch else {}
         turn_request = turn_request_from_body(body, session_key, caller.owner_id, **branch)
-        turn = await start_turn(replace(turn_request, rate_limit_key=caller.rate_limit_key))
+        turn = await turn_start(replace(turn_request, rate_limit_key=caller.rate_limit_key))
     except (HttpError, TurnRejected) as exc:
         return error_response(exc)
     fmt = negotiate(request)
@@ -123,7 +118,7 @@ async def stop_message(request: HttpRequest, session_key: str, message_id: str) 
         return error_response(exc)
     message = await run_db(message_for_owner, owner_id, session_key, str(message_id))
     running = message is not None and message.status == Message.Status.STREAMING
-    if not running or not await request_stop(str(message_id)):
+    if not running or not await turn_stop(str(message_id)):
         return error_response(
             HttpError(404, "not_running", "No answer with this id is being generated in this session.")
         )

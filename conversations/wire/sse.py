@@ -7,6 +7,8 @@ import orjson
 from conversations.events import TurnEvent
 
 CONTENT_TYPE = "text/event-stream"
+# Response headers of every streamed reply: no caching, no proxy buffering (nginx).
+STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 def encode_sse(event: TurnEvent) -> bytes:

@@ -13,8 +13,8 @@ from django.conf import settings
 
 from conversations.dialects.layercode import DEFAULT_FALLBACK, DEFAULT_GREETING, DEFAULT_SYSTEM_PROMPT
 from conversations.dialects.signature import SignatureError, sign, verify
-from conversations.jobs import STOP_CHANNEL
 from conversations.models import Conversation, Message
+from conversations.turns.jobs import STOP_CHANNEL
 from tests.factories import make_conversation, make_message
 from tests.fake_upstream import expected_reply, split_reply
 from tests.live_server import LiveServer, current_database_url

@@ -5,7 +5,7 @@ closing write stores: the text, the code blocks found in it, the usage, finish
 reason and response id, and the provider and model that answered. Each way a
 turn ends (:meth:`~Transcript.complete`, :meth:`~Transcript.failed`,
 :meth:`~Transcript.interrupted`) is one call giving its
-:class:`~conversations.turn_rules.TurnOutcome`. Usage the provider did not
+:class:`~conversations.turns.rules.TurnOutcome`. Usage the provider did not
 report (an answer cut short, a provider that never tells) is estimated from the
 prompt and the text so far, and the outcome says so. Pure: no I/O.
 """
@@ -16,7 +16,7 @@ import orjson
 
 from conversations.artifacts import CodeBlock, FenceScanner
 from conversations.models import Message
-from conversations.turn_rules import TurnOutcome
+from conversations.turns.rules import TurnOutcome
 from providers.base import ProviderChunk, ProviderRequest, Usage, estimate_usage
 
 

@@ -1,4 +1,4 @@
-"""HTTP helpers for the edge: JSON errors, body decoding, CSRF for session-authenticated calls."""
+"""Request bodies: JSON objects read within the limits, and typed access to their fields."""
 
 from __future__ import annotations
 
@@ -6,44 +6,9 @@ from typing import Any
 
 import orjson
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.middleware.csrf import CsrfViewMiddleware
+from django.http import HttpRequest
 
-from conversations.errors import TurnRejected
-
-STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-
-
-class HttpError(Exception):
-    def __init__(self, status: int, code: str, message: str, **details: Any) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.details = status, code, message, details
-
-
-def json_error(
-    status: int, code: str, message: str, *, headers: dict | None = None, **details: Any
-) -> JsonResponse:
-    body: dict[str, Any] = {"code": code, "message": message}
-    body.update({k: v for k, v in details.items() if v is not None})
-    return JsonResponse({"error": body}, status=status, headers=headers)
-
-
-# HTTP status of a turn that failed after it was accepted (JSON, non-streamed endpoints).
-FAILED_TURN_STATUS = {"rate_limited": 429, "provider_timeout": 504, "provider_auth_failed": 502}
-
-
-def failed_turn_status(code: str) -> int:
-    return FAILED_TURN_STATUS.get(code, 502)
-
-
-def retry_after_headers(seconds: float | None) -> dict[str, str] | None:
-    """``Retry-After`` in whole seconds (at least 1), or None when there is nothing to wait for."""
-    return {"Retry-After": str(max(1, round(float(seconds))))} if seconds else None
-
-
-def error_response(exc: HttpError | TurnRejected) -> JsonResponse:
-    headers = retry_after_headers(exc.details.get("retry_after"))
-    return json_error(exc.status, exc.code, exc.message, headers=headers, **exc.details)
+from conversations.edge.errors import HttpError
 
 
 def read_json_object(request: HttpRequest) -> dict[str, Any]:
@@ -80,22 +45,6 @@ def has_nul(value: Any) -> bool:
     if isinstance(value, list):
         return any(has_nul(v) for v in value)
     return False
-
-
-def _reject(request: HttpRequest, reason: str) -> HttpResponse:
-    raise HttpError(403, "csrf_failed", f"CSRF check failed ({reason}): send the X-CSRFToken header.")
-
-
-def enforce_csrf(request: HttpRequest) -> None:
-    """Session-authenticated requests must carry the CSRF token (as DRF does); API clients need not."""
-
-    class _Check(CsrfViewMiddleware):
-        def _reject(self, request: HttpRequest, reason: str) -> HttpResponse:  # type: ignore[override]
-            return _reject(request, reason)
-
-    check = _Check(lambda req: HttpResponse())
-    check.process_request(request)
-    check.process_view(request, lambda req: HttpResponse(), (), {})
 
 
 class Field:

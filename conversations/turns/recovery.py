@@ -4,7 +4,7 @@ Every process heartbeats the turns it runs (a Redis key per turn, refreshed
 every few seconds). A sweeper in every process marks ``interrupted`` the
 answers still ``streaming`` that no live process heartbeats — keeping the
 partial text that reached the replay buffer, with an estimated usage. It closes
-them with the turn's own closing write (:func:`services.turn_finish`), guarded
+them with the turn's own closing write (:func:`orm_writes.turn_finish`), guarded
 so that an answer closed meanwhile by its turn is left alone. Without Redis
 there is one process: at start-up every ``streaming`` answer is an orphan.
 """
@@ -20,12 +20,12 @@ from django.conf import settings
 from django.utils import timezone
 
 from conversations.db import run_db
-from conversations.event_log import BufferUnavailable, get_event_log
 from conversations.models import Message
 from conversations.redis_client import redis_client
-from conversations.running import running_jobs
-from conversations.services import turn_finish
-from conversations.turn_rules import TurnOutcome
+from conversations.turns.orm_writes import turn_finish
+from conversations.turns.replay_buffer import BufferUnavailable, get_replay_buffer
+from conversations.turns.rules import TurnOutcome
+from conversations.turns.running import running_jobs
 from providers.base import ProviderRequest, estimate_usage
 
 logger = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ def abandoned_outcome(content: str, provider: str, model: str) -> TurnOutcome:
 
 async def _partial_text(message_id: str) -> str:
     try:
-        events = await get_event_log().read_after(message_id, 0)
+        events = await get_replay_buffer().read_after(message_id, 0)
     except BufferUnavailable:
         return ""
     return "".join(e.get("text", "") for e in events or () if e.get("type") == "delta")

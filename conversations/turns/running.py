@@ -1,6 +1,6 @@
 """This process's running turn jobs, and whether it still accepts turns.
 
-Kept apart from :mod:`conversations.jobs` so that the turn service (which refuses turns once
+Kept apart from :mod:`conversations.turns.jobs` so that the turn service (which refuses turns once
 shutdown began), recovery (whose heartbeat covers the local jobs) and resume (which reads a local
 job's own record) read them without importing the jobs module, and nothing imports in a circle.
 """
@@ -13,7 +13,7 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-running_jobs: dict[str, Any] = {}  # message id -> its conversations.jobs.TurnJob
+running_jobs: dict[str, Any] = {}  # message id -> its conversations.turns.jobs.TurnJob
 _accepting = True
 
 

@@ -33,7 +33,7 @@ def _key(message_id: str) -> str:
     return f"chat:turn:{message_id}:events"
 
 
-class MemoryEventLog:
+class MemoryReplayBuffer:
     def __init__(self) -> None:
         self._events: dict[str, tuple[float, list[dict[str, Any]]]] = {}
 
@@ -112,7 +112,7 @@ class _Appends:
                 future.set_result(count)
 
 
-class RedisEventLog:
+class RedisReplayBuffer:
     def __init__(self) -> None:
         self._appends: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Appends] = (
             weakref.WeakKeyDictionary()
@@ -149,9 +149,9 @@ class RedisEventLog:
         return [orjson.loads(item) for item in raw]
 
 
-_memory_log = MemoryEventLog()
-_redis_log = RedisEventLog()
+_memory_log = MemoryReplayBuffer()
+_redis_log = RedisReplayBuffer()
 
 
-def get_event_log() -> MemoryEventLog | RedisEventLog:
+def get_replay_buffer() -> MemoryReplayBuffer | RedisReplayBuffer:
     return _redis_log if settings.REDIS_URL else _memory_log

@@ -2,7 +2,7 @@
 
 The job runs the turn in a task of its own and hands every event to:
 - its local listeners (the HTTP stream that started it), first and at once;
-- the replay buffer (:mod:`conversations.event_log`), for resume on any process;
+- the replay buffer (:mod:`conversations.turns.replay_buffer`), for resume on any process;
 - the session's channel-layer group, so every WebSocket of the session, on any
   process, sees the same frames.
 Publishing is batched by a single publisher task, so order is kept and a fast
@@ -26,14 +26,14 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from conversations import local_fanout
-from conversations.event_log import BufferUnavailable, get_event_log
 from conversations.events import TurnEvent
 from conversations.presence import presence_count
-from conversations.recovery import maintenance
 from conversations.redis_client import redis_client
 from conversations.request_end import on_request_end
-from conversations.running import running_jobs
-from conversations.turns import LiveTurn
+from conversations.turns.live import LiveTurn
+from conversations.turns.recovery import maintenance
+from conversations.turns.replay_buffer import BufferUnavailable, get_replay_buffer
+from conversations.turns.running import running_jobs
 
 logger = logging.getLogger(__name__)
 
@@ -163,7 +163,7 @@ class TurnJob:
         """
         elsewhere = False
         try:
-            elsewhere = await get_event_log().append(
+            elsewhere = await get_replay_buffer().append(
                 self.message_id, batch, refresh_expiry=refresh_expiry, count_listeners_of=self.group
             ) > local_fanout.subscriber_count(self.group)
         except BufferUnavailable as exc:
@@ -233,7 +233,7 @@ async def _stop_listener() -> None:
             await asyncio.sleep(1.0)
 
 
-async def request_stop(message_id: str) -> bool:
+async def turn_stop(message_id: str) -> bool:
     """Stop a running turn wherever it runs. The caller has checked that the asker owns it."""
     job = running_jobs.get(message_id)
     if job is not None:

@@ -1,10 +1,10 @@
 """The rules of a turn's two writes, defined once.
 
 The ORM reference (:mod:`conversations.services`) and the native PostgreSQL path
-(:mod:`conversations.pg_turns`) both take from here what they store: the data
+(:mod:`conversations.turns.pg_writes`) both take from here what they store: the data
 each write takes and returns, the new session's columns, the busy rule, the
 history window, the closing write's columns and when a close chains the session.
-Recovery (:mod:`conversations.recovery`) closes orphans with the same closing
+Recovery (:mod:`conversations.turns.recovery`) closes orphans with the same closing
 write. ``tests/test_turn_store.py`` checks that the two paths store the same rows.
 """
 
@@ -130,7 +130,7 @@ def turn_in_progress(streaming_message_id: str) -> TurnInProgress:
 def turn_model(opening: TurnOpening, stored_provider: str, stored_model: str) -> tuple[str, str]:
     """Who answers the turn: the session's stored provider and model when the caller named
     neither and the session has one, else the opening's. The opening stores it on the answer
-    and the session; the native SQL's ``CASE`` (:mod:`conversations.pg_turns`) says the same."""
+    and the session; the native SQL's ``CASE`` (:mod:`conversations.turns.pg_writes`) says the same."""
     if opening.session_model and stored_provider:
         return stored_provider, stored_model
     return opening.provider, opening.model
@@ -141,7 +141,7 @@ def chain_from(
 ) -> str | None:
     """The provider-side response id this turn may continue from: the session's, when the turn
     adds to the newest branch on the provider and model that gave it. Whether the provider
-    chains at all is its capability, applied when it is called (:mod:`conversations.retry`)."""
+    chains at all is its capability, applied when it is called (:mod:`conversations.turns.retry`)."""
     if not (opening.edit_of or opening.regenerate_of) and last_response_id and stored == chosen:
         return last_response_id
     return None

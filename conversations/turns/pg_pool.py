@@ -8,6 +8,7 @@ garbage collection; a PostgreSQL restart does not hand out stale connections (``
 from __future__ import annotations
 
 import asyncio
+import select
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,7 +19,32 @@ from django.conf import settings
 from django.db import connections
 from psycopg_pool import AsyncConnectionPool
 
-from conversations.db import check_pooled_connection
+
+def spoke_while_idle(conn: psycopg.Connection | psycopg.AsyncConnection) -> bool:
+    """Whether the server wrote to a connection sitting idle in a pool: on a shutdown or restart
+    it says so and closes the socket. One non-blocking poll, no round trip."""
+    try:
+        fd = conn.fileno()
+        if hasattr(select, "poll"):
+            poller = select.poll()
+            poller.register(fd, select.POLLIN)
+            return bool(poller.poll(0))
+        return bool(select.select([fd], [], [], 0)[0])
+    except (OSError, ValueError, psycopg.Error):  # closed already
+        return True
+
+
+async def check_pooled_connection(conn: psycopg.AsyncConnection, pool: AsyncConnectionPool) -> None:
+    """``check`` of an async psycopg pool, so a PostgreSQL restart does not hand out stale connections.
+
+    A round trip only for a connection the server spoke to while it was idle (the pool drops it
+    if that fails); then the other idle ones are likely stale too: ``pool.check()`` drops them
+    all at once, rather than one per request with the pool's backoff in between.
+    """
+    if spoke_while_idle(conn):
+        await pool.check()
+        await conn.execute("")
+
 
 _pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Future[AsyncConnectionPool]] = (
     weakref.WeakKeyDictionary()

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from conversations.db import run_db
-from conversations.event_log import BufferUnavailable, get_event_log
 from conversations.models import Message
-from conversations.replay import stored_turn_events
-from conversations.running import running_jobs
 from conversations.selectors import message_for_owner
+from conversations.turns.replay_buffer import BufferUnavailable, get_replay_buffer
+from conversations.turns.running import running_jobs
+from conversations.turns.stored_replay import stored_turn_events
 
 
 class ResumeError(Exception):
@@ -43,7 +43,7 @@ async def missed_events(
         return job.events[max(0, after_seq) :]
     finished = message.status not in (Message.Status.STREAMING, Message.Status.PENDING)
     try:
-        buffered = await get_event_log().read_after(message_id, after_seq)
+        buffered = await get_replay_buffer().read_after(message_id, after_seq)
     except BufferUnavailable:
         if not finished:
             raise ResumeError(

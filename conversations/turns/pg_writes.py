@@ -1,8 +1,8 @@
 """A turn's opening and closing writes on PostgreSQL, natively async (psycopg, no ORM, no thread hop).
 
-The same rows as :func:`conversations.services.turn_open` / ``turn_finish`` (the
+The same rows as :func:`conversations.turns.orm_writes.turn_open` / ``turn_finish`` (the
 reference, checked against this module by ``tests/test_turn_store.py``), from
-the same rules (:mod:`conversations.turn_rules`: the columns the SQL sets are
+the same rules (:mod:`conversations.turns.rules`: the columns the SQL sets are
 generated from its field lists), in one round trip each: opening is one batch
 of statements that locks (or creates) the session, reads what the turn needs
 and stores the two messages unless the session is busy or the client id was
@@ -25,8 +25,8 @@ from django.utils import timezone
 from psycopg.types.json import Jsonb
 
 from conversations.models import Artifact, Conversation, Message
-from conversations.pg_pool import batch, transaction_connection
-from conversations.turn_rules import (
+from conversations.turns.pg_pool import batch, transaction_connection
+from conversations.turns.rules import (
     ARTIFACT_FIELDS,
     CLOSING_FIELDS,
     NEW_SESSION_FIELDS,
@@ -53,7 +53,7 @@ ARTIFACTS = Artifact._meta.db_table
 
 
 def _columns(model: type, names: tuple[str, ...] | list[str]) -> list[str]:
-    """The database columns of these model fields (the SQL below is generated from turn_rules' lists)."""
+    """The database columns of these model fields (the SQL below is generated from the rules' lists)."""
     return [model._meta.get_field(name).column for name in names]
 
 
@@ -91,7 +91,7 @@ def _opening_sql(owner_id: int | None) -> tuple[str, str, str, str, str, str]:
         f" ORDER BY created_at DESC LIMIT {TREE_WINDOW}"
     )
 
-    # turn_rules.turn_model: the session's stored provider and model when the turn names none
+    # rules.turn_model: the session's stored provider and model when the turn names none
     def choose(column: str) -> str:
         return f"CASE WHEN %(session_model)s AND provider <> '' THEN {column} ELSE %({column})s END"
 
@@ -130,8 +130,8 @@ _OPENING_SQL = {True: _opening_sql(1), False: _opening_sql(None)}
 
 
 async def turn_open(opening: TurnOpening) -> OpenedTurn | ExistingAnswer:
-    """:func:`services.turn_open` for a new message (not an edit or a regenerate)."""
-    assert not (opening.edit_of or opening.regenerate_of), "branching turns use services.turn_open"
+    """:func:`orm_writes.turn_open` for a new message (not an edit or a regenerate)."""
+    assert not (opening.edit_of or opening.regenerate_of), "branching turns use orm_writes.turn_open"
     lock, existing, busy, recent, insert, update = _OPENING_SQL[opening.owner_id is not None]
     now = timezone.now()
     params: dict[str, Any] = {
@@ -222,7 +222,7 @@ def _closing_sql(only_if_streaming: bool, session_fields: tuple[str, ...], artif
 async def turn_finish(
     conversation_id: str, message_id: str, outcome: TurnOutcome, *, only_if_streaming: bool = False
 ) -> bool:
-    """:func:`services.turn_finish`: the answer's terminal state, its artifacts, the session's chain id;
+    """:func:`orm_writes.turn_finish`: the answer's terminal state, its artifacts, the session's chain id;
     whether the answer was closed."""
     now = timezone.now()
     session = session_closing_values(outcome, now)

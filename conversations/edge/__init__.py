@@ -1,0 +1,1 @@
+"""The HTTP edge's shared parts: errors, request bodies, CSRF."""

@@ -1,0 +1,41 @@
+"""Errors over HTTP: ``{"error": {"code", "message", ...}}`` with the right status and ``Retry-After``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import JsonResponse
+
+from conversations.errors import TurnRejected
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, code: str, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.details = status, code, message, details
+
+
+def json_error(
+    status: int, code: str, message: str, *, headers: dict | None = None, **details: Any
+) -> JsonResponse:
+    body: dict[str, Any] = {"code": code, "message": message}
+    body.update({k: v for k, v in details.items() if v is not None})
+    return JsonResponse({"error": body}, status=status, headers=headers)
+
+
+# HTTP status of a turn that failed after it was accepted (JSON, non-streamed endpoints).
+FAILED_TURN_STATUS = {"rate_limited": 429, "provider_timeout": 504, "provider_auth_failed": 502}
+
+
+def failed_turn_status(code: str) -> int:
+    return FAILED_TURN_STATUS.get(code, 502)
+
+
+def retry_after_headers(seconds: float | None) -> dict[str, str] | None:
+    """``Retry-After`` in whole seconds (at least 1), or None when there is nothing to wait for."""
+    return {"Retry-After": str(max(1, round(float(seconds))))} if seconds else None
+
+
+def error_response(exc: HttpError | TurnRejected) -> JsonResponse:
+    headers = retry_after_headers(exc.details.get("retry_after"))
+    return json_error(exc.status, exc.code, exc.message, headers=headers, **exc.details)

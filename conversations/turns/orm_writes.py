@@ -1,0 +1,192 @@
+"""A turn's two writes through the ORM, each one thread hop and one transaction: the reference.
+
+``turn_open`` and ``turn_finish`` store what the native PostgreSQL path
+(:mod:`conversations.turns.pg_writes`) stores, from the same rules
+(:mod:`conversations.turns.rules`: what is stored, when a session is busy, when a close chains).
+"""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from conversations.db import retry_while_database_down
+from conversations.errors import InvalidTurnInput, NotFound
+from conversations.models import Artifact, Conversation, Message
+from conversations.turns.rules import (
+    RECENT_FIELDS,
+    TREE_WINDOW,
+    TURN_SAVE_RETRY_SECONDS,
+    ExistingAnswer,
+    OpenedTurn,
+    TurnOpening,
+    TurnOutcome,
+    artifact_values,
+    branch_history,
+    busy_cutoff,
+    chain_from,
+    closing_values,
+    new_session_values,
+    session_closing_values,
+    turn_in_progress,
+    turn_model,
+)
+
+
+def _conversation_for_update(opening: TurnOpening) -> Conversation:
+    lookup = {"owner_id": opening.owner_id, "session_key": opening.session_key}
+    conversation = Conversation.objects.select_for_update().filter(**lookup).first()
+    if conversation is not None:
+        return conversation
+    try:
+        with transaction.atomic():
+            return Conversation.objects.create(**lookup, **new_session_values(opening))
+    except IntegrityError:  # created by a concurrent request: lock theirs
+        return Conversation.objects.select_for_update().get(**lookup)
+
+
+def _recent_messages(conversation: Conversation) -> dict[str, tuple]:
+    """The newest messages of a session as ``{id: row of RECENT_FIELDS}``, newest first."""
+    rows = conversation.messages.order_by("-created_at").values_list(*RECENT_FIELDS)
+    return {str(row[0]): row for row in rows[:TREE_WINDOW]}
+
+
+def _target_message(conversation: Conversation, message_id: str) -> Message:
+    try:
+        message = conversation.messages.filter(pk=message_id).first()
+    except Exception:  # a malformed id
+        message = None
+    if message is None:
+        raise NotFound("No message with this id in this session.")
+    return message
+
+
+def turn_existing_answer(conversation_id: str, client_message_id: str) -> ExistingAnswer | None:
+    """The assistant answer to the user message with this client id, if that message exists."""
+    user = Message.objects.filter(
+        conversation_id=conversation_id, client_message_id=client_message_id
+    ).first()
+    if user is None:
+        return None
+    answer = user.children.filter(role=Message.Role.ASSISTANT).order_by("-created_at").first() or user
+    return ExistingAnswer(str(answer.pk), answer.status)
+
+
+@transaction.atomic
+def turn_open(opening: TurnOpening) -> OpenedTurn | ExistingAnswer:
+    """Store the user message and an assistant message in ``streaming``.
+
+    Returns the stored answer instead when ``client_message_id`` was seen before
+    in this session (the caller replays it). Raises :class:`TurnInProgress` when
+    another turn of the session is still streaming. An edit stores the new user
+    message beside the old one (same parent); a regenerate answers the same user
+    message again; both leave the old branch in place.
+    """
+    branching = opening.edit_of or opening.regenerate_of
+    if (
+        branching
+        and not Conversation.objects.filter(
+            owner_id=opening.owner_id, session_key=opening.session_key
+        ).exists()
+    ):
+        raise NotFound("No session with this key.")
+    conversation = _conversation_for_update(opening)
+    if opening.client_message_id:
+        existing = turn_existing_answer(conversation.pk, opening.client_message_id)
+        if existing is not None:
+            return existing
+    busy = conversation.messages.filter(
+        role=Message.Role.ASSISTANT,
+        status=Message.Status.STREAMING,
+        created_at__gte=busy_cutoff(opening, timezone.now()),
+    ).first()
+    if busy is not None:
+        raise turn_in_progress(str(busy.pk))
+    if opening.system is not None and opening.system != conversation.system_prompt:
+        conversation.system_prompt = opening.system
+    recent = _recent_messages(conversation)
+    user: Message | None = None
+    if opening.regenerate_of:
+        target = _target_message(conversation, opening.regenerate_of)
+        user = target if target.role == Message.Role.USER else target.parent
+        if user is None or user.role != Message.Role.USER:
+            raise InvalidTurnInput("Only an answer to a user message (or that message) can be regenerated.")
+        parent_id = str(user.parent_id) if user.parent_id else None
+    elif opening.edit_of:
+        target = _target_message(conversation, opening.edit_of)
+        if target.role != Message.Role.USER:
+            raise InvalidTurnInput("Only user messages can be edited: regenerate an answer instead.")
+        parent_id = str(target.parent_id) if target.parent_id else None
+    else:
+        parent_id = next(iter(recent), None)
+    history = branch_history(recent, parent_id, opening.history_limit)
+    stored = (conversation.provider, conversation.model)
+    provider, model = turn_model(opening, *stored)
+    previous = chain_from(opening, stored, (provider, model), conversation.last_response_id)
+    if user is None:
+        user = Message.objects.create(
+            conversation=conversation,
+            role=Message.Role.USER,
+            content=opening.user_content,
+            client_message_id=opening.client_message_id or None,
+            status=Message.Status.COMPLETE,
+            parent_id=parent_id,
+            completed_at=timezone.now(),
+        )
+    answer = Message.objects.create(
+        conversation=conversation,
+        role=Message.Role.ASSISTANT,
+        status=Message.Status.STREAMING,
+        provider=provider,
+        model=model,
+        parent=user,
+    )
+    conversation.provider, conversation.model = provider, model
+    conversation.save(update_fields=["provider", "model", "system_prompt", "updated_at"])
+    return OpenedTurn(
+        conversation_id=str(conversation.pk),
+        session_key=conversation.session_key,
+        user_message_id=str(user.pk),
+        assistant_message_id=str(answer.pk),
+        system=conversation.system_prompt,
+        history=history,
+        previous_response_id=previous,
+        user_content=user.content,
+        provider=provider,
+        model=model,
+    )
+
+
+@retry_while_database_down(TURN_SAVE_RETRY_SECONDS)
+@transaction.atomic
+def turn_finish(
+    conversation_id: str, message_id: str, outcome: TurnOutcome, *, only_if_streaming: bool = False
+) -> bool:
+    """The one closing write of a turn: the answer's terminal state, its artifacts, the session's chain id.
+
+    Returns whether the answer was closed; when it was not (no such answer, or ``only_if_streaming``
+    and it is no longer ``streaming``: another process closed it) nothing is written. Safe to
+    repeat (it is retried while the database is down, and a commit whose acknowledgement was lost
+    may run twice): the same values are written again and existing artifacts are kept.
+    """
+    now = timezone.now()
+    answer = Message.objects.filter(pk=message_id)
+    if only_if_streaming:
+        answer = answer.filter(status=Message.Status.STREAMING)
+    if not answer.update(**closing_values(outcome, now)):
+        return False
+    if outcome.artifacts:
+        Artifact.objects.bulk_create(
+            [
+                Artifact(
+                    message_id=message_id,
+                    conversation_id=conversation_id,
+                    created_at=now,
+                    **artifact_values(block),
+                )
+                for block in outcome.artifacts
+            ],
+            ignore_conflicts=True,  # a repeated save: (message, position) is unique
+        )
+    Conversation.objects.filter(pk=conversation_id).update(**session_closing_values(outcome, now))
+    return True

@@ -1,0 +1,67 @@
+"""A request for one chat turn, decoded by whichever edge it came from, and its limits."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from django.conf import settings
+
+from conversations.errors import InvalidTurnInput, PayloadTooLarge
+from providers.base import ChatMessage
+
+
+@dataclass(frozen=True, slots=True)
+class TurnRequest:
+    """A decoded request for one turn, whatever edge it came from.
+
+    ``context``, when given, is the client's own transcript (OpenAI-compatible
+    and seed clients send one) and replaces the stored history for this call.
+    """
+
+    session_key: str
+    content: str
+    owner_id: int | None = None
+    client_message_id: str | None = None
+    provider: str | None = None
+    model: str | None = None
+    system: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    json_output: bool = False
+    json_schema: Mapping[str, object] | None = None
+    extra_headers: Mapping[str, str] = field(default_factory=dict)
+    context: tuple[ChatMessage, ...] | None = None
+    history_limit: int | None = None
+    edit_of: str | None = None
+    regenerate_of: str | None = None
+    rate_limit_key: str | None = None  # who is charged for this turn (API key, user or IP)
+    rate_limit: str | None = None  # this turn's rate ("20/60 seconds"): None → RATE_LIMIT_TURNS, "" → none
+    system_default: str | None = None  # told to the provider when the conversation has no system prompt
+
+    def validate(self) -> None:
+        """Raise :class:`InvalidTurnInput` or :class:`PayloadTooLarge` naming what to fix."""
+        if self.regenerate_of is None and (not self.content or not self.content.strip()):
+            raise InvalidTurnInput(
+                "content is empty: send the user's message as a non-empty string.", field="content"
+            )
+        size = len(self.content.encode("utf-8", "surrogatepass"))
+        if size > settings.MAX_MESSAGE_BYTES:
+            raise PayloadTooLarge(
+                f"content is {size} bytes, over the {settings.MAX_MESSAGE_BYTES}-byte limit (MAX_MESSAGE_BYTES): "
+                "shorten the message.",
+                field="content",
+            )
+        if not self.session_key or len(self.session_key) > 128:
+            raise InvalidTurnInput("session key must be 1 to 128 characters.", field="session_key")
+        if self.temperature is not None and not (0.0 <= self.temperature <= 2.0):
+            raise InvalidTurnInput("temperature must be between 0 and 2.", field="temperature")
+        if self.max_tokens is not None and not (1 <= self.max_tokens <= 1_000_000):
+            raise InvalidTurnInput("max_tokens must be a whole number from 1 to 1000000.", field="max_tokens")
+        texts = (self.content, self.system or "", self.client_message_id or "", self.session_key)
+        if any("\x00" in text for text in texts):
+            raise InvalidTurnInput("Text must not contain NUL (\\u0000) characters: remove them.")
+        if self.client_message_id is not None and not (0 < len(self.client_message_id) <= 128):
+            raise InvalidTurnInput(
+                "client_message_id must be 1 to 128 characters.", field="client_message_id"
+            )

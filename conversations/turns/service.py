@@ -1,0 +1,167 @@
+"""The turn service: one chat turn from the user's message to its stored answer.
+
+:func:`turn_start` validates, chooses the provider, applies the rate limit and does the
+opening write; it raises :class:`~conversations.errors.TurnRejected` before anything
+streams. The turn it returns (:mod:`conversations.turns.live`) streams the answer and
+closes it. Edges never call providers or the ORM: they call this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+
+from conversations.db import run_db
+from conversations.errors import RepeatedTurnInProgress, TurnRejected, UnknownProviderOrModel
+from conversations.models import Message
+from conversations.ratelimit import turn_rate_limiter
+from conversations.turns import store
+from conversations.turns.live import LiveTurn, ReplayedTurn, Turn
+from conversations.turns.request import TurnRequest
+from conversations.turns.rules import ExistingAnswer, OpenedTurn, TurnOpening, TurnOutcome
+from conversations.turns.running import accepting_turns
+from conversations.turns.stored_replay import stored_turn_events
+from providers.base import Provider
+from providers.registry import ProviderNotConfigured, UnknownModel, UnknownProvider, get_registry
+
+logger = logging.getLogger(__name__)
+
+
+def _resolve(provider: str | None, model: str | None) -> tuple[Provider, str]:
+    try:
+        resolved = get_registry().resolve(provider, model)
+        if resolved[0].kind == "demo" and not settings.DEMO_PROVIDER_ALLOWED:
+            raise TurnRejected(
+                "No LLM provider is configured on this server: set LLM_PROVIDER and its key "
+                "(OPENAI_API_KEY, GEMINI_API_KEY, ZAI_API_KEY or OPENAI_COMPATIBLE_BASE_URL), "
+                "or LLM_PROVIDER=demo to serve the offline demo on purpose.",
+                code="provider_not_configured",
+                status=503,
+            )
+        return resolved
+    except (UnknownProvider, UnknownModel) as exc:
+        raise UnknownProviderOrModel(str(exc)) from None
+    except ProviderNotConfigured as exc:
+        # Asked for by name: the client's choice (422). The server's default: its configuration (503).
+        raise TurnRejected(
+            str(exc), code="provider_not_configured", status=422 if provider else 503
+        ) from None
+
+
+def _session_model(opened: OpenedTurn, default: tuple[Provider, str]) -> tuple[Provider, str]:
+    """The session's stored provider and model, chosen by the opening; the server's default when
+    this server no longer serves them (the answer then records who really answered)."""
+    try:
+        return _resolve(opened.provider, opened.model or None)
+    except TurnRejected as exc:
+        logger.warning(
+            "session %s: its provider %s:%s is not available (%s); answering with the default %s:%s",
+            opened.session_key,
+            opened.provider,
+            opened.model,
+            exc.message,
+            default[0].name,
+            default[1],
+        )
+        return default
+
+
+def _fallbacks(primary: tuple[Provider, str]) -> list[tuple[Provider, str]]:
+    candidates = [primary]
+    for entry in settings.LLM_FALLBACKS:
+        name, _, model = entry.partition(":")
+        try:
+            candidate = get_registry().resolve(name, model or None)
+        except (UnknownProvider, UnknownModel, ProviderNotConfigured) as exc:
+            logger.warning("LLM_FALLBACKS entry %r skipped: %s", entry, exc)
+            continue
+        if (candidate[0].name, candidate[1]) not in {(p.name, m) for p, m in candidates}:
+            candidates.append(candidate)
+    return candidates
+
+
+async def _open_shielded(opening: TurnOpening) -> OpenedTurn | ExistingAnswer:
+    """Store the opening rows; a client that goes away meanwhile cannot leave an answer ``streaming``.
+
+    The write may commit after the caller is cancelled (it is already on the wire, or in a
+    thread): it runs on, and an answer it opened is closed at once as ``interrupted``.
+    """
+    task = asyncio.ensure_future(store.turn_open(opening))
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        task.add_done_callback(functools.partial(_close_abandoned_opening, opening))
+        raise
+
+
+def _close_abandoned_opening(opening: TurnOpening, task: asyncio.Task) -> None:
+    if task.cancelled() or task.exception() is not None:
+        return
+    opened = task.result()
+    if not isinstance(opened, OpenedTurn):
+        return
+    outcome = TurnOutcome(
+        status=Message.Status.INTERRUPTED,
+        content="",
+        provider=opened.provider,
+        model=opened.model,
+        error_code="disconnected",
+        error_message="The client went away before the answer started.",
+    )
+    store.turn_finish_detached(opened.conversation_id, opened.assistant_message_id, outcome)
+
+
+async def turn_start(request: TurnRequest) -> Turn:
+    """Validate, resolve the provider and store the opening rows; raise TurnRejected on bad input."""
+    if not accepting_turns():
+        raise TurnRejected(
+            "The server is shutting down: retry in a moment (another instance will answer).",
+            code="shutting_down",
+            status=503,
+        )
+    request.validate()
+    primary = _resolve(request.provider, request.model)
+    rate_key = request.rate_limit_key or (
+        f"user:{request.owner_id}" if request.owner_id is not None else None
+    )
+    rate = settings.RATE_LIMIT_TURNS if request.rate_limit is None else request.rate_limit
+    if rate_key is not None and rate:
+        decision = await turn_rate_limiter.hit(rate_key, rate)
+        if not decision.allowed:
+            raise TurnRejected(
+                f"Too many messages: the limit is {rate}. Retry after the given seconds.",
+                code="rate_limited",
+                status=429,
+                retry_after=round(decision.retry_after, 1),
+            )
+    opening = TurnOpening(
+        owner_id=request.owner_id,
+        session_key=request.session_key,
+        user_content=request.content,
+        client_message_id=request.client_message_id,
+        provider=primary[0].name,
+        model=primary[1],
+        system=request.system,
+        history_limit=settings.MAX_HISTORY_MESSAGES
+        if request.history_limit is None
+        else request.history_limit,
+        session_model=request.provider is None and request.model is None,
+        edit_of=request.edit_of,
+        regenerate_of=request.regenerate_of,
+        stale_after=timedelta(seconds=settings.TURN_STALE_SECONDS),
+    )
+    opened = await _open_shielded(opening)
+    if isinstance(opened, ExistingAnswer):
+        if opened.status in (Message.Status.STREAMING, Message.Status.PENDING):
+            raise RepeatedTurnInProgress(
+                "This message is still being answered: wait for it, or resume its stream.",
+                message_id=opened.message_id,
+            )
+        return ReplayedTurn(await run_db(stored_turn_events, opened.message_id))
+    if (opened.provider, opened.model) != (primary[0].name, primary[1]):
+        primary = _session_model(opened, primary)
+    return LiveTurn(request, opened, _fallbacks(primary))
