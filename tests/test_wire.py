@@ -5,7 +5,7 @@ import json
 from conversations.events import ArtifactReady, Completed, Delta, Failed, Started, UsageReported
 from conversations.wire.ndjson import encode_ndjson
 from conversations.wire.openai_chat import ChatChunkEncoder, chat_completion
-from conversations.wire.sse import encode_sse, sse_data
+from conversations.wire.sse import encode_sse, sse_frame
 from conversations.wire.summary import summarize_turn
 
 MID = "m-1"
@@ -41,7 +41,18 @@ def test_ndjson_line_bytes():
 
 
 def test_bare_data_frames_split_multi_line_text():
-    assert sse_data("a\nb") == b"data: a\ndata: b\n\n"
+    assert sse_frame("a\nb") == b"data: a\ndata: b\n\n"
+
+
+def test_every_line_break_the_sse_spec_reads_starts_a_new_data_line():
+    # CR, LF and CRLF each end a line for an SSE parser: none may end up raw inside a data line
+    assert sse_frame("a\rb\r\nc\n") == b"data: a\ndata: b\ndata: c\ndata: \n\n"
+    assert sse_frame(b"") == b"data: \n\n"
+
+
+def test_a_frame_names_its_id_and_event_before_its_data():
+    assert sse_frame(b"{}", event="error", id=7) == b"id: 7\nevent: error\ndata: {}\n\n"
+    assert sse_frame("x", event=b"delta") == b"event: delta\ndata: x\n\n"
 
 
 def test_openai_chunks_with_usage_end_with_done():

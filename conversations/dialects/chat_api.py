@@ -61,6 +61,7 @@ from conversations.events import Completed, Delta, Failed, TurnEvent
 from conversations.turns.jobs import follow
 from conversations.turns.request import TurnRequest
 from conversations.turns.service import turn_start
+from conversations.wire.sse import sse_frame
 from providers.registry import get_registry
 
 NAME = "chat-api"
@@ -74,7 +75,7 @@ _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 # --- encoding (pure) -----------------------------------------------------------------------------
 def sse_event(name: bytes, data: str) -> bytes:
     """``event: <name>`` and one ``data:`` line: ``data`` holds no line break."""
-    return b"event: " + name + b"\ndata: " + data.encode() + b"\n\n"
+    return sse_frame(data, event=name)
 
 
 class ChatApiEncoder:

@@ -26,8 +26,6 @@ with a system prompt and history; JSON output mode. Where the seed is silent:
 
 from __future__ import annotations
 
-import re
-
 import orjson
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -55,6 +53,7 @@ from conversations.turns.jobs import follow
 from conversations.turns.live import Turn
 from conversations.turns.request import TurnRequest
 from conversations.turns.service import turn_start
+from conversations.wire.sse import sse_frame
 from conversations.wire.summary import summarize_turn
 
 NAME = "gemini-gateway"
@@ -77,17 +76,16 @@ UNFORWARDABLE = frozenset(
         "x-csrftoken",
     }
 )
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 # --- encoding (pure) -----------------------------------------------------------------------------
 def text_frame(text: str) -> bytes:
     """``data: <text>`` with one ``data:`` line per line of ``text``, ended by a blank line."""
-    return b"".join(b"data: " + line.encode() + b"\n" for line in _LINE_BREAK.split(text)) + b"\n"
+    return sse_frame(text)
 
 
 def error_frame(code: str, message: str) -> bytes:
-    return b"event: error\ndata: " + orjson.dumps({"code": code, "message": message}) + b"\n\n"
+    return sse_frame(orjson.dumps({"code": code, "message": message}), event="error")
 
 
 def encode_event(event: TurnEvent) -> bytes:

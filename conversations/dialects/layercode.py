@@ -75,6 +75,7 @@ from conversations.turns.jobs import TurnJob, follow, listen, turn_stop
 from conversations.turns.request import TurnRequest
 from conversations.turns.running import running_jobs
 from conversations.turns.service import turn_start
+from conversations.wire.sse import sse_frame
 
 logger = logging.getLogger(__name__)
 
@@ -94,11 +95,11 @@ BARGE_IN_WAIT = 5.0  # seconds to wait for a stopped answer to be saved
 # --- encoding (pure) -----------------------------------------------------------------------------
 def tts_frame(content: str, turn_id: str | None) -> bytes:
     payload = {"type": "response.tts", "content": content, "turn_id": turn_id}
-    return b"data: " + orjson.dumps(payload) + b"\n\n"
+    return sse_frame(orjson.dumps(payload))
 
 
 def end_frame(turn_id: str | None) -> bytes:
-    return b"data: " + orjson.dumps({"type": "response.end", "turn_id": turn_id}) + b"\n\n"
+    return sse_frame(orjson.dumps({"type": "response.end", "turn_id": turn_id}))
 
 
 def spoken_frames(text: str, turn_id: str | None) -> list[bytes]:

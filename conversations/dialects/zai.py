@@ -54,6 +54,7 @@ from conversations.turns.jobs import follow
 from conversations.turns.request import TurnRequest
 from conversations.turns.service import turn_start
 from conversations.wire.openai_chat import chat_completion
+from conversations.wire.sse import sse_frame
 from conversations.wire.summary import summarize_turn
 from providers.base import ChatMessage
 from providers.registry import UnknownProvider, get_registry
@@ -61,7 +62,7 @@ from providers.registry import UnknownProvider, get_registry
 NAME = "zai"
 DEFAULT_PROVIDER = "zai"
 CONTENT_TYPE = "text/event-stream"
-DONE = b'data: {"data": "[DONE]"}\n\n'
+DONE = sse_frame(b'{"data": "[DONE]"}')
 ROLES = ("system", "user", "assistant")
 MISSING_KEY = "ZAI_API_KEY is required: set it to your Z.AI API key (format id.secret) and restart."
 DEFAULT_TEMPERATURE = 0.7
@@ -70,7 +71,7 @@ DEFAULT_MAX_TOKENS = 2048
 
 # --- encoding (pure) -----------------------------------------------------------------------------
 def data_frame(payload: dict[str, Any]) -> bytes:
-    return b"data: " + json.dumps(payload).encode() + b"\n\n"
+    return sse_frame(json.dumps(payload))
 
 
 class ZaiChunkEncoder:

@@ -10,8 +10,9 @@ from typing import Any
 import orjson
 
 from conversations.events import Completed, Delta, Failed, Started, TurnEvent, UsageReported
+from conversations.wire.sse import sse_frame
 
-DONE = b"data: [DONE]\n\n"
+DONE = sse_frame(b"[DONE]")
 
 FINISH_REASONS = {"stop", "length", "content_filter", "tool_calls", "function_call"}
 
@@ -52,7 +53,7 @@ class ChatChunkEncoder:
         }
         if self.include_usage:
             body["usage"] = usage
-        return b"data: " + orjson.dumps(body) + b"\n\n"
+        return sse_frame(orjson.dumps(body))
 
     def _choice(self, delta: dict[str, Any], finish: str | None = None) -> list[dict[str, Any]]:
         return [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
@@ -71,7 +72,7 @@ class ChatChunkEncoder:
                 out += self._chunk([], self._usage)
             return out + DONE
         if isinstance(event, Failed):
-            return b"data: " + orjson.dumps(error_object(event.code, event.message)) + b"\n\n" + DONE
+            return sse_frame(orjson.dumps(error_object(event.code, event.message))) + DONE
         return b""
 
 
