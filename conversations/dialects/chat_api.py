@@ -36,98 +36,19 @@ the first ``data:`` line after an ``event:`` line as that event's payload. Where
 
 from __future__ import annotations
 
-import re
-
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from conversations.dialects.access import mount_caller
-from conversations.dialects.edge import (
-    dialect_setting,
-    encoded,
-    required_text,
-    session_key,
-    session_prefix,
-    stream_response,
-)
-from conversations.dialects.sessions import asession_key_for_answer
-from conversations.edge.bodies import Field, read_json_object
-from conversations.edge.errors import HttpError, error_response
-from conversations.errors import TurnRejected
-from conversations.events import Completed, Delta, Failed, TurnEvent
-from conversations.turns.jobs import follow
-from conversations.turns.request import TurnRequest
-from conversations.turns.service import turn_start
-from conversations.wire.sse import sse_frame
+from conversations.codecs.chat_api import NAME, ChatApiCodec
+from conversations.dialects.edge import dialect_setting
+from conversations.edge.pipeline import Route, turn_pipeline
 from providers.registry import get_registry
 
-NAME = "chat-api"
-CONTENT_TYPE = "text/event-stream"
 RESPONSES_PROVIDER = "openai-responses"
-SYSTEM_PROMPT = "You are a helpful assistant. Be concise."
 DEFAULT_RATE_LIMIT = "20/60 seconds"
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
-
-
-# --- encoding (pure) -----------------------------------------------------------------------------
-def sse_event(name: bytes, data: str) -> bytes:
-    """``event: <name>`` and one ``data:`` line: ``data`` holds no line break."""
-    return sse_frame(data, event=name)
-
-
-class ChatApiEncoder:
-    """The frames of one turn, shaped so that a reader trimming each line loses no word.
-
-    Whitespace a trim would eat (a delta's trailing spaces, a line break) is held back and sent at
-    the start of the next delta that has text; a line break becomes a space unless whitespace is
-    already held, and is dropped before the first text.
-    """
-
-    def __init__(self) -> None:
-        self.held = ""  # whitespace not sent yet
-        self.started = False  # some text was sent
-
-    def encode(self, event: TurnEvent) -> bytes:
-        if isinstance(event, Delta):
-            return b"".join(self.deltas(event.text))
-        if isinstance(event, Completed):
-            return sse_event(b"done", event.message_id)
-        if isinstance(event, Failed):
-            return sse_event(b"error", " ".join(event.message.split()) or event.code)
-        return b""
-
-    def deltas(self, text: str) -> list[bytes]:
-        frames = []
-        for index, line in enumerate(_LINE_BREAK.split(text)):
-            if index and self.started and not self.held:
-                self.held = " "
-            words = line.rstrip()
-            if words:
-                frames.append(sse_event(b"delta", self.held + words))
-                self.held, self.started = "", True
-            self.held += line[len(words) :]
-        return frames
-
-
-# --- decoding ------------------------------------------------------------------------------------
-async def conversation_of(owner_id: int | None, previous_response_id: str | None) -> str:
-    if previous_response_id is None:
-        return session_key(NAME, None)
-    key = await asession_key_for_answer(
-        owner_id=owner_id, message_id=previous_response_id, key_prefix=session_prefix(NAME)
-    )
-    if key is None:
-        raise HttpError(
-            404,
-            "previous_response_not_found",
-            "previous_response_id is not a response of this API: send the response_id of a done event, "
-            "or omit it to start a new conversation.",
-            field="previous_response_id",
-        )
-    return key
 
 
 def provider_name() -> str | None:
@@ -138,31 +59,19 @@ def provider_name() -> str | None:
     return RESPONSES_PROVIDER if get_registry().config(RESPONSES_PROVIDER).configured else None
 
 
-# --- views ---------------------------------------------------------------------------------------
+def choice() -> tuple[str | None, str | None, str]:
+    """The mount's provider, model (``COMPAT_CHAT_API_MODEL``, else the seed's ``LLM_MODEL``) and rate."""
+    model = dialect_setting(NAME, "MODEL") or getattr(settings, "LLM_MODEL", "") or None
+    return provider_name(), model, getattr(settings, "COMPAT_CHAT_API_RATE_LIMIT", DEFAULT_RATE_LIMIT)
+
+
+CHAT_STREAM = Route(ChatApiCodec(choice), mount=NAME)
+
+
 @csrf_exempt
 @require_POST
 async def chat_stream(request: HttpRequest) -> HttpResponse:
-    try:
-        caller = await mount_caller(request, NAME)
-        field = Field(read_json_object(request))
-        message = required_text(field, "message")
-        key = await conversation_of(caller.owner_id, field.str("previous_response_id"))
-        turn = await turn_start(
-            TurnRequest(
-                session_key=key,
-                content=message,
-                owner_id=caller.owner_id,
-                provider=provider_name(),
-                model=dialect_setting(NAME, "MODEL") or getattr(settings, "LLM_MODEL", "") or None,
-                system=SYSTEM_PROMPT,
-                rate_limit_key=f"{NAME}:{caller.rate_limit_key}",
-                rate_limit=getattr(settings, "COMPAT_CHAT_API_RATE_LIMIT", DEFAULT_RATE_LIMIT),
-            )
-        )
-    except (HttpError, TurnRejected) as exc:
-        return error_response(exc)
-    events = follow(turn, grace=settings.HTTP_DETACH_GRACE_SECONDS)
-    return stream_response(encoded(events, ChatApiEncoder().encode), CONTENT_TYPE)
+    return await turn_pipeline(request, CHAT_STREAM)
 
 
 @require_GET

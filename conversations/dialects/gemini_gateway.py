@@ -26,41 +26,20 @@ with a system prompt and history; JSON output mode. Where the seed is silent:
 
 from __future__ import annotations
 
-import orjson
+from collections.abc import Mapping
+
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from accounts.callers import Caller
 from accounts.keys import raw_key_from_headers
-from conversations.dialects.access import mount_caller
-from conversations.dialects.edge import (
-    collect,
-    dialect_setting,
-    encoded,
-    failed_turn_response,
-    required_text,
-    session_key,
-    stream_response,
-)
-from conversations.edge.bodies import Field, read_json_object
-from conversations.edge.errors import HttpError, error_response
-from conversations.errors import TurnRejected
-from conversations.events import Delta, Failed, TurnEvent
-from conversations.turns.jobs import follow
-from conversations.turns.live import Turn
-from conversations.turns.request import TurnRequest
-from conversations.turns.service import turn_start
-from conversations.wire.sse import sse_frame
-from conversations.wire.summary import summarize_turn
+from conversations.codecs.gemini_gateway import NAME, GeminiGatewayCodec
+from conversations.dialects.edge import dialect_setting
+from conversations.edge.pipeline import Route, turn_pipeline
 
-NAME = "gemini-gateway"
 DEFAULT_MODEL = "fast"
-DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant"
-STRUCTURED_PREFIX = "Respond with valid JSON only. "
-CONTENT_TYPE = "text/event-stream"
 
 # Never forwarded, whatever COMPAT_FORWARD_HEADERS says: they describe this hop, or are our credentials.
 UNFORWARDABLE = frozenset(
@@ -78,38 +57,22 @@ UNFORWARDABLE = frozenset(
 )
 
 
-# --- encoding (pure) -----------------------------------------------------------------------------
-def text_frame(text: str) -> bytes:
-    """``data: <text>`` with one ``data:`` line per line of ``text``, ended by a blank line."""
-    return sse_frame(text)
+def choice() -> tuple[str | None, str]:
+    return dialect_setting(NAME, "PROVIDER") or None, dialect_setting(NAME, "MODEL", DEFAULT_MODEL)
 
 
-def error_frame(code: str, message: str) -> bytes:
-    return sse_frame(orjson.dumps({"code": code, "message": message}), event="error")
-
-
-def encode_event(event: TurnEvent) -> bytes:
-    """The stream's bytes for one turn event: text pieces, and an error event if the turn fails."""
-    if isinstance(event, Delta):
-        return text_frame(event.text)
-    if isinstance(event, Failed):
-        return error_frame(event.code, event.message)
-    return b""
-
-
-# --- decoding ------------------------------------------------------------------------------------
 def _names(value: object) -> list[str]:
     if isinstance(value, str):
         value = value.split(",")
     return [str(name).strip() for name in value or () if str(name).strip()]
 
 
-def forwarded_headers(request: HttpRequest) -> dict[str, str]:
+def forwarded_headers(request_headers: Mapping[str, str]) -> dict[str, str]:
     """The caller's allowlisted headers and the gateway identity, as the seed's ``get_ai_client``."""
     headers: dict[str, str] = {}
-    own_key = raw_key_from_headers(request.headers, lenient_bearer=True)  # a key of ours stays here
+    own_key = raw_key_from_headers(request_headers, lenient_bearer=True)  # a key of ours stays here
     for name in _names(getattr(settings, "COMPAT_FORWARD_HEADERS", ())):
-        value = request.headers.get(name)
+        value = request_headers.get(name)
         if value and name.lower() not in UNFORWARDABLE and not (own_key and own_key in value):
             headers[name] = value
     app_id = getattr(settings, "NXCODE_APP_ID", "")
@@ -121,68 +84,27 @@ def forwarded_headers(request: HttpRequest) -> dict[str, str]:
     return headers
 
 
-def turn_request(
-    request: HttpRequest, body: dict, caller: Caller, content: str, *, json_output: bool = False
-) -> TurnRequest:
-    field = Field(body)
-    client_session = request.headers.get("X-Session-Id") or field.str("session_id")
-    return TurnRequest(
-        session_key=session_key(NAME, client_session),
-        content=content,
-        owner_id=caller.owner_id,
-        provider=dialect_setting(NAME, "PROVIDER") or None,
-        model=dialect_setting(NAME, "MODEL", DEFAULT_MODEL),
-        system=field.str("system_prompt"),
-        system_default=DEFAULT_SYSTEM_PROMPT,
-        json_output=json_output,
-        extra_headers=forwarded_headers(request),
-        rate_limit_key=caller.rate_limit_key,
-    )
+CHAT = Route(GeminiGatewayCodec("chat", choice, forwarded_headers), mount=NAME)
+CHAT_STREAM = Route(GeminiGatewayCodec("stream", choice, forwarded_headers), mount=NAME)
+STRUCTURED = Route(GeminiGatewayCodec("structured", choice, forwarded_headers), mount=NAME)
 
 
-async def _start(request: HttpRequest, key: str, *, prefix: str = "", json_output: bool = False) -> Turn:
-    caller = await mount_caller(request, NAME)
-    body = read_json_object(request)
-    content = prefix + required_text(Field(body), key)
-    return await turn_start(turn_request(request, body, caller, content, json_output=json_output))
-
-
-# --- views ---------------------------------------------------------------------------------------
 @csrf_exempt
 @require_POST
 async def chat(request: HttpRequest) -> HttpResponse:
-    try:
-        turn = await _start(request, "message")
-    except (HttpError, TurnRejected) as exc:
-        return error_response(exc)
-    summary = summarize_turn(await collect(follow(turn, grace=settings.HTTP_DETACH_GRACE_SECONDS)))
-    if summary["error"] is not None:
-        return failed_turn_response(summary["error"])
-    return JsonResponse({"reply": summary["content"]})
+    return await turn_pipeline(request, CHAT)
 
 
 @csrf_exempt
 @require_POST
 async def chat_stream(request: HttpRequest) -> HttpResponse:
-    try:
-        turn = await _start(request, "message")
-    except (HttpError, TurnRejected) as exc:
-        return error_response(exc)
-    events = follow(turn, grace=settings.HTTP_DETACH_GRACE_SECONDS)
-    return stream_response(encoded(events, encode_event), CONTENT_TYPE)
+    return await turn_pipeline(request, CHAT_STREAM)
 
 
 @csrf_exempt
 @require_POST
 async def structured(request: HttpRequest) -> HttpResponse:
-    try:
-        turn = await _start(request, "prompt", prefix=STRUCTURED_PREFIX, json_output=True)
-    except (HttpError, TurnRejected) as exc:
-        return error_response(exc)
-    summary = summarize_turn(await collect(follow(turn, grace=settings.HTTP_DETACH_GRACE_SECONDS)))
-    if summary["error"] is not None:
-        return failed_turn_response(summary["error"])
-    return JsonResponse(orjson.loads(summary["content"]), safe=False)
+    return await turn_pipeline(request, STRUCTURED)
 
 
 urlpatterns = [

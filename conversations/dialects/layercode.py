@@ -45,20 +45,20 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import fields
 
-import orjson
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from conversations.codecs.base import Started as StartedTurn
+from conversations.codecs.base import frames_of
+from conversations.codecs.layercode import NAME, Greeting, LayercodeCodec, Voice
 from conversations.db import run_db
 from conversations.db_errors import DATABASE_DOWN, database_problem
-from conversations.dialects.access import mount_caller
-from conversations.dialects.edge import dialect_setting, encoded, frames_of, session_key, stream_response
-from conversations.edge.bodies import Field, read_json_object
-from conversations.edge.errors import HttpError, error_response
-from conversations.errors import RepeatedTurnInProgress, TurnInProgress, TurnRejected
+from conversations.dialects.edge import dialect_setting
+from conversations.edge.pipeline import Route, turn_pipeline
+from conversations.errors import RepeatedTurnInProgress, TurnInProgress
 from conversations.events import (
     TERMINAL_EVENTS,
     ArtifactReady,
@@ -75,14 +75,9 @@ from conversations.turns.jobs import TurnJob, follow, listen, turn_stop
 from conversations.turns.request import TurnRequest
 from conversations.turns.running import running_jobs
 from conversations.turns.service import turn_start
-from conversations.wire.sse import sse_frame
 
 logger = logging.getLogger(__name__)
 
-NAME = "layercode"
-CONTENT_TYPE = "text/event-stream"
-TYPES = ("message", "session.start")
-TURN_ID_LENGTH = 128
 DEFAULT_GREETING = "Welcome to Layercode. How can I help you today?"
 DEFAULT_FALLBACK = "Sorry, I'm having trouble answering right now. Could you say that again?"
 DEFAULT_SYSTEM_PROMPT = (
@@ -90,38 +85,6 @@ DEFAULT_SYSTEM_PROMPT = (
     "short, natural spoken sentences, without markdown, lists, code, links or emoji."
 )
 BARGE_IN_WAIT = 5.0  # seconds to wait for a stopped answer to be saved
-
-
-# --- encoding (pure) -----------------------------------------------------------------------------
-def tts_frame(content: str, turn_id: str | None) -> bytes:
-    payload = {"type": "response.tts", "content": content, "turn_id": turn_id}
-    return sse_frame(orjson.dumps(payload))
-
-
-def end_frame(turn_id: str | None) -> bytes:
-    return sse_frame(orjson.dumps({"type": "response.end", "turn_id": turn_id}))
-
-
-def spoken_frames(text: str, turn_id: str | None) -> list[bytes]:
-    """A whole reply known in advance (greeting, fallback): one ``response.tts`` and the end."""
-    return ([tts_frame(text, turn_id)] if text else []) + [end_frame(turn_id)]
-
-
-class LayercodeEncoder:
-    """The frames of one turn; a failed turn says ``fallback`` before ending."""
-
-    def __init__(self, turn_id: str | None, fallback: str) -> None:
-        self.turn_id, self.fallback = turn_id, fallback
-
-    def encode(self, event: TurnEvent) -> bytes:
-        if isinstance(event, Delta):
-            return tts_frame(event.text, self.turn_id)
-        if isinstance(event, Completed):
-            return end_frame(self.turn_id)
-        if isinstance(event, Failed):
-            spoken = self.fallback if event.status == "failed" else ""
-            return b"".join(spoken_frames(spoken, self.turn_id))
-        return b""
 
 
 # --- settings ------------------------------------------------------------------------------------
@@ -223,47 +186,26 @@ async def store_greeting(owner_id: int | None, key: str, text: str) -> None:
         logger.warning("layercode greeting of %s not stored (%s)", key, database_problem(exc)[0])
 
 
-# --- views ---------------------------------------------------------------------------------------
+async def start(decoded: TurnRequest | Greeting) -> StartedTurn:
+    """A greeting is stored (when the session is named); a message is answered (see :func:`answer`)."""
+    if isinstance(decoded, Greeting):
+        if decoded.text and decoded.session_id:
+            await store_greeting(decoded.owner_id, decoded.session_key, decoded.text)
+        return StartedTurn(None, frames_of(()))
+    return StartedTurn(None, await answer(decoded))
+
+
+def choice() -> tuple[str | None, str | None]:
+    return dialect_setting(NAME, "PROVIDER") or None, dialect_setting(NAME, "MODEL") or None
+
+
+AGENT = Route(LayercodeCodec(Voice(choice, system_prompt, greeting, fallback)), mount=NAME, start=start)
+
+
 @csrf_exempt
 @require_POST
 async def agent(request: HttpRequest) -> HttpResponse:
-    try:
-        caller = await mount_caller(request, NAME)
-        field = Field(read_json_object(request))
-        kind = field.str("type", default="message")
-        turn_id = field.str("turn_id")
-        session_id = field.str("session_id")
-        key = session_key(NAME, session_id)
-        text = field.str("text") or ""
-        if kind not in TYPES:
-            raise HttpError(422, "invalid_input", "type must be message or session.start.", field="type")
-        if turn_id is not None and len(turn_id) > TURN_ID_LENGTH:
-            raise HttpError(
-                422, "invalid_input", f"turn_id must be at most {TURN_ID_LENGTH} characters.", field="turn_id"
-            )
-    except HttpError as exc:
-        return error_response(exc)
-    if kind == "session.start":
-        spoken = greeting()
-        if spoken and session_id:
-            await store_greeting(caller.owner_id, key, spoken)
-        return stream_response(frames_of(spoken_frames(spoken, turn_id)), CONTENT_TYPE)
-    turn_request = TurnRequest(
-        session_key=key,
-        content=text,
-        owner_id=caller.owner_id,
-        client_message_id=turn_id or None,
-        provider=dialect_setting(NAME, "PROVIDER") or None,
-        model=dialect_setting(NAME, "MODEL") or None,
-        system=system_prompt(),
-        rate_limit_key=key if session_id else caller.rate_limit_key,
-    )
-    try:
-        events = await answer(turn_request)
-    except TurnRejected as exc:
-        logger.warning("layercode turn not started (%s): %s", exc.code, exc.message)
-        return stream_response(frames_of(spoken_frames(fallback(), turn_id)), CONTENT_TYPE)
-    return stream_response(encoded(events, LayercodeEncoder(turn_id, fallback()).encode), CONTENT_TYPE)
+    return await turn_pipeline(request, AGENT)
 
 
 urlpatterns = [path("agent", agent)]

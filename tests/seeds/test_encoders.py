@@ -2,7 +2,8 @@
 
 from datetime import UTC, datetime, timedelta, timezone
 
-from conversations.dialects import chat_api, coding_agent, gemini_gateway, layercode, zai
+from conversations.codecs import chat_api, coding_agent, gemini_gateway, layercode, zai
+from conversations.dialects.zai import health_timestamp
 from conversations.events import ArtifactReady, Completed, Delta, Failed, Started, UsageReported
 
 MID = "5f0c6a3e-0000-4000-8000-000000000001"
@@ -130,10 +131,10 @@ def test_zai_failure_is_an_error_frame_then_done():
 
 def test_zai_health_timestamp_is_utc_with_milliseconds():
     assert (
-        zai.health_timestamp(datetime(2024, 1, 1, 12, 0, 0, 123456, tzinfo=UTC)) == "2024-01-01T12:00:00.123Z"
+        health_timestamp(datetime(2024, 1, 1, 12, 0, 0, 123456, tzinfo=UTC)) == "2024-01-01T12:00:00.123Z"
     )
     paris = timezone(timedelta(hours=1))
-    assert zai.health_timestamp(datetime(2024, 1, 1, 13, 0, tzinfo=paris)) == "2024-01-01T12:00:00.000Z"
+    assert health_timestamp(datetime(2024, 1, 1, 13, 0, tzinfo=paris)) == "2024-01-01T12:00:00.000Z"
 
 
 # --- 003 layercode -------------------------------------------------------------------------------

@@ -1,0 +1,86 @@
+"""The native turn protocol: ``POST /api/sessions/{key}/messages`` (and its edit and regenerate)
+answered as SSE, NDJSON or one JSON object, as ``Accept`` asks.
+
+Body: ``content`` (not needed to regenerate), ``client_message_id``, ``provider``, ``model``,
+``system``, ``temperature``, ``max_tokens``, ``json`` / ``json_schema``. Every event is one SSE
+frame (``id:`` seq, ``event:`` type, ``data:`` its JSON) or one NDJSON line; the JSON reply is the
+turn's summary, with the status of its ending (see docs/api.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from conversations.codecs import base
+from conversations.codecs.base import Inbound, JsonReply, Reply, Started, StreamReply
+from conversations.edge.bodies import Field
+from conversations.edge.errors import FAILED_TURN_STATUS, HttpError, retry_after_headers
+from conversations.errors import TurnRejected
+from conversations.turns.request import TurnRequest
+from conversations.wire import ndjson, sse
+from conversations.wire.summary import summarize_turn
+
+
+def negotiate(accept: str) -> str:
+    if "text/event-stream" in accept:
+        return "sse"
+    if "application/x-ndjson" in accept or "application/jsonl" in accept:
+        return "ndjson"
+    return "json"
+
+
+def turn_request_from_body(body: dict, session_key: str, owner_id: int | None, **branch: str) -> TurnRequest:
+    """``branch`` is ``edit_of=<id>`` or ``regenerate_of=<id>`` (which needs no content)."""
+    field = Field(body)
+    json_schema = field.object("json_schema")
+    return TurnRequest(
+        session_key=session_key,
+        content=field.str("content", required="regenerate_of" not in branch) or "",
+        owner_id=owner_id,
+        client_message_id=field.str("client_message_id"),
+        provider=field.str("provider"),
+        model=field.str("model"),
+        system=field.str("system"),
+        temperature=field.number("temperature"),
+        max_tokens=field.int("max_tokens"),
+        json_output=field.bool("json") or json_schema is not None,
+        json_schema=json_schema,
+        **branch,
+    )
+
+
+def whole_turn_reply(summary: dict) -> JsonReply:
+    """The summary, with the status of the turn's ending (499 when the client went away)."""
+    error = summary.get("error")
+    if error is None:
+        return JsonReply(summary)
+    status = FAILED_TURN_STATUS.get(error["code"], 502)
+    if summary.get("status") == "interrupted":
+        status = 499 if error["code"] == "disconnected" else 200
+    return JsonReply(summary, status, retry_after_headers(error.get("retry_after")))
+
+
+class NativeCodec:
+    """``branch``: ``None`` for a new message, ``"edit_of"`` or ``"regenerate_of"`` (the path's
+    ``message_id`` names the message)."""
+
+    def __init__(self, branch: str | None = None) -> None:
+        self.branch = branch
+
+    async def decode(self, inbound: Inbound) -> TurnRequest:
+        branch = {self.branch: inbound.params["message_id"]} if self.branch else {}
+        request = turn_request_from_body(
+            inbound.body, inbound.params["session_key"], inbound.caller.owner_id, **branch
+        )
+        return replace(request, rate_limit_key=inbound.caller.rate_limit_key)
+
+    def reject(self, error: HttpError | TurnRejected, inbound: Inbound | None = None) -> JsonReply:
+        return base.error_reply(error)
+
+    async def reply(self, started: Started, inbound: Inbound) -> Reply:
+        fmt = negotiate(inbound.headers.get("Accept", ""))
+        if fmt == "sse":
+            return StreamReply(base.encoded(started.events, sse.encode_sse), sse.CONTENT_TYPE)
+        if fmt == "ndjson":
+            return StreamReply(base.encoded(started.events, ndjson.encode_ndjson), ndjson.CONTENT_TYPE)
+        return whole_turn_reply(summarize_turn(await base.collect(started.events)))

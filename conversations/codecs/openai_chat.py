@@ -1,0 +1,94 @@
+"""The OpenAI Chat Completions protocol (``POST /v1/chat/completions``): the official SDKs work unchanged.
+
+The session is named by the ``X-Session-Id`` header or the ``user`` field (a new session per
+request otherwise); ``Idempotency-Key`` makes a retried request replay instead of calling the
+provider again. ``model`` may be ``provider:model`` (``gemini:gemini-2.5-flash``), a model of the
+default provider, or an alias. The client's ``messages`` are the context. Streamed, the reply is
+``chat.completion.chunk`` frames ending with ``[DONE]``; otherwise one ``chat.completion``.
+Errors are OpenAI's shape (``type``, ``param``) inside ours.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from conversations.codecs import base
+from conversations.codecs.base import Inbound, JsonReply, Reply, Started, StreamReply
+from conversations.codecs.messages import read_messages
+from conversations.edge.bodies import Field
+from conversations.edge.errors import FAILED_TURN_STATUS, HttpError, retry_after_headers
+from conversations.errors import TurnRejected
+from conversations.turns.request import TurnRequest
+from conversations.wire.openai_chat import ChatChunkEncoder, chat_completion
+from conversations.wire.sse import CONTENT_TYPE
+from conversations.wire.summary import summarize_turn
+from providers.defaults import PROVIDERS
+
+
+def split_model(model: str | None) -> tuple[str | None, str | None]:
+    if model and ":" in model:
+        prefix, _, rest = model.partition(":")
+        if prefix in PROVIDERS:
+            return prefix, rest or None
+    return None, model
+
+
+def openai_error(status: int, code: str, message: str, param: str | None = None) -> JsonReply:
+    kind = "invalid_request_error" if status < 500 else "api_error"
+    return JsonReply(base.error_body(code, message, type=kind, param=param), status)
+
+
+class OpenAIChatCodec:
+    async def decode(self, inbound: Inbound) -> TurnRequest:
+        body, headers = inbound.body, inbound.headers
+        field = Field(body)
+        parsed = read_messages(body.get("messages"))
+        if parsed.problems:
+            raise HttpError(422, "invalid_input", parsed.problems[0].sentence(), field="messages")
+        if parsed.last is None or parsed.last.role != "user":
+            raise HttpError(422, "invalid_input", "the last message must have role user.", field="messages")
+        provider, model = split_model(field.str("model"))
+        field.bool("stream"), field.object("stream_options")  # checked now: the reply reads them
+        response_format = field.object("response_format") or {}
+        json_schema = response_format.get("json_schema")
+        schema = json_schema.get("schema") if isinstance(json_schema, dict) else None
+        session_key = headers.get("X-Session-Id") or field.str("user") or f"openai-{uuid.uuid4().hex}"
+        return TurnRequest(
+            session_key=session_key[:128],
+            content=parsed.last.content,
+            owner_id=inbound.caller.owner_id,
+            client_message_id=headers.get("Idempotency-Key"),
+            provider=provider,
+            model=model,
+            system=parsed.system,
+            temperature=field.number("temperature"),
+            max_tokens=field.int("max_completion_tokens") or field.int("max_tokens"),
+            json_output=response_format.get("type") in ("json_object", "json_schema"),
+            json_schema=schema if isinstance(schema, dict) else None,
+            context=parsed.messages,
+            rate_limit_key=inbound.caller.rate_limit_key,
+        )
+
+    def reject(self, error: HttpError | TurnRejected, inbound: Inbound | None = None) -> JsonReply:
+        return openai_error(error.status, error.code, error.message, param=error.details.get("field"))  # type: ignore[arg-type]
+
+    async def reply(self, started: Started, inbound: Inbound) -> Reply:
+        field = Field(inbound.body)
+        completion_id = f"chatcmpl-{(started.message_id or '').replace('-', '')}"
+        created = int(inbound.received_at)
+        if field.bool("stream"):
+            include_usage = bool((field.object("stream_options") or {}).get("include_usage"))
+            model = split_model(field.str("model"))[1] or "default"
+            encoder = ChatChunkEncoder(
+                completion_id=completion_id, model=model, created=created, include_usage=include_usage
+            )
+            return StreamReply(base.encoded(started.events, encoder.encode), CONTENT_TYPE)
+        summary = summarize_turn(await base.collect(started.events))
+        error = summary.get("error")
+        if error is not None:
+            status = FAILED_TURN_STATUS.get(error["code"], 502)
+            body = base.error_body(error["code"], error["message"], type="api_error")
+            return JsonReply(body, status, retry_after_headers(error.get("retry_after")))
+        return JsonReply(
+            chat_completion(summary, completion_id=completion_id, model=summary["model"], created=created)
+        )

@@ -1,0 +1,95 @@
+"""The one turn pipeline: every HTTP surface that starts a turn goes through :func:`turn_pipeline`.
+
+Authenticate the caller (the native API's rules, or a seed mount's access rule), read the body
+within the limits, let the protocol's codec decode it into a :class:`TurnRequest`, start the turn,
+let the codec render a rejection, follow the job, let the codec encode the events, write the
+reply; a client that goes away detaches (the request's end). The codec (:mod:`conversations.codecs`)
+knows its protocol only: it is handed what it needs (:class:`~conversations.codecs.base.Inbound`)
+and answers with a transport-free :data:`~conversations.codecs.base.Reply`, written here.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+
+from conversations.codecs.base import Codec, Inbound, JsonReply, Reply, Started, StreamReply
+from conversations.dialects.access import mount_caller
+from conversations.dialects.sessions import asession_key_for_answer
+from conversations.edge.bodies import read_json_object
+from conversations.edge.errors import HttpError
+from conversations.errors import TurnRejected
+from conversations.namespaces import require_native_key
+from conversations.turns.jobs import follow
+from conversations.turns.request import TurnRequest
+from conversations.turns.service import turn_start
+from conversations.views.auth import request_caller
+from conversations.wire.sse import STREAM_HEADERS
+
+
+async def start_and_follow(request: TurnRequest) -> Started:
+    """The usual start: the turn service, then the job's events for this connection."""
+    turn = await turn_start(request)
+    return Started(turn.message_id, follow(turn, grace=settings.HTTP_DETACH_GRACE_SECONDS))
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One turn-starting endpoint: its codec, who may call it, and how its turns start.
+
+    ``mount`` is a seed mount's name (its access rule decides who calls, session cookies never
+    do) or ``None`` for the native API (API key, session cookie with CSRF, anonymous when
+    allowed; a mount's sessions unreachable). ``body_required=False`` lets an empty body through
+    as ``{}`` (a regenerate needs none).
+    """
+
+    codec: Codec
+    mount: str | None = None
+    body_required: bool = True
+    start: Callable[[Any], Awaitable[Started]] = start_and_follow
+
+
+async def turn_pipeline(request: HttpRequest, route: Route, **params: str) -> HttpResponse:
+    codec, inbound = route.codec, None
+    try:
+        if route.mount is None:
+            caller = await request_caller(request)
+        else:
+            caller = await mount_caller(request, route.mount)
+        body = read_json_object(request) if route.body_required or request.body else {}
+        inbound = Inbound(
+            headers=request.headers,
+            body=body,
+            caller=caller,
+            params=params,
+            received_at=time.time(),
+            session_for_answer=asession_key_for_answer,
+        )
+        turn_request = await codec.decode(inbound)
+        if route.mount is None:  # the native API never reaches a mount's sessions
+            require_native_key(caller.owner_id, turn_request.session_key)
+        started = await route.start(turn_request)
+    except (HttpError, TurnRejected) as exc:
+        return http_response(codec.reject(exc, inbound))
+    return http_response(await codec.reply(started, inbound))
+
+
+def http_response(reply: Reply) -> HttpResponse:
+    """A codec's reply as a Django response."""
+    if isinstance(reply, StreamReply):
+        return StreamingHttpResponse(
+            _frames(reply.frames), content_type=reply.content_type, headers=STREAM_HEADERS
+        )
+    assert isinstance(reply, JsonReply)
+    return JsonResponse(reply.body, status=reply.status, headers=reply.headers, safe=False)
+
+
+async def _frames(frames: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    async for frame in frames:
+        if frame:
+            yield frame
