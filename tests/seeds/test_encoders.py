@@ -130,9 +130,7 @@ def test_zai_failure_is_an_error_frame_then_done():
 
 
 def test_zai_health_timestamp_is_utc_with_milliseconds():
-    assert (
-        health_timestamp(datetime(2024, 1, 1, 12, 0, 0, 123456, tzinfo=UTC)) == "2024-01-01T12:00:00.123Z"
-    )
+    assert health_timestamp(datetime(2024, 1, 1, 12, 0, 0, 123456, tzinfo=UTC)) == "2024-01-01T12:00:00.123Z"
     paris = timezone(timedelta(hours=1))
     assert health_timestamp(datetime(2024, 1, 1, 13, 0, tzinfo=paris)) == "2024-01-01T12:00:00.000Z"
 
