@@ -1,4 +1,5 @@
-"""ASGI entry point: HTTP through Django, WebSockets through Channels.
+"""ASGI entry point: HTTP through Django (the streaming routes beside its per-request handler,
+through the same middleware: ``lean_edge.py``), WebSockets through Channels.
 
 WebSocket connections must come from an allowed host or one of ALLOWED_ORIGINS,
 and carry the Django session (AuthMiddlewareStack).
@@ -18,6 +19,7 @@ from django.conf import settings  # noqa: E402
 
 from accounts.websocket import ApiKeyWebsocketMiddleware  # noqa: E402
 from chatproject.body_guard import RequestBodyGuard  # noqa: E402
+from chatproject.lean_edge import LeanEdge  # noqa: E402
 from chatproject.lifespan import LifespanApp  # noqa: E402
 from conversations.request_end import RequestEndCallbacks  # noqa: E402
 from conversations.routing import websocket_urlpatterns  # noqa: E402
@@ -34,7 +36,7 @@ def allowed_websocket_origins() -> list[str]:
 application = LifespanApp(
     ProtocolTypeRouter(
         {
-            "http": RequestBodyGuard(RequestEndCallbacks(django_asgi_app)),
+            "http": RequestBodyGuard(RequestEndCallbacks(LeanEdge(django_asgi_app))),
             "websocket": OriginValidator(
                 AuthMiddlewareStack(ApiKeyWebsocketMiddleware(URLRouter(websocket_urlpatterns))),
                 allowed_websocket_origins(),

@@ -13,16 +13,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import replace
 from typing import Any
 
 import orjson
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
+from accounts.callers import Caller
 from conversations import local_fanout
+from conversations.codecs.base import Inbound
+from conversations.codecs.native import NativeCodec
 from conversations.db import run_db
 from conversations.db_errors import DATABASE_DOWN, DATABASE_RETRY_AFTER_SECONDS, database_problem
+from conversations.edge.errors import HttpError
 from conversations.errors import TurnRejected
 from conversations.presence import presence_add, presence_remove
 from conversations.request_ids import request_id_from, request_id_var
@@ -30,13 +33,13 @@ from conversations.selectors import conversation_for_owner, message_for_owner, s
 from conversations.turns import resume
 from conversations.turns.jobs import launch, session_group, turn_stop
 from conversations.turns.live import LiveTurn
-from conversations.turns.request import TurnRequest
 from conversations.turns.running import running_jobs
 from conversations.turns.service import turn_start
 from conversations.wire.websocket import is_terminal, ws_error, ws_frame
 
 logger = logging.getLogger(__name__)
 
+NATIVE = NativeCodec()
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_POLICY_VIOLATION = 1008
@@ -93,13 +96,12 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             return user.pk
         return None if settings.ALLOW_ANONYMOUS and not getattr(settings, "API_KEY", "") else False
 
-    def _rate_limit_key(self) -> str:
+    def _caller(self) -> Caller:
+        """The socket's caller: its API key's, else its user's or the anonymous one at its address."""
         caller = self.scope.get("caller")
         if caller is not None:
-            return caller.rate_limit_key
-        if self.owner_id is not None:
-            return f"user:{self.owner_id}"
-        return f"ip:{(self.scope.get('client') or ('unknown',))[0]}"
+            return caller
+        return Caller(owner_id=self.owner_id, ip=(self.scope.get("client") or ("unknown",))[0])
 
     async def _refuse(self, code: int) -> None:
         """Accept, then close with an application code the client can read (4401, 4403)."""
@@ -182,10 +184,16 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def on_message(self, frame: dict[str, Any]) -> None:
         client_id = frame.get("client_message_id")
-        try:
-            request = self._turn_request(frame)
-            turn = await turn_start(replace(request, rate_limit_key=self._rate_limit_key()))
-        except TurnRejected as exc:
+        inbound = Inbound(
+            headers={},
+            body=frame,
+            caller=self._caller(),
+            params={"session_key": self.session_key},
+            received_at=0.0,
+        )
+        try:  # a message frame is the native protocol's body: the native codec decodes it
+            turn = await turn_start(await NATIVE.decode(inbound))
+        except (HttpError, TurnRejected) as exc:
             await self.send_json(ws_error(exc.code, exc.message, client_message_id=client_id, **exc.details))
             return
         except DATABASE_DOWN as exc:  # nothing was stored: the client may send it again
@@ -199,32 +207,6 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             return
         async for event in turn.events():  # a replayed turn: to this socket only
             await self._send_event(event.to_dict())
-
-    def _turn_request(self, frame: dict[str, Any]) -> TurnRequest:
-        def typed(name: str, kinds: type | tuple[type, ...], label: str) -> Any:
-            value = frame.get(name)
-            if value is not None and (
-                not isinstance(value, kinds) or (isinstance(value, bool) and kinds is not bool)
-            ):
-                raise TurnRejected(f"{name} must be {label}.", code="invalid_input", field=name)
-            return value
-
-        content = typed("content", str, "a string")
-        if content is None:
-            raise TurnRejected("content is required.", code="invalid_input", field="content")
-        temperature = typed("temperature", (int, float), "a number")
-        return TurnRequest(
-            session_key=self.session_key,
-            content=content,
-            owner_id=self.owner_id,
-            client_message_id=typed("client_message_id", str, "a string"),
-            provider=typed("provider", str, "a string"),
-            model=typed("model", str, "a string"),
-            system=typed("system", str, "a string"),
-            temperature=float(temperature) if temperature is not None else None,
-            max_tokens=typed("max_tokens", int, "a whole number"),
-            json_output=bool(typed("json", bool, "true or false")),
-        )
 
     async def on_stop(self, frame: dict[str, Any]) -> None:
         message_id = frame.get("message_id")

@@ -44,7 +44,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from conversations.codecs.chat_api import NAME, ChatApiCodec
 from conversations.dialects.edge import dialect_setting
-from conversations.edge.pipeline import Route, turn_pipeline
+from conversations.edge.pipeline import Route, streaming_route, turn_pipeline
 from providers.registry import get_registry
 
 RESPONSES_PROVIDER = "openai-responses"
@@ -68,6 +68,7 @@ def choice() -> tuple[str | None, str | None, str]:
 CHAT_STREAM = Route(ChatApiCodec(choice), mount=NAME)
 
 
+@streaming_route("POST")
 @csrf_exempt
 @require_POST
 async def chat_stream(request: HttpRequest) -> HttpResponse:

@@ -31,7 +31,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from conversations.codecs.coding_agent import NAME, CodingAgentCodec
 from conversations.dialects.edge import dialect_setting
-from conversations.edge.pipeline import Route, turn_pipeline
+from conversations.edge.pipeline import Route, streaming_route, turn_pipeline
 
 
 def choice() -> tuple[str | None, str | None]:
@@ -41,6 +41,7 @@ def choice() -> tuple[str | None, str | None]:
 CHAT_STREAM = Route(CodingAgentCodec(choice), mount=NAME)
 
 
+@streaming_route("POST")
 @csrf_exempt
 @require_POST
 async def chat_stream(request: HttpRequest) -> HttpResponse:

@@ -37,7 +37,7 @@ from django.views.decorators.http import require_POST
 from accounts.keys import raw_key_from_headers
 from conversations.codecs.gemini_gateway import NAME, GeminiGatewayCodec
 from conversations.dialects.edge import dialect_setting
-from conversations.edge.pipeline import Route, turn_pipeline
+from conversations.edge.pipeline import Route, streaming_route, turn_pipeline
 
 DEFAULT_MODEL = "fast"
 
@@ -89,18 +89,21 @@ CHAT_STREAM = Route(GeminiGatewayCodec("stream", choice, forwarded_headers), mou
 STRUCTURED = Route(GeminiGatewayCodec("structured", choice, forwarded_headers), mount=NAME)
 
 
+@streaming_route("POST")
 @csrf_exempt
 @require_POST
 async def chat(request: HttpRequest) -> HttpResponse:
     return await turn_pipeline(request, CHAT)
 
 
+@streaming_route("POST")
 @csrf_exempt
 @require_POST
 async def chat_stream(request: HttpRequest) -> HttpResponse:
     return await turn_pipeline(request, CHAT_STREAM)
 
 
+@streaming_route("POST")
 @csrf_exempt
 @require_POST
 async def structured(request: HttpRequest) -> HttpResponse:

@@ -57,7 +57,7 @@ from conversations.codecs.layercode import NAME, Greeting, LayercodeCodec, Voice
 from conversations.db import run_db
 from conversations.db_errors import DATABASE_DOWN, database_problem
 from conversations.dialects.edge import dialect_setting
-from conversations.edge.pipeline import Route, turn_pipeline
+from conversations.edge.pipeline import Route, streaming_route, turn_pipeline
 from conversations.errors import RepeatedTurnInProgress, TurnInProgress
 from conversations.events import (
     TERMINAL_EVENTS,
@@ -202,6 +202,7 @@ def choice() -> tuple[str | None, str | None]:
 AGENT = Route(LayercodeCodec(Voice(choice, system_prompt, greeting, fallback)), mount=NAME, start=start)
 
 
+@streaming_route("POST")
 @csrf_exempt
 @require_POST
 async def agent(request: HttpRequest) -> HttpResponse:

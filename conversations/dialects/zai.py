@@ -34,7 +34,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from conversations.codecs.zai import DEFAULT_PROVIDER, NAME, ZaiCodec
 from conversations.dialects.edge import dialect_setting
-from conversations.edge.pipeline import Route, turn_pipeline
+from conversations.edge.pipeline import Route, streaming_route, turn_pipeline
 from providers.registry import UnknownProvider, get_registry
 
 
@@ -63,6 +63,7 @@ def health_timestamp(now: datetime) -> str:
 CHAT = Route(ZaiCodec(provider_name, model_name), mount=NAME)
 
 
+@streaming_route("POST")
 @csrf_exempt
 @require_POST
 async def chat(request: HttpRequest) -> HttpResponse:

@@ -31,6 +31,20 @@ from conversations.turns.service import turn_start
 from conversations.views.auth import request_caller
 from conversations.wire.sse import STREAM_HEADERS
 
+# The attribute naming the methods for which a view is a streaming route (see streaming_route).
+STREAMING_METHODS = "streaming_methods"
+
+
+def streaming_route(*methods: str) -> Callable[[Callable], Callable]:
+    """Mark a view as a streaming route for ``methods``: the ASGI entry point serves those requests
+    beside Django's per-request handler, through the same middleware (``chatproject/lean_edge.py``)."""
+
+    def mark(view: Callable) -> Callable:
+        setattr(view, STREAMING_METHODS, frozenset(methods))
+        return view
+
+    return mark
+
 
 async def start_and_follow(request: TurnRequest) -> Started:
     """The usual start: the turn service, then the job's events for this connection."""

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_POST
 from conversations.codecs.native import NativeCodec
 from conversations.db import run_db
 from conversations.edge.errors import HttpError, error_response
-from conversations.edge.pipeline import Route, turn_pipeline
+from conversations.edge.pipeline import Route, streaming_route, turn_pipeline
 from conversations.models import Message
 from conversations.selectors import message_for_owner
 from conversations.turns.jobs import turn_stop
@@ -27,6 +27,7 @@ async def post_message(request: HttpRequest, session_key: str) -> HttpResponse:
     return await turn_pipeline(request, NEW_MESSAGE, session_key=session_key)
 
 
+@streaming_route("POST")
 @csrf_exempt
 @require_POST
 async def stop_message(request: HttpRequest, session_key: str, message_id: str) -> HttpResponse:
@@ -43,6 +44,7 @@ async def stop_message(request: HttpRequest, session_key: str, message_id: str) 
     return JsonResponse({"message_id": str(message_id), "stopping": True}, status=202)
 
 
+@streaming_route("POST")
 @csrf_exempt
 @require_POST
 async def edit_message(request: HttpRequest, session_key: str, message_id: str) -> HttpResponse:
@@ -50,6 +52,7 @@ async def edit_message(request: HttpRequest, session_key: str, message_id: str) 
     return await turn_pipeline(request, EDIT, session_key=session_key, message_id=str(message_id))
 
 
+@streaming_route("POST")
 @csrf_exempt
 @require_POST
 async def regenerate_message(request: HttpRequest, session_key: str, message_id: str) -> HttpResponse:
@@ -57,6 +60,7 @@ async def regenerate_message(request: HttpRequest, session_key: str, message_id:
     return await turn_pipeline(request, REGENERATE, session_key=session_key, message_id=str(message_id))
 
 
+@streaming_route("POST")
 @csrf_exempt
 async def messages_collection(request: HttpRequest, session_key: str) -> HttpResponse:
     """``GET`` lists the session's messages (history API); ``POST`` sends a message (a turn)."""
