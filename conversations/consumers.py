@@ -30,12 +30,13 @@ from conversations.errors import TurnRejected
 from conversations.presence import presence_add, presence_remove
 from conversations.request_ids import request_id_from, request_id_var
 from conversations.selectors import conversation_for_owner, message_for_owner, streaming_message_for_owner
+from conversations.sockets import FrameRate, TurnOrder, read_frame
 from conversations.turns import resume
 from conversations.turns.jobs import launch, session_group, turn_stop
 from conversations.turns.live import LiveTurn
 from conversations.turns.running import running_jobs
 from conversations.turns.service import turn_start
-from conversations.wire.websocket import is_terminal, ws_error, ws_frame
+from conversations.wire.websocket import ws_error, ws_frame
 
 logger = logging.getLogger(__name__)
 
@@ -50,9 +51,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         headers = dict(self.scope.get("headers", []))
         request_id_var.set(request_id_from(headers.get(b"x-request-id", b"").decode("latin1")))
         self.session_key = self.scope["url_route"]["kwargs"]["session_key"]
-        self.following: dict[str, int] = {}
-        self.finished: dict[str, None] = {}  # ids of turns whose end this socket has sent (insertion-ordered)
-        self.held: dict[str, dict[int, dict[str, Any]]] = {}  # events that came before an earlier one, by seq
+        self.order = TurnOrder()
+        self.rate = FrameRate(settings.WS_MAX_FRAMES_PER_SECOND)
+        self._sending = asyncio.Lock()  # one event's frames at a time: the order holds across tasks
         self.group: str | None = None
         owner = self._owner()
         if owner is False:
@@ -128,56 +129,19 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                 job.watch_listeners()
 
     # --- client frames ---------------------------------------------------------------------
-    def _flooding(self) -> bool:
-        """A token bucket per socket: ``WS_MAX_FRAMES_PER_SECOND``, bursts up to twice that."""
-        rate = settings.WS_MAX_FRAMES_PER_SECOND
-        now = time.monotonic()
-        tokens, last = getattr(self, "_bucket", (rate * 2, now))
-        tokens = min(rate * 2, tokens + (now - last) * rate)
-        if tokens < 1:
-            self._bucket = (tokens, now)
-            self._flood_strikes = getattr(self, "_flood_strikes", 0) + 1
-            return True
-        self._bucket = (tokens - 1, now)
-        return False
-
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if self._flooding():
-            if self._flood_strikes > settings.WS_MAX_FRAMES_PER_SECOND * 5:
+        if not self.rate.allow(time.monotonic()):
+            if self.rate.should_close():
                 await self.close(code=CLOSE_POLICY_VIOLATION)
-            elif self._flood_strikes == 1 or self._flood_strikes % 50 == 0:
+            elif self.rate.should_warn():
                 await self.send_json(ws_error("too_many_frames", "Slow down: frames are being dropped."))
             return
-        if text_data is None:
-            await self.send_json(ws_error("bad_frame", "Send JSON text frames, not binary."))
+        frame, error = read_frame(text_data, settings.WS_MAX_FRAME_BYTES)
+        if error is not None:
+            await self.send_json(error)
             return
-        if len(text_data) > settings.WS_MAX_FRAME_BYTES:
-            await self.send_json(
-                ws_error("frame_too_large", f"Frames are limited to {settings.WS_MAX_FRAME_BYTES} bytes.")
-            )
-            return
-        try:
-            frame = orjson.loads(text_data)
-        except orjson.JSONDecodeError:
-            await self.send_json(ws_error("bad_frame", "The frame is not valid JSON."))
-            return
-        if not isinstance(frame, dict):
-            await self.send_json(ws_error("bad_frame", "A frame must be a JSON object with a type."))
-            return
-        handler = {
-            "message": self.on_message,
-            "stop": self.on_stop,
-            "resume": self.on_resume,
-            "ping": self.on_ping,
-        }.get(frame.get("type"))  # type: ignore[arg-type]
-        if handler is None:
-            await self.send_json(
-                ws_error(
-                    "unknown_type", "type must be one of message, stop, resume, ping.", got=frame.get("type")
-                )
-            )
-            return
-        await handler(frame)
+        handlers = {"message": self.on_message, "stop": self.on_stop, "resume": self.on_resume}
+        await handlers.get(frame["type"], self.on_ping)(frame)  # type: ignore[index]
 
     async def on_ping(self, frame: dict[str, Any]) -> None:
         await self.send_json({"type": "pong"})
@@ -236,8 +200,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         except resume.ResumeError as exc:
             await self.send_json(ws_error(exc.code, exc.message, message_id=message_id))
             return
-        self.finished.pop(message_id, None)  # asked for again: send it again
-        self.following[message_id] = max(self.following.get(message_id, 0), after_seq)
+        self.order.follow(message_id, after_seq)
         for event in events:
             await self._send_event(event)
 
@@ -247,46 +210,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self._send_event(event)
 
     async def _send_event(self, event: dict[str, Any]) -> None:
-        """Send a turn event once and in order, never skipping one.
-
-        An event may come both locally and via the layer. A socket that resumes mid-turn may have
-        dropped the local copy of an event (before it followed the turn) that was not in the
-        replay buffer yet, and then get later events locally before that one comes via the layer:
-        those wait in ``held`` until the gap is filled.
-        """
-        message_id, seq = event["message_id"], event["seq"]
-        if event.get("snapshot"):  # the stored answer, numbered on its own
-            await self._send_turn_frame(message_id, seq, event)
-            return
-        if message_id in self.finished:
-            return  # a late duplicate of a turn this socket saw end
-        last = self.following.get(message_id)
-        if last is None:
-            if seq != 1:
-                return  # joined mid-turn without resuming: the client asks with resume
-            last = 0
-        if seq <= last:
-            return
-        if seq > last + 1:
-            self.held.setdefault(message_id, {})[seq] = event
-            return
-        await self._send_turn_frame(message_id, seq, event)
-        held = self.held.get(message_id)
-        while held and message_id in self.following:
-            queued = held.pop(self.following[message_id] + 1, None)
-            if queued is None:
-                break
-            await self._send_turn_frame(message_id, queued["seq"], queued)
-
-    async def _send_turn_frame(self, message_id: str, seq: int, event: dict[str, Any]) -> None:
-        self.following[message_id] = seq
-        await self.send(text_data=orjson.dumps(ws_frame(event)).decode())
-        if is_terminal(event):
-            self.following.pop(message_id, None)
-            self.held.pop(message_id, None)
-            self.finished[message_id] = None
-            while len(self.finished) > 200:
-                self.finished.pop(next(iter(self.finished)))
+        """Send a turn event once and in order, never skipping one (see :class:`TurnOrder`)."""
+        async with self._sending:
+            for ready in self.order.arrived(event):
+                await self.send(text_data=orjson.dumps(ws_frame(ready)).decode())
 
     async def send(
         self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False

@@ -5,6 +5,8 @@ and checks that the request really took the lean path (Django's ``request_starte
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 from asgiref.sync import sync_to_async
@@ -19,10 +21,22 @@ from chatproject.body_guard import RequestBodyGuard
 from chatproject.lean_edge import LeanEdge
 from conversations.models import Message
 from conversations.request_end import RequestEndCallbacks
+from conversations.turns import running, store
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 TURN = "/api/sessions/lean/messages"
+
+
+@pytest.fixture(autouse=True)
+async def turns_settled():
+    """The turns run on this test's event loop (the app is called in-process): let their jobs and
+    closing writes finish on it before it closes."""
+    yield
+    for _ in range(500):
+        if not running.running_jobs and not store._pending_closes:
+            break
+        await asyncio.sleep(0.02)
 
 
 @pytest.fixture
