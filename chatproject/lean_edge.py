@@ -11,8 +11,8 @@ Django's own ``send_response``.
 
 What is left out is the per-request work these routes do not need: the ``request_started`` /
 ``request_finished`` signals and the per-request thread they run in (``ThreadSensitiveContext``),
-and the spooled temporary file for a body the guard already capped (measured: −5 % CPU per turn,
-−21 % time to first token at 16 concurrent; docs/performance.md). Their one duty here — closing
+and the spooled temporary file for a body the guard already capped (measured: 5 % less CPU per turn,
+21 % less time to first token at 16 concurrent; docs/performance.md). Their one duty here — closing
 a database connection a request opened in the thread-sensitive executor (a session cookie's user
 lookup) — is kept: such a request closes it at its end, as ``request_finished`` would.
 """
