@@ -1,4 +1,8 @@
-"""ASGI guard for HTTP request bodies: a size cap and a deadline, before Django sees the request.
+"""ASGI guard for HTTP requests: a cap on the headers, and a size cap and a deadline for the body,
+before Django sees the request.
+
+Headers over ``REQUEST_MAX_HEADER_BYTES`` get 431 (the HTTP parser may not cap them: httptools,
+which production runs, does not).
 
 A client that sends more than ``REQUEST_MAX_BYTES`` gets 413; one that takes
 longer than ``REQUEST_BODY_TIMEOUT_SECONDS`` to send its body (a slow-loris) gets
@@ -34,6 +38,16 @@ class RequestBodyGuard:
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        header_bytes = sum(len(name) + len(value) for name, value in scope.get("headers", ()))
+        if header_bytes > settings.REQUEST_MAX_HEADER_BYTES:
+            await _reject(
+                send,
+                431,
+                "headers_too_large",
+                f"The request headers are {header_bytes} bytes, over {settings.REQUEST_MAX_HEADER_BYTES}: "
+                "send fewer or smaller headers (cookies included).",
+            )
             return
         limit = settings.REQUEST_MAX_BYTES
         loop = asyncio.get_running_loop()

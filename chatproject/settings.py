@@ -226,6 +226,7 @@ MAX_MESSAGE_BYTES = e.env_int("MAX_MESSAGE_BYTES", 100_000, minimum=1)
 # Whole request bodies: larger ones get 413 before Django reads them; slower ones 408.
 REQUEST_MAX_BYTES = e.env_int("REQUEST_MAX_BYTES", 8 * 1024 * 1024, minimum=1024)
 REQUEST_BODY_TIMEOUT_SECONDS = e.env_float("REQUEST_BODY_TIMEOUT_SECONDS", 30.0, minimum=0.1)
+REQUEST_MAX_HEADER_BYTES = e.env_int("REQUEST_MAX_HEADER_BYTES", 32 * 1024, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_MAX_BYTES
 WS_MAX_FRAMES_PER_SECOND = e.env_float("WS_MAX_FRAMES_PER_SECOND", 20.0, minimum=0.1)
 # Retries before the first token (never after), then fallbacks ("provider:model", in order).

@@ -184,3 +184,13 @@ async def test_an_oversized_body_is_413_before_anything_reads_it(edge, settings)
         refused = await http.post(TURN, content=b'{"content": "' + b"x" * 5000 + b'"}')
     assert refused.status_code == 413
     assert not await Message.objects.aexists()
+
+
+async def test_oversized_headers_are_431_whatever_the_http_parser_allows(edge, settings):
+    settings.REQUEST_MAX_HEADER_BYTES = 2048
+    async with edge() as http:
+        refused = await http.post(TURN, json={"content": "hi"}, headers={"X-Big": "a" * 4096})
+        fine = await http.post(TURN, json={"content": "hi"}, headers={"X-Small": "a" * 512})
+    assert refused.status_code == 431
+    assert refused.json()["error"]["code"] == "headers_too_large"
+    assert fine.status_code == 200
