@@ -128,7 +128,15 @@ if REDIS_URL:
             "BACKEND": "conversations.channel_layer.ResilientRedisChannelLayer",
             # socket_timeout above channels-redis's 5 s blocking read, or idle sockets are dropped.
             "CONFIG": {
-                "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "socket_timeout": 15,
+                        # a burst waits for a connection (seconds), not an error: see channel_layer.py
+                        "max_connections": e.env_int("CHANNEL_LAYER_MAX_CONNECTIONS", 100, minimum=2),
+                        "timeout": e.env_float("CHANNEL_LAYER_POOL_TIMEOUT", 20.0, minimum=0.1),
+                    }
+                ],
                 "capacity": 1000,
                 "expiry": 60,
             },

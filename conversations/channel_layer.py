@@ -1,4 +1,7 @@
-"""The channels-redis layer, made to outlive a Redis outage and its receivers' cancellation.
+"""The channels-redis layer, made to outlive a Redis outage, bursts and its receivers' cancellation.
+
+A burst of sockets joining their groups waits for a pooled connection (``CHANNEL_LAYER_MAX_CONNECTIONS``,
+up to ``CHANNEL_LAYER_POOL_TIMEOUT`` seconds) rather than failing as if Redis were down.
 
 A socket's receive loop would otherwise die with the first connection error and
 take the WebSocket down with it; here it waits and tries again, so sockets stay
@@ -23,6 +26,7 @@ import logging
 import time
 
 from channels_redis.core import RedisChannelLayer
+from redis.asyncio import BlockingConnectionPool
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +51,16 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._pops: dict[str, asyncio.Task] = {}  # process queue -> the pop in flight
+
+    def create_pool(self, index: int) -> BlockingConnectionPool:
+        """A pool that makes a burst wait for a connection (``timeout`` seconds at most) instead of
+        failing it: redis-py's default pool raises ``MaxConnectionsError`` at ``max_connections``
+        (100), which under a burst of sockets joining their groups told clients that fan-out was
+        down while Redis was up."""
+        host = dict(self.hosts[index])
+        if "address" not in host:  # sentinels: channels-redis's own pool
+            return super().create_pool(index)
+        return BlockingConnectionPool.from_url(host.pop("address"), **host)
 
     async def new_channel(self, prefix: str = "specific") -> str:
         name = await super().new_channel()  # specific.<process>!<random>: this process's one queue

@@ -65,8 +65,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self._refuse(CLOSE_FORBIDDEN)
             return
         self.group = session_group(str(conversation.pk))
-        self._local = local_fanout.subscribe(self.group)
-        self._pump = asyncio.get_running_loop().create_task(self._pump_local())
+        self._local = local_fanout.subscribe(self.group)  # events queue here until the pump starts
         # Registered before the socket opens: a turn publishing from another process sees this
         # socket's presence (and then uses the channel layer) from the client's first frame on.
         await presence_add(self.group, self.channel_name)
@@ -77,6 +76,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             logger.warning("channel layer unavailable (%s): cross-process fan-out off", type(exc).__name__)
             degraded = True
         await self.accept()
+        # After the accept: a frame sent before it is an ASGI error (the socket would be lost).
+        self._pump = asyncio.get_running_loop().create_task(self._pump_local())
         if degraded:
             await self.send_json(
                 ws_error(
@@ -118,7 +119,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         if self.group is None:
             return
         local_fanout.unsubscribe(self.group, self._local)
-        self._pump.cancel()
+        pump = getattr(self, "_pump", None)  # none when the socket closed before it was accepted
+        if pump is not None:
+            pump.cancel()
         try:
             await self.channel_layer.group_discard(self.group, self.channel_name)
         except Exception as exc:

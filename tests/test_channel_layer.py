@@ -325,3 +325,22 @@ async def test_a_cancelled_receive_ends_while_redis_is_unreachable(monkeypatch, 
     finally:
         await finish([receiving])
     assert not [pop for pop in layer._pops.values() if not pop.done()]
+
+
+async def test_a_burst_of_sockets_joining_their_groups_waits_for_a_connection_instead_of_failing():
+    # Found by the reliability soak: redis-py's default pool raised MaxConnectionsError at its
+    # limit, and each socket joining then told its client that fan-out was down while Redis was up.
+    name = f"test-{uuid.uuid4().hex[:8]}"
+    host = {"address": os.environ["REDIS_URL"], "max_connections": 2, "timeout": 10, "client_name": name}
+    layer = ResilientRedisChannelLayer(hosts=[host], prefix=name)
+    try:
+        joins = [layer.group_add(f"group-{i % 5}", f"specific.{name}!c{i}") for i in range(60)]
+        await asyncio.gather(*joins)  # 60 at once through 2 connections
+        client = redis.asyncio.Redis.from_url(os.environ["REDIS_URL"])
+        try:
+            members = [await client.zcard(layer._group_key(f"group-{g}")) for g in range(5)]
+        finally:
+            await client.aclose()
+        assert members == [12] * 5
+    finally:
+        await asyncio.wait_for(layer.flush(), 5)
