@@ -404,9 +404,11 @@ def test_clients_cut_off_at_random_points_resume_without_gaps_and_cancelled_turn
                 # away and only read late (a client on a loaded machine): it may complete.
                 assert answer.content == reply, context
             else:
+                ended_after_cut = answer.completed_at.timestamp() - outcome.cut_at if outcome.cut_at else None
                 assert (answer.status, answer.error_code) == ("interrupted", "disconnected"), (
                     context,
                     answer.status,
+                    ended_after_cut,
                 )
                 assert reply.startswith(answer.content), (context, answer.content)
         elif plan.transport == "ws":
