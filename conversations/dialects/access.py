@@ -22,7 +22,7 @@ from django.http import HttpRequest
 from accounts.callers import AuthenticationError, Caller, caller_from_key, client_ip
 from accounts.keys import raw_key_from_headers
 from conversations.db import run_db
-from conversations.dialects.edge import dialect_setting, dialect_variable
+from conversations.dialects.mount_settings import dialect_setting, dialect_variable
 from conversations.dialects.signature import webhook_caller
 from conversations.edge.errors import HttpError
 

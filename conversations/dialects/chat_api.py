@@ -43,7 +43,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from conversations.codecs.chat_api import NAME, ChatApiCodec
-from conversations.dialects.edge import dialect_setting
+from conversations.dialects.mount_settings import dialect_setting
 from conversations.edge.pipeline import Route, streaming_route, turn_pipeline
 from providers.registry import get_registry
 

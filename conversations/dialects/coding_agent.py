@@ -30,7 +30,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from conversations.codecs.coding_agent import NAME, CodingAgentCodec
-from conversations.dialects.edge import dialect_setting
+from conversations.dialects.mount_settings import dialect_setting
 from conversations.edge.pipeline import Route, streaming_route, turn_pipeline
 
 

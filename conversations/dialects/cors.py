@@ -8,7 +8,7 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.urls import Resolver404
 
-from conversations.dialects.edge import dialect_variable
+from conversations.dialects.mount_settings import dialect_variable
 from conversations.dialects.urls import DIALECTS
 
 

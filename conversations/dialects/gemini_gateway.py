@@ -36,7 +36,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.keys import raw_key_from_headers
 from conversations.codecs.gemini_gateway import NAME, GeminiGatewayCodec
-from conversations.dialects.edge import dialect_setting
+from conversations.dialects.mount_settings import dialect_setting
 from conversations.edge.pipeline import Route, streaming_route, turn_pipeline
 
 DEFAULT_MODEL = "fast"

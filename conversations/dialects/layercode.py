@@ -56,7 +56,7 @@ from conversations.codecs.base import frames_of
 from conversations.codecs.layercode import NAME, Greeting, LayercodeCodec, Voice
 from conversations.db import run_db
 from conversations.db_errors import DATABASE_DOWN, database_problem
-from conversations.dialects.edge import dialect_setting
+from conversations.dialects.mount_settings import dialect_setting
 from conversations.edge.pipeline import Route, streaming_route, turn_pipeline
 from conversations.errors import RepeatedTurnInProgress, TurnInProgress
 from conversations.events import (

@@ -33,7 +33,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from conversations.codecs.zai import DEFAULT_PROVIDER, NAME, ZaiCodec
-from conversations.dialects.edge import dialect_setting
+from conversations.dialects.mount_settings import dialect_setting
 from conversations.edge.pipeline import Route, streaming_route, turn_pipeline
 from providers.registry import UnknownProvider, get_registry
 
