@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from accounts.callers import Caller
 from conversations.edge.bodies import Field
-from conversations.edge.errors import FAILED_TURN_STATUS, HttpError, retry_after_headers
+from conversations.edge.errors import HttpError, error_body, failed_turn_status, retry_after_headers
 from conversations.errors import TurnRejected
 from conversations.events import TurnEvent
 
@@ -99,13 +99,6 @@ class Codec(Protocol):
         """The started turn's reply: its events encoded, or collected into one JSON answer."""
 
 
-def error_body(code: str, message: str, **details: Any) -> dict[str, Any]:
-    """``{"error": {"code", "message", ...}}``, details that are ``None`` left out."""
-    return {
-        "error": {"code": code, "message": message, **{k: v for k, v in details.items() if v is not None}}
-    }
-
-
 def error_reply(error: HttpError | TurnRejected) -> JsonReply:
     """The native JSON error of a refused request, with ``Retry-After`` when there is a wait."""
     headers = retry_after_headers(error.details.get("retry_after"))
@@ -114,7 +107,7 @@ def error_reply(error: HttpError | TurnRejected) -> JsonReply:
 
 def failed_turn_reply(error: Mapping[str, Any], **extra: Any) -> JsonReply:
     """A turn that ended without an answer, for the JSON (non-streamed) endpoints."""
-    status = FAILED_TURN_STATUS.get(error["code"], 502)
+    status = failed_turn_status(error["code"])
     headers = retry_after_headers(error.get("retry_after"))
     return JsonReply(error_body(error["code"], error["message"], **extra), status, headers)
 

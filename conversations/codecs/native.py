@@ -14,7 +14,7 @@ from dataclasses import replace
 from conversations.codecs import base
 from conversations.codecs.base import Inbound, JsonReply, Reply, Started, StreamReply
 from conversations.edge.bodies import Field
-from conversations.edge.errors import FAILED_TURN_STATUS, HttpError, retry_after_headers
+from conversations.edge.errors import HttpError, failed_turn_status, retry_after_headers
 from conversations.errors import TurnRejected
 from conversations.turns.request import TurnRequest
 from conversations.wire import ndjson, sse
@@ -54,7 +54,7 @@ def whole_turn_reply(summary: dict) -> JsonReply:
     error = summary.get("error")
     if error is None:
         return JsonReply(summary)
-    status = FAILED_TURN_STATUS.get(error["code"], 502)
+    status = failed_turn_status(error["code"])
     if summary.get("status") == "interrupted":
         status = 499 if error["code"] == "disconnected" else 200
     return JsonReply(summary, status, retry_after_headers(error.get("retry_after")))

@@ -16,7 +16,7 @@ from conversations.codecs import base
 from conversations.codecs.base import Inbound, JsonReply, Reply, Started, StreamReply
 from conversations.codecs.messages import read_messages
 from conversations.edge.bodies import Field
-from conversations.edge.errors import FAILED_TURN_STATUS, HttpError, retry_after_headers
+from conversations.edge.errors import HttpError
 from conversations.errors import TurnRejected
 from conversations.turns.request import TurnRequest
 from conversations.wire.openai_chat import ChatChunkEncoder, chat_completion
@@ -86,9 +86,7 @@ class OpenAIChatCodec:
         summary = summarize_turn(await base.collect(started.events))
         error = summary.get("error")
         if error is not None:
-            status = FAILED_TURN_STATUS.get(error["code"], 502)
-            body = base.error_body(error["code"], error["message"], type="api_error")
-            return JsonReply(body, status, retry_after_headers(error.get("retry_after")))
+            return base.failed_turn_reply(error, type="api_error")
         return JsonReply(
             chat_completion(summary, completion_id=completion_id, model=summary["model"], created=created)
         )

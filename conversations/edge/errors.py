@@ -15,12 +15,17 @@ class HttpError(Exception):
         self.status, self.code, self.message, self.details = status, code, message, details
 
 
+def error_body(code: str, message: str, **details: Any) -> dict[str, Any]:
+    """``{"error": {"code", "message", ...}}``, details that are ``None`` left out."""
+    return {
+        "error": {"code": code, "message": message, **{k: v for k, v in details.items() if v is not None}}
+    }
+
+
 def json_error(
     status: int, code: str, message: str, *, headers: dict | None = None, **details: Any
 ) -> JsonResponse:
-    body: dict[str, Any] = {"code": code, "message": message}
-    body.update({k: v for k, v in details.items() if v is not None})
-    return JsonResponse({"error": body}, status=status, headers=headers)
+    return JsonResponse(error_body(code, message, **details), status=status, headers=headers)
 
 
 # HTTP status of a turn that failed after it was accepted (JSON, non-streamed endpoints).
