@@ -29,10 +29,10 @@ from conversations.edge.errors import HttpError
 from conversations.errors import TurnRejected
 from conversations.presence import presence_add, presence_remove
 from conversations.request_ids import request_id_from, request_id_var
-from conversations.selectors import conversation_for_owner, message_for_owner, streaming_message_for_owner
+from conversations.selectors import conversation_for_owner
 from conversations.sockets import FrameRate, TurnOrder, read_frame
 from conversations.turns import resume
-from conversations.turns.jobs import launch, session_group, turn_stop
+from conversations.turns.jobs import launch, session_group, turn_stop_for_owner
 from conversations.turns.live import LiveTurn
 from conversations.turns.running import running_jobs
 from conversations.turns.service import turn_start
@@ -182,13 +182,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                 ws_error("invalid_input", "message_id must be a string.", field="message_id")
             )
             return
-        if message_id:
-            message = await run_db(message_for_owner, self.owner_id, self.session_key, message_id)
-            running = message is not None and message.status == "streaming"
-        else:
-            message = await run_db(streaming_message_for_owner, self.owner_id, self.session_key)
-            running = message is not None
-        if not running or not await turn_stop(str(message.pk)):  # type: ignore[union-attr]
+        if await turn_stop_for_owner(self.owner_id, self.session_key, message_id) is None:
             await self.send_json(ws_error("not_running", "No answer is being generated in this session."))
 
     async def on_resume(self, frame: dict[str, Any]) -> None:

@@ -26,10 +26,13 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from conversations import local_fanout
+from conversations.db import run_db
 from conversations.events import TurnEvent
+from conversations.models import Message
 from conversations.presence import presence_count
 from conversations.redis_client import redis_client
 from conversations.request_end import on_request_end
+from conversations.selectors import message_for_owner, streaming_message_for_owner
 from conversations.turns.live import LiveTurn
 from conversations.turns.recovery import maintenance
 from conversations.turns.replay_buffer import BufferUnavailable, get_replay_buffer
@@ -257,3 +260,23 @@ def follow(turn: LiveTurn | Any, *, grace: float) -> Any:
     # (while the middleware still handles the response) never starts it: the request's end does.
     on_request_end(lambda: job.detach(queue))
     return listen(job, queue)
+
+
+def _running_answer_id(owner_id: int | None, session_key: str, message_id: str | None) -> str | None:
+    """The owner's answer of this session being generated: the one named, else the streaming one."""
+    if message_id:
+        message = message_for_owner(owner_id, session_key, message_id)
+        return str(message.pk) if message is not None and message.status == Message.Status.STREAMING else None
+    message = streaming_message_for_owner(owner_id, session_key)
+    return str(message.pk) if message is not None else None
+
+
+async def turn_stop_for_owner(
+    owner_id: int | None, session_key: str, message_id: str | None = None
+) -> str | None:
+    """Stop the owner's running answer in this session (the one named, else the one streaming),
+    wherever it runs; its id, or None when no such answer is being generated."""
+    answer_id = await run_db(_running_answer_id, owner_id, session_key, message_id)
+    if answer_id is None or not await turn_stop(answer_id):
+        return None
+    return answer_id

@@ -8,12 +8,9 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from conversations.codecs.native import NativeCodec
-from conversations.db import run_db
 from conversations.edge.errors import HttpError, error_response
 from conversations.edge.pipeline import Route, streaming_route, turn_pipeline
-from conversations.models import Message
-from conversations.selectors import message_for_owner
-from conversations.turns.jobs import turn_stop
+from conversations.turns.jobs import turn_stop_for_owner
 from conversations.views.auth import request_owner_id
 
 NEW_MESSAGE = Route(NativeCodec())
@@ -35,9 +32,7 @@ async def stop_message(request: HttpRequest, session_key: str, message_id: str) 
         owner_id = await request_owner_id(request)
     except HttpError as exc:
         return error_response(exc)
-    message = await run_db(message_for_owner, owner_id, session_key, str(message_id))
-    running = message is not None and message.status == Message.Status.STREAMING
-    if not running or not await turn_stop(str(message_id)):
+    if await turn_stop_for_owner(owner_id, session_key, str(message_id)) is None:
         return error_response(
             HttpError(404, "not_running", "No answer with this id is being generated in this session.")
         )
