@@ -117,6 +117,10 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 TURN_DB_ASYNC = e.env_bool("TURN_DB_ASYNC", True)
 TURN_DB_POOL_SIZE = e.env_int("TURN_DB_POOL_SIZE", 20, minimum=1)
 TURN_DB_POOL_TIMEOUT = e.env_float("TURN_DB_POOL_TIMEOUT", 30.0)
+# Admission (conversations/turns/admission.py): TURN_DB_POOL_SIZE turns open at once per process,
+# the others wait their turn, at most this many for at most this long, then 503 server_busy.
+TURN_QUEUE_MAX_WAITING = e.env_int("TURN_QUEUE_MAX_WAITING", 10_000, minimum=0)
+TURN_QUEUE_TIMEOUT = e.env_float("TURN_QUEUE_TIMEOUT", 120.0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: REDIS_URL -> channels-redis layer (cross-process fan-out); unset -> in-memory layer.

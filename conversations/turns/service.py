@@ -20,6 +20,7 @@ from conversations.errors import RepeatedTurnInProgress, TurnRejected, UnknownPr
 from conversations.models import Message
 from conversations.ratelimit import turn_rate_limiter
 from conversations.turns import store
+from conversations.turns.admission import admission_gate
 from conversations.turns.live import LiveTurn, ReplayedTurn, Turn
 from conversations.turns.request import TurnRequest
 from conversations.turns.rules import ExistingAnswer, OpenedTurn, TurnOpening, TurnOutcome
@@ -87,10 +88,14 @@ def _fallbacks(primary: tuple[Provider, str]) -> list[tuple[Provider, str]]:
 async def _open_shielded(opening: TurnOpening) -> OpenedTurn | ExistingAnswer:
     """Store the opening rows; a client that goes away meanwhile cannot leave an answer ``streaming``.
 
-    The write may commit after the caller is cancelled (it is already on the wire, or in a
-    thread): it runs on, and an answer it opened is closed at once as ``interrupted``.
+    The write waits its turn at the admission gate first (a client leaving there leaves the
+    queue). Once started it may commit after the caller is cancelled (it is already on the wire,
+    or in a thread): it runs on, and an answer it opened is closed at once as ``interrupted``.
     """
+    gate = admission_gate()
+    await gate.acquire()
     task = asyncio.ensure_future(store.turn_open(opening))
+    task.add_done_callback(lambda _: gate.release())
     try:
         return await asyncio.shield(task)
     except asyncio.CancelledError:
