@@ -29,6 +29,13 @@ def env_str(name: str, default: str = "") -> str:
     return env.str(name, default=default).strip()
 
 
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = env_str(name, default).lower() or default
+    if value not in choices:
+        raise invalid(name, value, " or ".join(choices))
+    return value
+
+
 def env_bool(name: str, default: bool) -> bool:
     raw = env.str(name, default="").strip()
     if not raw:

@@ -283,6 +283,8 @@ OPENAI_COMPATIBLE_MODEL = e.env_str("OPENAI_COMPATIBLE_MODEL", "llama3.2")
 DEMO_DELAY = e.env_float("DEMO_DELAY", 0.02)
 LLM_CONNECT_TIMEOUT = e.env_float("LLM_CONNECT_TIMEOUT", 10.0, minimum=0.1)
 LLM_READ_TIMEOUT = e.env_float("LLM_READ_TIMEOUT", 120.0, minimum=0.1)
+# The OpenAI SDK's HTTP transport (providers/asyncio_transport.py): asyncio, or httpx (the SDK's own).
+LLM_HTTP_TRANSPORT = e.env_choice("LLM_HTTP_TRANSPORT", "asyncio", ("asyncio", "httpx"))
 LLM_MODEL_ALIASES = e.env_json_object("LLM_MODEL_ALIASES")
 
 # Optional per provider: <PREFIX>_MODELS (allowlist, JSON array or CSV) and <PREFIX>_EXTRA_HEADERS (JSON).

@@ -18,6 +18,9 @@ DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 120.0
 DEFAULT_DEMO_DELAY = 0.02
 DEFAULT_GEMINI_API_VERSION = "v1beta"
+#: The OpenAI SDK's HTTP transport: ``asyncio`` (providers/asyncio_transport.py) or ``httpx`` (its own).
+DEFAULT_HTTP_TRANSPORT = "asyncio"
+HTTP_TRANSPORTS = ("asyncio", "httpx")
 
 #: A model name accepted when ``<PREFIX>_MODELS`` is not set.
 MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")

@@ -36,6 +36,7 @@ import openai
 import orjson
 
 from ._openai_errors import error_from_stream_payload, translate_openai_error
+from .asyncio_transport import AsyncioTransport, use_asyncio_transport
 from .base import ChatMessage, Provider, ProviderChunk, ProviderError, ProviderRequest, Timeouts, Usage
 
 #: Connection pool of each provider's HTTP client: no practical cap on concurrent streams (the SDK's
@@ -128,17 +129,25 @@ class OpenAIChatProvider(Provider):
         timeouts: Timeouts | None = None,
         max_retries: int = 0,
         extra_headers: Mapping[str, str] | None = None,
+        http_transport: str = "asyncio",
     ) -> None:
         super().__init__(name=name or self.kind, default_model=default_model, timeouts=timeouts)
         self._api_key = api_key
         timeout = httpx2.Timeout(self.timeouts.read, connect=self.timeouts.connect)
+        transport = (
+            AsyncioTransport(max_keepalive=POOL_LIMITS.max_keepalive_connections)
+            if use_asyncio_transport(http_transport)
+            else None
+        )
         self._client = openai.AsyncOpenAI(
             api_key=api_key,
             base_url=base_url or None,
             timeout=timeout,
             max_retries=max_retries,
             default_headers=dict(extra_headers or {}),
-            http_client=openai.DefaultAsyncHttpx2Client(timeout=timeout, limits=POOL_LIMITS),
+            http_client=openai.DefaultAsyncHttpx2Client(
+                timeout=timeout, limits=POOL_LIMITS, transport=transport
+            ),
         )
 
     def _error(self, exc: BaseException) -> ProviderError:

@@ -31,6 +31,7 @@ class OpenAICompatibleProvider(OpenAIChatProvider):
         timeouts: Timeouts | None = None,
         max_retries: int = 0,
         extra_headers: Mapping[str, str] | None = None,
+        http_transport: str = "asyncio",
     ) -> None:
         super().__init__(
             name=name,
@@ -40,4 +41,5 @@ class OpenAICompatibleProvider(OpenAIChatProvider):
             timeouts=timeouts,
             max_retries=max_retries,
             extra_headers=extra_headers,
+            http_transport=http_transport,
         )

@@ -25,8 +25,10 @@ from .defaults import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_DEMO_DELAY,
     DEFAULT_GEMINI_API_VERSION,
+    DEFAULT_HTTP_TRANSPORT,
     DEFAULT_PROVIDER,
     DEFAULT_READ_TIMEOUT,
+    HTTP_TRANSPORTS,
     MODEL_NAME_RE,
     PROVIDERS,
     ProviderSpec,
@@ -92,6 +94,15 @@ def _allowlist(name: str) -> frozenset[str] | None:
     return frozenset(v.strip() for v in value if v.strip()) or None
 
 
+def _http_transport() -> str:
+    value = str(_setting("LLM_HTTP_TRANSPORT", DEFAULT_HTTP_TRANSPORT)).strip().lower()
+    if value not in HTTP_TRANSPORTS:
+        raise ImproperlyConfigured(
+            f"LLM_HTTP_TRANSPORT={value!r} is not valid: use {' or '.join(HTTP_TRANSPORTS)}."
+        )
+    return value
+
+
 def _aliases(spec: ProviderSpec, configured: Mapping[str, Any]) -> dict[str, str]:
     """Defaults, then flat ``alias: model`` entries, then ``provider: {alias: model}`` entries."""
     aliases = {k.lower(): v for k, v in spec.aliases.items()}
@@ -120,6 +131,8 @@ def read_config(spec: ProviderSpec) -> ProviderConfig:
         options["api_key"] = _setting(f"{prefix}_API_KEY")
         options["base_url"] = _setting(f"{prefix}_BASE_URL")
         options["extra_headers"] = {str(k): str(v) for k, v in _mapping(f"{prefix}_EXTRA_HEADERS").items()}
+    if spec.adapter.startswith("providers.openai"):
+        options["http_transport"] = _http_transport()
     if spec.name == "gemini":
         options["api_version"] = _setting("GEMINI_API_VERSION", DEFAULT_GEMINI_API_VERSION)
     required = spec.required_setting

@@ -37,6 +37,7 @@ CASES = {
     "throughput.py": {"script", "machine", "runs", "endpoint", "chunks"},
     "open_streams.py": {"script", "machine", "server", "phases", "streams", "chunks"},
     "db_roundtrips.py": {"script", "machine", "server", "results", "constant_in_reply_length"},
+    "upstream_client.py": {"script", "machine", "args", "results"},
 }
 
 

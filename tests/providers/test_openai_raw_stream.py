@@ -13,6 +13,7 @@ import httpx2
 import orjson
 import pytest
 
+from providers.asyncio_transport import AsyncioTransport
 from providers.base import Provider, RateLimited, Timeouts, Unavailable, Usage
 from providers.openai_chat import POOL_LIMITS, SSEDataDecoder
 from tests.providers.conftest import OPENAI_KEY, ask, collect
@@ -200,8 +201,9 @@ async def test_the_request_body_is_exactly_the_chat_completions_body(kind, make_
     }
 
 
-async def test_the_connection_is_reused_after_a_complete_stream(make_provider, fake_upstream):
-    provider = make_provider("openai")
+@pytest.mark.parametrize("transport", ["asyncio", "httpx"])
+async def test_the_connection_is_reused_after_a_complete_stream(transport, make_provider, fake_upstream):
+    provider = make_provider("openai", http_transport=transport)
     streams: list[object] = []
 
     async def note(response: httpx2.Response) -> None:
@@ -217,12 +219,22 @@ async def test_the_connection_is_reused_after_a_complete_stream(make_provider, f
 
 
 def test_the_http_client_has_a_large_pool_and_our_timeouts(make_provider):
-    provider = make_provider("openai", timeouts=Timeouts(connect=3.0, read=7.0))
+    provider = make_provider("openai", timeouts=Timeouts(connect=3.0, read=7.0), http_transport="httpx")
     http_client = provider._client._client
     pool = http_client._transport._pool
 
     assert isinstance(http_client, httpx2.AsyncClient)
     assert pool._max_connections == POOL_LIMITS.max_connections > 1000
     assert pool._max_keepalive_connections == POOL_LIMITS.max_keepalive_connections > 100
+    assert provider._client.timeout == httpx2.Timeout(7.0, connect=3.0)
+    assert http_client.timeout == httpx2.Timeout(7.0, connect=3.0)
+
+
+def test_the_default_transport_is_ours_with_the_same_keepalive_cap_and_our_timeouts(make_provider):
+    provider = make_provider("openai", timeouts=Timeouts(connect=3.0, read=7.0))
+    http_client = provider._client._client
+
+    assert isinstance(http_client._transport, AsyncioTransport)
+    assert http_client._transport._max_keepalive == POOL_LIMITS.max_keepalive_connections > 100
     assert provider._client.timeout == httpx2.Timeout(7.0, connect=3.0)
     assert http_client.timeout == httpx2.Timeout(7.0, connect=3.0)
