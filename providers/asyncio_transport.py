@@ -48,6 +48,8 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.idle_since = 0.0
+        self.deadline = 0.0
+        self.timer: asyncio.TimerHandle | None = None
         self._begin()
 
     def _begin(self) -> None:
@@ -131,17 +133,34 @@ class _Connection(asyncio.Protocol):
         self._wake()
 
     async def wait(self, seconds: float | None) -> None:
-        """Until the parser or the connection has news; ``httpx2.ReadTimeout`` after ``seconds``."""
-        self.waiter = asyncio.get_running_loop().create_future()
+        """Until the parser or the connection has news; ``httpx2.ReadTimeout`` after ``seconds``.
+
+        One timer per connection, re-armed only when it fires early (a read in between moved the
+        deadline): a timer per read cost more than the read itself.
+        """
+        loop = asyncio.get_running_loop()
+        waiter = self.waiter = loop.create_future()
+        if seconds is not None:
+            self.deadline = loop.time() + seconds
+            if self.timer is None:
+                self.timer = loop.call_at(self.deadline, self._check_deadline, seconds)
         try:
-            async with asyncio.timeout(seconds):
-                await self.waiter
-        except TimeoutError:
-            raise httpx2.ReadTimeout(
-                f"no data from the server within the read timeout ({seconds:g} s)"
-            ) from None
+            await waiter
         finally:
             self.waiter = None
+
+    def _check_deadline(self, seconds: float) -> None:
+        self.timer = None
+        waiter = self.waiter
+        if waiter is None or waiter.done():
+            return  # not waiting: the next wait arms a timer again
+        loop = waiter.get_loop()
+        if loop.time() >= self.deadline:
+            waiter.set_exception(
+                httpx2.ReadTimeout(f"no data from the server within the read timeout ({seconds:g} s)")
+            )
+        else:
+            self.timer = loop.call_at(self.deadline, self._check_deadline, seconds)
 
     def take(self) -> bytes:
         chunks = self.chunks
@@ -158,6 +177,9 @@ class _Connection(asyncio.Protocol):
 
     def close(self) -> None:
         self.closed = True
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
         if self.transport is not None:
             self.transport.close()
 
