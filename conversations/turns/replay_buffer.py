@@ -66,16 +66,41 @@ class MemoryReplayBuffer:
         return [e for e in entry[1][max(0, after_seq) :]]
 
 
-class _Appends:
-    """Every running turn's appends of one interval in one pipeline (per event loop).
+# Every turn's appends of one flush in one command: RPUSH (in slices), EXPIRE when asked, and the
+# SCARD of the presence set of the turn's session ('' when none is asked). KEYS: a buffer key and a
+# presence key per turn; ARGV: the TTL, then per turn the number of events, 1/0 for EXPIRE, events.
+_APPEND_SCRIPT = """
+local ttl = ARGV[1]
+local at = 2
+local counts = {}
+for i = 1, #KEYS, 2 do
+  local n = tonumber(ARGV[at])
+  local refresh = ARGV[at + 1]
+  at = at + 2
+  local last = at + n - 1
+  while at <= last do
+    local upto = math.min(at + 999, last)
+    redis.call('RPUSH', KEYS[i], unpack(ARGV, at, upto))
+    at = upto + 1
+  end
+  if refresh == '1' then redis.call('EXPIRE', KEYS[i], ttl) end
+  if KEYS[i + 1] ~= '' then counts[#counts + 1] = redis.call('SCARD', KEYS[i + 1]) else counts[#counts + 1] = 0 end
+end
+return counts
+"""
 
-    redis-py's per-call cost is most of the CPU of thousands of slow streams; sharing the
-    round trip makes it per interval instead of per event.
+
+class _Appends:
+    """Every running turn's appends of one interval in one Redis command (per event loop).
+
+    redis-py's per-command cost was most of the CPU of thousands of slow streams: a script call
+    per interval (:data:`_APPEND_SCRIPT`) makes it per interval, not per turn or per event.
     """
 
     def __init__(self) -> None:
         self.pending: list[tuple[str, list[dict[str, Any]], bool, str | None, asyncio.Future]] = []
         self.flusher: asyncio.Task | None = None
+        self.script: Any = None
 
     async def submit(
         self, message_id: str, events: list[dict[str, Any]], refresh: bool, group: str | None
@@ -89,27 +114,25 @@ class _Appends:
     async def _flush(self) -> None:
         await asyncio.sleep(settings.TURN_PUBLISH_INTERVAL_SECONDS)
         batch, self.pending = self.pending, []
+        keys: list[str] = []
+        args: list[Any] = [settings.TURN_BUFFER_TTL_SECONDS]
+        for message_id, events, refresh, group, _ in batch:
+            keys += (_key(message_id), presence_key(group) if group else "")
+            args += (len(events), 1 if refresh else 0)
+            args += [orjson.dumps(e) for e in events]
         try:
-            async with redis_client().pipeline(transaction=False) as pipe:
-                for message_id, events, refresh, group, _ in batch:
-                    pipe.rpush(_key(message_id), *(orjson.dumps(e) for e in events))
-                    if refresh:
-                        pipe.expire(_key(message_id), settings.TURN_BUFFER_TTL_SECONDS)
-                    if group:
-                        pipe.scard(presence_key(group))
-                results = iter(await pipe.execute())
+            client = redis_client()
+            if self.script is None or self.script.registered_client is not client:
+                self.script = client.register_script(_APPEND_SCRIPT)
+            counts = await self.script(keys=keys, args=args)
         except Exception as exc:  # the turns go on; only resume degrades
             for *_, future in batch:
                 if not future.done():
                     future.set_exception(BufferUnavailable(str(exc)))
             return
-        for _, _, refresh, group, future in batch:
-            next(results)
-            if refresh:
-                next(results)
-            count = int(next(results)) if group else 0
+        for (*_, future), count in zip(batch, counts, strict=True):
             if not future.done():
-                future.set_result(count)
+                future.set_result(int(count))
 
 
 class RedisReplayBuffer:
