@@ -155,8 +155,73 @@ async def run_cell(
         "ttft": c.summary(ttfts),
         "total": c.summary(totals),
         "tokens_per_turn": (sum(tokens) / len(tokens)) if tokens else None,
+        "warmup_ttft_max": max((w.ttft for w in warm if w.ok and w.ttft is not None), default=None),
         "_marks": marks,
     }
+
+
+def target_rows(cells: list[dict[str, Any]]) -> list[list[str]]:
+    """The issue's targets against this run: measured, target, met or not (``-`` when not measured)."""
+    by = {(r["target"], r["concurrency"]): r for r in cells}
+
+    def cell(target: str, conc: int, key: str) -> Any:
+        return (by.get((target, conc)) or {}).get(key)
+
+    rows: list[list[str]] = []
+
+    def row(what: str, value: float | None, target: str, met: bool | None, unit: str = "") -> None:
+        shown = "-" if value is None else f"{value:.1f}{unit}"
+        rows.append(
+            [what, shown, target, "-" if met is None or value is None else ("met" if met else "NOT met")]
+        )
+
+    for name in ("native-sse", "openai-compat"):
+        for conc, bound in ((1, 2.0), (10, 10.0)):
+            added = cell(name, conc, "added_ttft_p50_ms")
+            row(
+                f"{name} added TTFT p50, {conc} conc",
+                added,
+                f"<= +{bound:g} ms",
+                added is not None and added <= bound,
+                " ms",
+            )
+    conc = max((r["concurrency"] for r in cells), default=0)
+    lite = cell("litellm", conc, "turns_per_s")
+    direct = cell("direct", conc, "turns_per_s")
+    row(f"direct upstream turns/s, {conc} conc (the ceiling)", direct, "-", None)
+    row(f"LiteLLM turns/s, {conc} conc", lite, "-", None)
+    for name in ("native-sse", "openai-compat"):
+        rate = cell(name, conc, "turns_per_s")
+        need = max(300.0, 6 * lite) if lite else 300.0
+        row(
+            f"{name} turns/s, {conc} conc",
+            rate,
+            f">= {need:.0f} (300, 6x LiteLLM)",
+            rate is not None and rate >= need,
+        )
+        cpus = [
+            r["server_cpu_ms_per_turn"]
+            for r in cells
+            if r["target"] == name and r.get("server_cpu_ms_per_turn")
+        ]
+        row(
+            f"{name} server CPU per turn (best cell)",
+            min(cpus, default=None),
+            "<= 3 ms",
+            bool(cpus) and min(cpus) <= 3.0,
+            " ms",
+        )
+    first, tenth = cell("native-sse", 1, "warmup_ttft_max"), cell("native-sse", 1, "ttft")
+    if first is not None and tenth:
+        p50 = tenth["p50"] * 1000
+        row(
+            "native-sse first turn after start (TTFT)",
+            first * 1000,
+            f"~ p50 ({p50:.1f} ms)",
+            first * 1000 <= 2 * p50 + 5,
+            " ms",
+        )
+    return rows
 
 
 def split_ttft(marks: list[tuple[str, float, float]], upstream: c.Upstream) -> dict[str, Any] | None:
@@ -325,6 +390,7 @@ def main() -> int:
             ["conc", "target", "ttft p50", "before p50", "after p50", "before p99", "after p99"],
             split_rows,
         )
+    c.print_table("Targets (issue 18)", ["what", "measured", "target", ""], target_rows(cells))
     data = {
         "script": "ttft",
         "quick": args.quick,
