@@ -204,6 +204,25 @@ def _children_map() -> dict[int, list[int]]:
     return children
 
 
+def pids_named(*names: str) -> list[int]:
+    """Processes whose command name is one of ``names`` (e.g. PostgreSQL's backends, Redis)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/comm") as f:
+                    if f.read().strip() in names:
+                        found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
+def services_cpu_seconds() -> float:
+    """CPU of PostgreSQL and Redis on this machine (they share the cores with the server)."""
+    return cpu_seconds(pids_named("postgres", "postmaster", "redis-server"))
+
+
 def process_tree(pid: int) -> list[int]:
     children = _children_map()
     out, stack = [], [pid]

@@ -67,6 +67,7 @@ async def level_run(
                 await asyncio.sleep(0.05)
 
     cpu0, up0, me0 = server.cpu(), c.cpu_seconds(upstream.child.tree()), c.self_cpu_seconds()
+    svc0 = c.services_cpu_seconds()
     t0 = time.perf_counter()
     deadline = t0 + step
     await asyncio.wait_for(asyncio.gather(*(user(i) for i in range(concurrency))), step + 120)
@@ -75,6 +76,7 @@ async def level_run(
     cpu = server.cpu() - cpu0
     up = c.cpu_seconds(upstream.child.tree()) - up0
     me = c.self_cpu_seconds() - me0
+    svc = c.services_cpu_seconds() - svc0
     tail = time.perf_counter() - t0 - step  # turns that straddle the end: CPU includes their tail
     for conn in conns:
         conn.close()
@@ -89,6 +91,7 @@ async def level_run(
         "server_cpu_util": cpu / (elapsed + tail),
         "upstream_cpu_util": up / (elapsed + tail),
         "client_cpu_util": me / (elapsed + tail),
+        "services_cpu_util": svc / (elapsed + tail),
         "total": c.summary(totals),
         "ttft": c.summary(ttfts),
         "rss_mb": server.rss() / 2**20,
@@ -113,7 +116,7 @@ def ramp(args, server: c.Server, upstream: c.Upstream, levels: list[int], step: 
             f"  [{label}] c={level:<4} {res['turns_per_s']:7.1f} turns/s  err={res['errors']:<3} "
             f"srv cpu {c.fmt_ms((res['server_cpu_ms_per_turn'] or 0) / 1000)} ms/turn "
             f"(util {res['server_cpu_util']:.2f}) upstream util {res['upstream_cpu_util']:.2f} "
-            f"client util {res['client_cpu_util']:.2f}  total p50 {c.fmt_ms(res['total']['p50'])} ms",
+            f"client util {res['client_cpu_util']:.2f} pg+redis util {res['services_cpu_util']:.2f}  total p50 {c.fmt_ms(res['total']['p50'])} ms",
             flush=True,
         )
         if res["errors"] > max(2, 0.01 * res["turns"]):
@@ -207,6 +210,8 @@ def main() -> int:
                     f"{r['server_cpu_util']:.2f}",
                     f"{r['upstream_cpu_util']:.2f}",
                     f"{r['client_cpu_util']:.2f}",
+                    f"{r['services_cpu_util']:.2f}",
+                    f"{r['server_cpu_util'] + r['upstream_cpu_util'] + r['client_cpu_util'] + r['services_cpu_util']:.2f}",
                     c.fmt_ms(r["ttft"]["p50"]),
                     c.fmt_ms(r["total"]["p50"]),
                     c.fmt_ms(r["total"]["p99"]),
@@ -225,6 +230,8 @@ def main() -> int:
             "srv util",
             "upstr util",
             "client util",
+            "pg+redis util",
+            "all util",
             "ttft p50",
             "total p50",
             "total p99",
