@@ -11,10 +11,14 @@ Servers without lifespan (daphne) start maintenance with the first turn instead.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
 logger = logging.getLogger(__name__)
+
+#: How long start-up waits for the first PostgreSQL and Redis connections before going on without.
+WARM_CONNECT_SECONDS = 3.0
 
 
 class LifespanApp:
@@ -47,6 +51,7 @@ class LifespanApp:
         from conversations.turns.running import start_accepting
 
         await asyncio.to_thread(warm_up)
+        await warm_connections()
         start_accepting()
         maintenance.ensure()
 
@@ -63,10 +68,15 @@ class LifespanApp:
 
 
 def warm_up() -> None:
-    """Import the turn path and build each configured provider (a failure is logged, not fatal:
-    the turn that needs that provider reports it)."""
+    """Import the turn path and the views, and build each configured provider (a failure is
+    logged, not fatal: the turn that needs that provider reports it)."""
+    from django.urls import Resolver404, get_resolver
+
     import conversations.turns.service  # noqa: F401 - the turn path and the encoders it pulls in
     from providers.registry import get_registry
+
+    with contextlib.suppress(Resolver404):  # imports the URLconf and its views, compiles patterns
+        get_resolver().resolve("/api/sessions/warm-up/messages")
 
     registry = get_registry()
     for name in registry.names(configured_only=True):
@@ -74,3 +84,23 @@ def warm_up() -> None:
             registry.get(name)
         except Exception as exc:
             logger.warning("provider %s could not be built at start-up: %s", name, exc)
+
+
+async def warm_connections() -> None:
+    """Open, on the server's loop, the connections a first turn would otherwise wait for: one of the
+    turn pool's PostgreSQL connections and a Redis connection. A dependency that is down is logged
+    and left to the health check and the first turn (which reports it)."""
+    from django.conf import settings
+
+    from conversations.turns import pg_pool
+    from conversations.turns.store import native_enabled
+
+    try:
+        if native_enabled():
+            await (await pg_pool.pool()).wait(timeout=WARM_CONNECT_SECONDS)
+        if settings.REDIS_URL:
+            from conversations.redis_client import redis_client
+
+            await asyncio.wait_for(redis_client().ping(), WARM_CONNECT_SECONDS)
+    except Exception as exc:
+        logger.warning("start-up could not open a connection ahead of the first turn: %s", exc)

@@ -149,6 +149,12 @@ class OpenAIChatProvider(Provider):
                 timeout=timeout, limits=POOL_LIMITS, transport=transport
             ),
         )
+        self._load_resources()
+
+    def _load_resources(self) -> None:
+        """Import the SDK resource this adapter calls now (the server builds providers at start-up):
+        the SDK imports it on first use, which cost the first turn after a start ~20-90 ms."""
+        _ = self._client.chat.completions.with_streaming_response
 
     def _error(self, exc: BaseException) -> ProviderError:
         return translate_openai_error(self.name, exc, key_setting=self.key_env_var, secrets=(self._api_key,))

@@ -39,6 +39,9 @@ class OpenAIResponsesProvider(OpenAIChatProvider):
     kind: ClassVar[str] = "openai-responses"
     supports_response_chaining: ClassVar[bool] = True
 
+    def _load_resources(self) -> None:
+        _ = self._client.responses
+
     def _params(self, request: ProviderRequest) -> dict[str, Any]:
         messages = new_input(request.messages) if request.previous_response_id else request.messages
         params: dict[str, Any] = {
