@@ -1,10 +1,11 @@
 """ASGI start-up warms what the first turn would otherwise pay for."""
 
 import asyncio
+import gc
 
 import pytest
 
-from chatproject.lifespan import LifespanApp
+from chatproject.lifespan import GC_THRESHOLDS, LifespanApp
 from conversations.turns import pg_pool
 from conversations.turns.recovery import maintenance
 from conversations.turns.running import accepting_turns, start_accepting
@@ -40,6 +41,7 @@ async def test_startup_builds_every_configured_provider_before_the_first_request
     assert "openai" in registry._built  # the SDK client exists before any turn asks for it
     assert "chat" in registry.get("openai")._client.__dict__  # and the SDK resource it calls is loaded
     assert all(warmed)
+    assert gc.get_freeze_count() > 0 and gc.get_threshold() == GC_THRESHOLDS
     assert asyncio.get_running_loop() not in maintenance._tasks  # shutdown stopped it
     assert accepting == [True, False]  # taking turns after start-up, refusing them once drained
 
