@@ -41,6 +41,8 @@ from conversations.turns.running import running_jobs
 logger = logging.getLogger(__name__)
 
 END = None  # put on a listener queue when the turn is over
+#: How old a listener count from the replay buffer may be to stop a turn nobody listens to.
+PRESENCE_FRESH_SECONDS = 0.5
 
 
 def session_group(conversation_id: str) -> str:
@@ -76,6 +78,9 @@ class TurnJob:
         self._wake = asyncio.Event()
         self._finished = False
         self._watcher: asyncio.Task | None = None
+        # listeners of the session anywhere (sockets, resumed streams), as the last replay-buffer
+        # append counted them, and when: (count, time.monotonic()); None until known
+        self._presence_seen: tuple[int, float] | None = None
         self.task: asyncio.Task | None = None
 
     # --- listeners -------------------------------------------------------------------------
@@ -90,8 +95,18 @@ class TurnJob:
             self.watch_listeners()
 
     def watch_listeners(self) -> None:
-        """Stop the turn once nobody has listened for the grace period."""
+        """Stop the turn once nobody has listened for the grace period.
+
+        Without a grace period, a count of the session's listeners taken by the last replay-buffer
+        append (at most :data:`PRESENCE_FRESH_SECONDS` ago) that found none stops the turn at once,
+        with no Redis round trip in between: the client that left is noticed as soon as possible.
+        """
         if self._finished or (self._watcher is not None and not self._watcher.done()):
+            return
+        seen = self._presence_seen
+        fresh = seen is not None and time.monotonic() - seen[1] <= PRESENCE_FRESH_SECONDS
+        if self.grace <= 0 and fresh and seen[0] == 0:
+            self._stop_unheard()
             return
         self._watcher = asyncio.get_running_loop().create_task(self._watch())
 
@@ -99,11 +114,14 @@ class TurnJob:
         await asyncio.sleep(self.grace)
         while not self._finished and not self._listeners:
             if await presence_count(self.group) == 0:
-                self.turn.stop(
-                    code="disconnected", message="Every listener went away before the answer was complete."
-                )
+                self._stop_unheard()
                 return
             await asyncio.sleep(max(self.grace, 1.0))
+
+    def _stop_unheard(self) -> None:
+        self.turn.stop(
+            code="disconnected", message="Every listener went away before the answer was complete."
+        )
 
     def stop(self) -> bool:
         return self.turn.stop()
@@ -166,11 +184,14 @@ class TurnJob:
         """
         elsewhere = False
         try:
-            elsewhere = await get_replay_buffer().append(
+            listeners = await get_replay_buffer().append(
                 self.message_id, batch, refresh_expiry=refresh_expiry, count_listeners_of=self.group
-            ) > local_fanout.subscriber_count(self.group)
+            )
+            self._presence_seen = (listeners, time.monotonic())
+            elsewhere = listeners > local_fanout.subscriber_count(self.group)
         except BufferUnavailable as exc:
             _warn_buffer("resume buffer unavailable, resume is degraded: %s", exc)
+            self._presence_seen = None
             elsewhere = True  # cannot tell: let the layer try
         if not elsewhere:
             return
