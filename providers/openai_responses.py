@@ -11,16 +11,21 @@ Contract (on top of :mod:`providers.openai_chat`, whose client, timeouts and ret
   ``response.completed`` (or ``response.incomplete``). Finish reasons: ``stop``, ``length``
   (``max_output_tokens``), ``content_filter``.
 * JSON mode is ``text.format`` (``json_object``, or ``json_schema`` when a schema is given).
+* As in the chat adapter, the SDK sends the request (raw-response API, body as ``extra_body``)
+  and the events are parsed here with orjson, not into the SDK's pydantic event objects.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
+import orjson
+
 from ._openai_errors import error_from_code
 from .base import ChatMessage, ProviderChunk, ProviderRequest, Usage
-from .openai_chat import OpenAIChatProvider
+from .openai_chat import OpenAIChatProvider, _chat_payloads
 
 _INCOMPLETE_REASONS = {"max_output_tokens": "length", "content_filter": "content_filter"}
 
@@ -67,45 +72,55 @@ class OpenAIResponsesProvider(OpenAIChatProvider):
         return params
 
     async def stream(self, request: ProviderRequest) -> AsyncIterator[ProviderChunk]:
-        try:
-            upstream = await self._client.responses.create(**self._params(request))
-        except Exception as exc:
-            raise self._error(exc) from None
+        params = self._params(request)
+        extra_headers = params.pop("extra_headers", None)
         usage: Usage | None = None
         finish: str | None = None
         response_id: str | None = None
         try:
-            async for event in upstream:
-                kind = event.type
-                if kind == "response.output_text.delta":
-                    if event.delta:
-                        yield ProviderChunk(text=event.delta)
-                elif kind == "response.created":
-                    response_id = event.response.id
-                elif kind in ("response.completed", "response.incomplete"):
-                    response = event.response
-                    response_id = response.id or response_id
-                    if response.usage is not None:
-                        u = response.usage
-                        usage = Usage(u.input_tokens, u.output_tokens, u.total_tokens)
-                    reason = response.incomplete_details.reason if response.incomplete_details else None
-                    finish = (
-                        _INCOMPLETE_REASONS.get(reason or "", "stop")
-                        if kind.endswith("incomplete")
-                        else "stop"
-                    )
-                elif kind == "response.failed":
-                    error = event.response.error
-                    raise error_from_code(
-                        self.name,
-                        error.code if error else None,
-                        error.message if error else None,
-                        secrets=(self._api_key,),
-                    )
-                elif kind == "error":
-                    raise error_from_code(self.name, event.code, event.message, secrets=(self._api_key,))
+            # The body travels as ``extra_body`` (as in the chat adapter): the SDK builds, signs and
+            # sends the request and raises its errors; the events are read here with orjson.
+            async with (
+                self._client.responses.with_streaming_response.create(
+                    model=request.model, stream=True, extra_body=params, extra_headers=extra_headers
+                ) as response,
+                contextlib.aclosing(_chat_payloads(response)) as payloads,
+            ):
+                async for payload in payloads:
+                    event = orjson.loads(payload)
+                    if not isinstance(event, dict):
+                        continue
+                    kind = event.get("type")
+                    if kind == "response.output_text.delta":
+                        if event.get("delta"):
+                            yield ProviderChunk(text=event["delta"])
+                    elif kind == "response.created":
+                        response_id = (event.get("response") or {}).get("id") or response_id
+                    elif kind in ("response.completed", "response.incomplete"):
+                        done = event.get("response") or {}
+                        response_id = done.get("id") or response_id
+                        if done.get("usage"):
+                            u = done["usage"]
+                            usage = Usage(
+                                u.get("input_tokens") or 0,
+                                u.get("output_tokens") or 0,
+                                u.get("total_tokens") or 0,
+                            )
+                        reason = (done.get("incomplete_details") or {}).get("reason")
+                        finish = (
+                            _INCOMPLETE_REASONS.get(reason or "", "stop")
+                            if kind.endswith("incomplete")
+                            else "stop"
+                        )
+                    elif kind == "response.failed":
+                        error = (event.get("response") or {}).get("error") or {}
+                        raise error_from_code(
+                            self.name, error.get("code"), error.get("message"), secrets=(self._api_key,)
+                        )
+                    elif kind == "error":
+                        raise error_from_code(
+                            self.name, event.get("code"), event.get("message"), secrets=(self._api_key,)
+                        )
         except Exception as exc:
             raise self._error(exc) from None
-        finally:
-            await upstream.close()
         yield ProviderChunk(usage=usage, finish_reason=finish, response_id=response_id)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
-from providers.base import ChatMessage, InvalidRequest, ResponseIdNotFound
+from providers.base import ChatMessage, InvalidRequest, RateLimited, ResponseIdNotFound, Unavailable, Usage
 from providers.openai_responses import OpenAIResponsesProvider
 from tests.fake_upstream import count_words
-from tests.providers.conftest import ask
+from tests.providers.conftest import OPENAI_KEY, ask
+from tests.providers.test_openai_raw_stream import scripted
 
 
 async def test_responses_sends_system_prompt_as_instructions_and_history_as_input(
@@ -93,3 +95,64 @@ async def test_responses_unknown_previous_response_id_raises_response_id_not_fou
 
 def test_responses_chaining_is_a_declared_capability():
     assert OpenAIResponsesProvider.supports_response_chaining is True
+
+
+def responses_sse(*events: dict) -> list[bytes]:
+    return [b"event: %s\ndata: %s\n\n" % (e["type"].encode(), orjson.dumps(e)) for e in events]
+
+
+@pytest.mark.parametrize(
+    ("failure", "raised"),
+    [
+        (
+            {
+                "type": "response.failed",
+                "response": {"id": "resp_1", "error": {"code": "rate_limit_exceeded"}},
+            },
+            RateLimited,
+        ),
+        ({"type": "error", "code": "server_error", "message": f"overloaded for {OPENAI_KEY}"}, Unavailable),
+    ],
+)
+async def test_a_failure_event_after_some_text_is_mapped_after_the_text(failure, raised, make_provider):
+    events = responses_sse(
+        {"type": "response.created", "response": {"id": "resp_1"}},
+        {"type": "response.output_text.delta", "delta": "Hel"},
+        {"type": "response.output_text.delta", "delta": "lo"},
+        failure,
+        {"type": "response.output_text.delta", "delta": "never"},
+    )
+    provider = await scripted(make_provider, "openai-responses", events)
+    received: list[str] = []
+
+    with pytest.raises(raised) as caught:
+        async for chunk in provider.stream(ask("hi")):
+            received.append(chunk.text)
+
+    assert received == ["Hel", "lo"]
+    assert OPENAI_KEY not in str(caught.value)
+
+
+async def test_usage_finish_and_id_come_from_the_final_event(make_provider):
+    events = [
+        *responses_sse(
+            {"type": "response.created", "response": {"id": "resp_9"}},
+            {"type": "response.output_text.delta", "delta": "Hi"},
+            {
+                "type": "response.incomplete",
+                "response": {
+                    "id": "resp_9",
+                    "usage": {"input_tokens": 7, "output_tokens": 2, "total_tokens": 9},
+                    "incomplete_details": {"reason": "max_output_tokens"},
+                },
+            },
+        ),
+        b"data: [DONE]\n\n",
+    ]
+    provider = await scripted(make_provider, "openai-responses", events)
+
+    chunks = [chunk async for chunk in provider.stream(ask("hi"))]
+
+    assert [c.text for c in chunks if c.text] == ["Hi"]
+    last = chunks[-1]
+    assert (last.usage, last.finish_reason, last.response_id) == (Usage(7, 2, 9), "length", "resp_9")
