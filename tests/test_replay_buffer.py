@@ -12,7 +12,7 @@ from conversations.presence import presence_key
 from conversations.redis_client import redis_client
 from conversations.turns.replay_buffer import BufferUnavailable, RedisReplayBuffer
 
-pytestmark = pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="the Redis buffer needs REDIS_URL")
+needs_redis = pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="the Redis buffer needs REDIS_URL")
 
 
 def events(message_id: str, first: int, count: int) -> list[dict]:
@@ -22,6 +22,7 @@ def events(message_id: str, first: int, count: int) -> list[dict]:
     ]
 
 
+@needs_redis
 async def test_appends_of_many_turns_in_one_flush_keep_order_counts_and_expiry(settings):
     settings.REDIS_URL = os.environ["REDIS_URL"]
     settings.TURN_PUBLISH_INTERVAL_SECONDS = 0.05
