@@ -198,12 +198,9 @@ class OpenAIChatProvider(Provider):
                     extra_body=self._body(request),
                     extra_headers=request.extra_headers or None,
                 ) as response,
-                contextlib.aclosing(_chat_payloads(response)) as payloads,
+                contextlib.aclosing(json_events(response)) as chunks,
             ):
-                async for payload in payloads:
-                    chunk = orjson.loads(payload)
-                    if not isinstance(chunk, dict):
-                        continue
+                async for chunk in chunks:
                     error = chunk.get("error")
                     if error:
                         raise error_from_stream_payload(self.name, error, secrets=(self._api_key,))
@@ -227,8 +224,17 @@ class OpenAIChatProvider(Provider):
         await self._client.close()
 
 
-async def _chat_payloads(response: openai.AsyncAPIResponse[Any]) -> AsyncIterator[bytes]:
-    """The data of each event of a Chat Completions stream, up to ``[DONE]`` (the SDK's stream rules).
+async def json_events(response: openai.AsyncAPIResponse[Any]) -> AsyncIterator[dict[str, Any]]:
+    """Each event's data as a JSON object, up to ``[DONE]`` (data that is not an object is skipped)."""
+    async with contextlib.aclosing(_sse_payloads(response)) as payloads:
+        async for payload in payloads:
+            event = orjson.loads(payload)
+            if isinstance(event, dict):
+                yield event
+
+
+async def _sse_payloads(response: openai.AsyncAPIResponse[Any]) -> AsyncIterator[bytes]:
+    """The data of each event of an OpenAI stream, up to ``[DONE]`` (the SDK's stream rules).
 
     After ``[DONE]`` the rest of an HTTP/1.1 body is read (see :func:`_drain`); HTTP/2 can end the
     stream without dropping the connection.

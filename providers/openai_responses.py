@@ -21,11 +21,9 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
-import orjson
-
 from ._openai_errors import error_from_code
 from .base import ChatMessage, ProviderChunk, ProviderRequest, Usage
-from .openai_chat import OpenAIChatProvider, _chat_payloads
+from .openai_chat import OpenAIChatProvider, json_events
 
 _INCOMPLETE_REASONS = {"max_output_tokens": "length", "content_filter": "content_filter"}
 
@@ -84,12 +82,9 @@ class OpenAIResponsesProvider(OpenAIChatProvider):
                 self._client.responses.with_streaming_response.create(
                     model=request.model, stream=True, extra_body=params, extra_headers=extra_headers
                 ) as response,
-                contextlib.aclosing(_chat_payloads(response)) as payloads,
+                contextlib.aclosing(json_events(response)) as events,
             ):
-                async for payload in payloads:
-                    event = orjson.loads(payload)
-                    if not isinstance(event, dict):
-                        continue
+                async for event in events:
                     kind = event.get("type")
                     if kind == "response.output_text.delta":
                         if event.get("delta"):
