@@ -11,7 +11,8 @@ What it does: HTTP/1.1 over TCP or TLS (the SDK's default certificate store); ke
 connections reused last-in first-out and dropped when idle for :data:`KEEPALIVE_EXPIRY` seconds
 or when the server closes them; the connect, read and pool timeouts of each request
 (``request.extensions["timeout"]``; ``connect`` also bounds the TLS handshake); reading paused while
-more than :data:`READ_BUFFER_HIGH` bytes wait unread (back-pressure). A response closed before its
+more than :data:`READ_BUFFER_HIGH` bytes wait unread (back-pressure); a body with neither a length
+nor chunked coding ends where the connection does (as HTTP/1.1 allows). A response closed before its
 end closes its connection. No HTTP/2, no proxies: a provider whose environment names a proxy
 (``HTTPS_PROXY`` …), or ``LLM_HTTP_TRANSPORT=httpx``, gets the SDK's default transport instead
 (:func:`use_asyncio_transport`).
@@ -85,6 +86,10 @@ class _Connection(asyncio.Protocol):
         self.closed = True
         if self.complete:
             return
+        if self.headers_done and exc is None and not self._delimited():
+            self.complete = True  # a body without a length or chunks ends where the connection does
+            self._wake()
+            return
         if not self.headers_done:
             message = "the server closed the connection without sending a response"
         else:
@@ -93,6 +98,18 @@ class _Connection(asyncio.Protocol):
             self._fail(httpx2.ReadError(f"{message} ({exc})"))
         else:
             self._fail(httpx2.RemoteProtocolError(message))
+
+    def _delimited(self) -> bool:
+        """Whether the body's end is marked (a length, chunked coding, or no body at all)."""
+        if self.status in (204, 304) or 100 <= self.status < 200:
+            return True
+        for name, value in self.headers:
+            lowered = name.lower()
+            if lowered == b"content-length" or (
+                lowered == b"transfer-encoding" and b"chunked" in value.lower()
+            ):
+                return True
+        return False
 
     # --- httptools callbacks ---
     def on_status(self, status: bytes) -> None:

@@ -102,6 +102,20 @@ async def test_a_body_is_streamed_as_it_arrives_and_chunked_encoding_is_decoded(
         assert [part async for part in parts] == [b"second"]
 
 
+async def test_a_body_without_a_length_ends_with_the_connection(client):
+    async def handler(reader, writer):
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\ndata: one\n\n")
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.write(b"data: two\n\n")
+        await writer.drain()  # and close: the end of the body
+
+    async with Server(handler) as server:
+        answer = await client.get(server.url)
+    assert answer.content == b"data: one\n\ndata: two\n\n"
+
+
 async def test_a_large_body_arrives_whole_through_back_pressure(client, monkeypatch):
     monkeypatch.setattr(asyncio_transport, "READ_BUFFER_HIGH", 1024)
     body = bytes(range(256)) * 4096  # 1 MiB
