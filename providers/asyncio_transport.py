@@ -9,7 +9,7 @@ exception classes) to its ``APIConnectionError`` / ``APITimeoutError`` as before
 
 What it does: HTTP/1.1 over TCP or TLS (the SDK's default certificate store); keep-alive
 connections reused last-in first-out and dropped when idle for :data:`KEEPALIVE_EXPIRY` seconds
-or when the server closes them; the connect, read and pool timeouts of each request
+or when the server closes them; the connect and read timeouts of each request
 (``request.extensions["timeout"]``; ``connect`` also bounds the TLS handshake); reading paused while
 more than :data:`READ_BUFFER_HIGH` bytes wait unread (back-pressure); a body with neither a length
 nor chunked coding ends where the connection does (as HTTP/1.1 allows). A response closed before its
