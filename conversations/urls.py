@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from conversations.views import openai_compat, streams, turns
+from conversations.views import openai_compat, openai_models, streams, turns
 
 M = "api/sessions/<str:session_key>/messages"
 
@@ -11,5 +11,7 @@ urlpatterns = [
     path(f"{M}/<uuid:message_id>/edit", turns.edit_message, name="session-message-edit"),
     path(f"{M}/<uuid:message_id>/regenerate", turns.regenerate_message, name="session-message-regenerate"),
     path("v1/chat/completions", openai_compat.chat_completions, name="openai-chat-completions"),
+    path("v1/models", openai_models.models_list, name="openai-models"),
+    path("v1/models/<path:model_id>", openai_models.model_detail, name="openai-model"),
     path("", include("conversations.api.urls")),
 ]

@@ -231,6 +231,21 @@ class ProviderRegistry:
         allowed = config.allowed_models
         return allowed is None or model in allowed or model == config.default_model
 
+    def catalog(self) -> list[tuple[str, str]]:
+        """``(model id, provider)`` for every model id a request may name, in a stable order: for
+        each configured provider ``provider:model`` for its default and allowed models and
+        ``provider:alias`` for its aliases; then the default provider's, bare (``model``, ``alias``)."""
+        entries: list[tuple[str, str]] = []
+        bare: list[tuple[str, str]] = []
+        for name in self.names(configured_only=True):
+            config = self._configs[name]
+            ids = [config.default_model, *sorted((config.allowed_models or set()) - {config.default_model})]
+            ids += sorted(set(config.aliases) - set(ids))
+            entries += [(f"{name}:{model}", name) for model in ids]
+            if name == self.default:
+                bare = [(model, name) for model in ids]
+        return entries + bare
+
     def resolve(self, provider: str | None = None, model: str | None = None) -> tuple[Provider, str]:
         """``(provider instance, model name)`` for a request that may name either, both or neither."""
         model_name = self.resolve_model(provider, model)

@@ -1,0 +1,57 @@
+"""GET /v1/models through the official openai SDK, against the real server."""
+
+import openai
+import pytest
+from openai import OpenAI
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def sdk(asgi_server, openai_upstream):
+    client = OpenAI(api_key="unused", base_url=asgi_server.url + "/v1", max_retries=0, timeout=20)
+    yield client
+    client.close()
+
+
+def test_the_sdk_lists_every_model_a_request_may_name(sdk, settings):
+    settings.OPENAI_MODELS = ["gpt-test", "gpt-other"]
+    ids = {model.id: model.owned_by for model in sdk.models.list()}
+    for model_id in ("openai:gpt-test", "openai:gpt-other", "openai:fast", "gpt-test", "gpt-other", "smart"):
+        assert ids[model_id] == "openai"
+    assert "openai-responses:gpt-test" in ids  # the same key serves the Responses API
+    assert not any(model_id.startswith("gemini:") for model_id in ids)  # no key: not listed
+    assert all(model.object == "model" for model in sdk.models.list())
+
+
+def test_a_listed_id_is_one_chat_completions_accepts(sdk):
+    listed = [model.id for model in sdk.models.list()]
+    reply = sdk.chat.completions.create(
+        model=listed[0], messages=[{"role": "user", "content": "which one [[chunks=2]]"}]
+    )
+    assert reply.choices[0].message.content
+
+
+def test_retrieve_one_and_an_unknown_one_is_the_sdks_not_found(sdk):
+    assert sdk.models.retrieve("openai:gpt-test").owned_by == "openai"
+    with pytest.raises(openai.NotFoundError) as caught:
+        sdk.models.retrieve("openai:no-such-model")
+    assert "GET /v1/models" in caught.value.message
+
+
+def test_the_demo_is_listed_only_where_it_may_answer(asgi_server, settings):
+    settings.LLM_PROVIDER = "demo"
+    with OpenAI(api_key="unused", base_url=asgi_server.url + "/v1", max_retries=0) as client:
+        settings.DEMO_PROVIDER_ALLOWED = True
+        assert "demo:demo" in {model.id for model in client.models.list()}
+        settings.DEMO_PROVIDER_ALLOWED = False
+        assert "demo:demo" not in {model.id for model in client.models.list()}
+
+
+def test_without_credentials_it_is_the_sdks_authentication_error(asgi_server, settings):
+    settings.ALLOW_ANONYMOUS = False
+    with (
+        OpenAI(api_key="not-a-key", base_url=asgi_server.url + "/v1", max_retries=0) as client,
+        pytest.raises(openai.AuthenticationError),
+    ):
+        client.models.list()
