@@ -55,3 +55,8 @@ def test_without_credentials_it_is_the_sdks_authentication_error(asgi_server, se
         pytest.raises(openai.AuthenticationError),
     ):
         client.models.list()
+
+
+def test_the_openapi_schema_describes_them(client):
+    paths = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()["paths"]
+    assert "get" in paths["/v1/models"] and "404" in paths["/v1/models/{model_id}"]["get"]["responses"]

@@ -262,6 +262,32 @@ def add_non_drf_paths(result: dict, generator: Any, request: Any, public: bool) 
             },
         )
     }
+    model_object = {"type": "object", "required": ["id", "object", "created", "owned_by"]}
+    paths["/v1/models"] = {
+        "get": _operation(
+            "openai_models_list",
+            "OpenAI-compatible model list: every id a request may send as model",
+            [],
+            {
+                "200": {
+                    "description": "{object: list, data: [model]}",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                **_errors(401),
+            },
+        )
+    }
+    paths["/v1/models/{model_id}"] = {
+        "get": _operation(
+            "openai_model_retrieve",
+            "One model of the list",
+            [{"name": "model_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            {
+                "200": {"description": "model", "content": {"application/json": {"schema": model_object}}},
+                **_errors(401, 404),
+            },
+        )
+    }
     paths["/health"] = {
         "get": {
             "operationId": "health",
