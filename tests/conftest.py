@@ -104,6 +104,16 @@ def openai_upstream(upstream, settings):
     return upstream
 
 
+@pytest.fixture
+def sdk(asgi_server, openai_upstream):
+    """The official openai SDK pointed at this server's /v1 (the server's provider: the fake upstream)."""
+    from openai import OpenAI
+
+    client = OpenAI(api_key="unused", base_url=asgi_server.url + "/v1", max_retries=0, timeout=20)
+    yield client
+    client.close()
+
+
 @pytest.fixture(scope="session")
 def asgi_server():
     from tests.asgi_server import ThreadedASGIServer

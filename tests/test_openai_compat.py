@@ -1,19 +1,12 @@
 """The official openai SDK as a client of /v1/chat/completions, against the real server."""
 
 import pytest
-from openai import APIStatusError, OpenAI
+from openai import APIStatusError
 
 from conversations.models import Conversation, Message
 from tests.fake_upstream import expected_reply
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def sdk(asgi_server, openai_upstream):
-    client = OpenAI(api_key="unused", base_url=asgi_server.url + "/v1", max_retries=0, timeout=20)
-    yield client
-    client.close()
 
 
 def test_streaming_completion_with_usage_through_the_sdk_is_persisted(sdk):

@@ -7,13 +7,6 @@ from openai import OpenAI
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def sdk(asgi_server, openai_upstream):
-    client = OpenAI(api_key="unused", base_url=asgi_server.url + "/v1", max_retries=0, timeout=20)
-    yield client
-    client.close()
-
-
 def test_the_sdk_lists_every_model_a_request_may_name(sdk, settings):
     settings.OPENAI_MODELS = ["gpt-test", "gpt-other"]
     ids = {model.id: model.owned_by for model in sdk.models.list()}
