@@ -234,13 +234,14 @@ class ProviderRegistry:
     def catalog(self) -> list[tuple[str, str]]:
         """``(model id, provider)`` for every model id a request may name, in a stable order: for
         each configured provider ``provider:model`` for its default and allowed models and
-        ``provider:alias`` for its aliases; then the default provider's, bare (``model``, ``alias``)."""
+        ``provider:alias`` for its usable aliases; then the default provider's, bare."""
         entries: list[tuple[str, str]] = []
         bare: list[tuple[str, str]] = []
         for name in self.names(configured_only=True):
             config = self._configs[name]
             ids = [config.default_model, *sorted((config.allowed_models or set()) - {config.default_model})]
-            ids += sorted(set(config.aliases) - set(ids))
+            usable = {alias for alias, target in config.aliases.items() if self._allowed(config, target)}
+            ids += sorted(usable - set(ids))  # an alias whose model the allowlist refuses is left out
             entries += [(f"{name}:{model}", name) for model in ids]
             if name == self.default:
                 bare = [(model, name) for model in ids]

@@ -8,21 +8,31 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_the_sdk_lists_every_model_a_request_may_name(sdk, settings):
-    settings.OPENAI_MODELS = ["gpt-test", "gpt-other"]
     ids = {model.id: model.owned_by for model in sdk.models.list()}
-    for model_id in ("openai:gpt-test", "openai:gpt-other", "openai:fast", "gpt-test", "gpt-other", "smart"):
+    for model_id in ("openai:gpt-test", "openai:fast", "openai:smart", "gpt-test", "fast", "smart"):
         assert ids[model_id] == "openai"
     assert "openai-responses:gpt-test" in ids  # the same key serves the Responses API
     assert not any(model_id.startswith("gemini:") for model_id in ids)  # no key: not listed
     assert all(model.object == "model" for model in sdk.models.list())
 
 
-def test_a_listed_id_is_one_chat_completions_accepts(sdk):
+def test_with_an_allowlist_only_allowed_models_and_the_aliases_to_them_are_listed(sdk, settings):
+    settings.OPENAI_MODELS = ["gpt-test", "gpt-other"]
+    settings.LLM_MODEL_ALIASES = {"openai": {"quick": "gpt-other"}}
+    ids = {model.id for model in sdk.models.list()}
+    assert {"openai:gpt-test", "openai:gpt-other", "openai:quick", "gpt-other", "quick"} <= ids
+    assert "openai:fast" not in ids and "smart" not in ids  # their models are not allowed here
+
+
+def test_every_listed_id_is_one_chat_completions_accepts(sdk, settings):
+    settings.LLM_MODEL_ALIASES = {"openai": {"quick": "gpt-other"}}
     listed = [model.id for model in sdk.models.list()]
-    reply = sdk.chat.completions.create(
-        model=listed[0], messages=[{"role": "user", "content": "which one [[chunks=2]]"}]
-    )
-    assert reply.choices[0].message.content
+    assert len(listed) > 6
+    for model_id in listed:
+        reply = sdk.chat.completions.create(
+            model=model_id, messages=[{"role": "user", "content": f"as {model_id} [[chunks=1]]"}]
+        )
+        assert reply.choices[0].message.content, model_id
 
 
 def test_retrieve_one_and_an_unknown_one_is_the_sdks_not_found(sdk):
