@@ -61,6 +61,7 @@ def run_check(**env: str) -> subprocess.CompletedProcess[str]:
         ("COMPAT_ZAI_ACCESS", "open", "closed, anonymous, api_key or signature"),
         ("COMPAT_ZAI_ACCESS", "signature", "signature is layercode's"),
         ("TRUSTED_PROXIES", "-1", "TRUSTED_PROXIES"),
+        ("LLM_HTTP_TRANSPORT", "curl", "asyncio or httpx"),
     ],
 )
 def test_invalid_value_stops_start_up_naming_the_variable(name, value, expected):

@@ -33,21 +33,26 @@ def _models() -> dict[str, dict[str, object]]:
     }
 
 
-@require_GET
-async def models_list(request: HttpRequest) -> HttpResponse:
+async def _refused(request: HttpRequest) -> HttpResponse | None:
+    """The caller's authentication error in OpenAI's shape, or None when the caller may list."""
     try:
         await request_caller(request)
     except HttpError as exc:
         return http_response(openai_error(exc.status, exc.code, exc.message))
+    return None
+
+
+@require_GET
+async def models_list(request: HttpRequest) -> HttpResponse:
+    if refused := await _refused(request):
+        return refused
     return http_response(JsonReply({"object": "list", "data": list(_models().values())}))
 
 
 @require_GET
 async def model_detail(request: HttpRequest, model_id: str) -> HttpResponse:
-    try:
-        await request_caller(request)
-    except HttpError as exc:
-        return http_response(openai_error(exc.status, exc.code, exc.message))
+    if refused := await _refused(request):
+        return refused
     model = _models().get(model_id)
     if model is None:
         message = f"The model {model_id!r} does not exist here: GET /v1/models lists the ones you may use."
