@@ -99,6 +99,12 @@ class Message(models.Model):
         related_name="children",
         help_text="The message this one answers or replaces (edits and regenerations branch here).",
     )
+    request_options = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="What the request that started this answer asked for, when its protocol shows it "
+        "back (the Responses API: instructions, metadata, temperature, background, input items).",
+    )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     completed_at = models.DateTimeField(null=True, blank=True)
 

@@ -11,7 +11,8 @@ stream costs a few Redis round trips rather than two per token.
 Policy: a turn keeps running while a listener is attached (a local stream, or a
 WebSocket of its session on any process) or for a grace period after the last
 one leaves (``HTTP_DETACH_GRACE_SECONDS``, ``WS_DETACH_GRACE_SECONDS``); then it
-is stopped and saved ``interrupted``. ``stop`` from any listener, on any
+is stopped and saved ``interrupted``, unless it was started ``unattended`` (a background
+response: it runs to its end with nobody listening). ``stop`` from any listener, on any
 process, stops it.
 """
 
@@ -65,8 +66,9 @@ _warn_layer = _WarnOnce()
 
 
 class TurnJob:
-    def __init__(self, turn: LiveTurn, *, grace: float) -> None:
+    def __init__(self, turn: LiveTurn, *, grace: float, unattended: bool = False) -> None:
         self.turn = turn
+        self.unattended = unattended  # exempt from the grace: never stopped for want of listeners
         self.message_id = turn.message_id
         self.group = session_group(turn.opened.conversation_id)
         self.grace = grace
@@ -101,7 +103,7 @@ class TurnJob:
         append (at most :data:`PRESENCE_FRESH_SECONDS` ago) that found none stops the turn at once,
         with no Redis round trip in between: the client that left is noticed as soon as possible.
         """
-        if self._finished or (self._watcher is not None and not self._watcher.done()):
+        if self.unattended or self._finished or (self._watcher is not None and not self._watcher.done()):
             return
         seen = self._presence_seen
         fresh = seen is not None and time.monotonic() - seen[1] <= PRESENCE_FRESH_SECONDS
@@ -201,10 +203,13 @@ class TurnJob:
             _warn_layer("channel layer unavailable, other listeners miss events: %s", type(exc).__name__)
 
 
-def launch(turn: LiveTurn, *, grace: float, listen: bool) -> tuple[TurnJob, asyncio.Queue | None]:
-    """Start ``turn`` as a job; with ``listen`` the caller is attached as a local listener first."""
+def launch(
+    turn: LiveTurn, *, grace: float, listen: bool, unattended: bool = False
+) -> tuple[TurnJob, asyncio.Queue | None]:
+    """Start ``turn`` as a job; with ``listen`` the caller is attached as a local listener first;
+    ``unattended``, it runs to its end whether anyone listens or not."""
     maintenance.ensure()
-    job = TurnJob(turn, grace=grace)
+    job = TurnJob(turn, grace=grace, unattended=unattended)
     queue = job.attach() if listen else None
     job.start()
     if not listen:
@@ -272,11 +277,12 @@ async def turn_stop(message_id: str) -> bool:
     return receivers > 0
 
 
-def follow(turn: LiveTurn | Any, *, grace: float) -> Any:
-    """The events of a just-started turn for a connection-bound client (HTTP stream or JSON)."""
+def follow(turn: LiveTurn | Any, *, grace: float, unattended: bool = False) -> Any:
+    """The events of a just-started turn for a connection-bound client (HTTP stream or JSON);
+    ``unattended``, the turn goes on when the client leaves."""
     if not isinstance(turn, LiveTurn):
         return turn.events()  # a replayed turn: nothing runs
-    job, queue = launch(turn, grace=grace, listen=True)
+    job, queue = launch(turn, grace=grace, listen=True, unattended=unattended)
     # ``listen`` detaches in its ``finally``; a client that disconnects before the body is streamed
     # (while the middleware still handles the response) never starts it: the request's end does.
     on_request_end(lambda: job.detach(queue))

@@ -80,9 +80,10 @@ def turn_open(opening: TurnOpening) -> OpenedTurn | ExistingAnswer:
     in this session (the caller replays it). Raises :class:`TurnInProgress` when
     another turn of the session is still streaming. An edit stores the new user
     message beside the old one (same parent); a regenerate answers the same user
-    message again; both leave the old branch in place.
+    message again; a reply to an earlier answer (``reply_to``) continues the branch ending at
+    that answer; all leave the other branches in place.
     """
-    branching = opening.edit_of or opening.regenerate_of
+    branching = opening.edit_of or opening.regenerate_of or opening.reply_to
     if (
         branching
         and not Conversation.objects.filter(
@@ -106,6 +107,7 @@ def turn_open(opening: TurnOpening) -> OpenedTurn | ExistingAnswer:
         conversation.system_prompt = opening.system
     recent = _recent_messages(conversation)
     user: Message | None = None
+    replied_response_id = ""
     if opening.regenerate_of:
         target = _target_message(conversation, opening.regenerate_of)
         user = target if target.role == Message.Role.USER else target.parent
@@ -117,12 +119,19 @@ def turn_open(opening: TurnOpening) -> OpenedTurn | ExistingAnswer:
         if target.role != Message.Role.USER:
             raise InvalidTurnInput("Only user messages can be edited: regenerate an answer instead.")
         parent_id = str(target.parent_id) if target.parent_id else None
+    elif opening.reply_to:
+        target = _target_message(conversation, opening.reply_to)
+        if target.role != Message.Role.ASSISTANT:
+            raise InvalidTurnInput("Only an answer can be replied to.")
+        parent_id, replied_response_id = str(target.pk), target.response_id
     else:
         parent_id = next(iter(recent), None)
     history = branch_history(recent, parent_id, opening.history_limit)
     stored = (conversation.provider, conversation.model)
     provider, model = turn_model(opening, *stored)
-    previous = chain_from(opening, stored, (provider, model), conversation.last_response_id)
+    previous = chain_from(
+        opening, stored, (provider, model), conversation.last_response_id, replied_response_id
+    )
     if user is None:
         user = Message.objects.create(
             conversation=conversation,

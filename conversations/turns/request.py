@@ -35,6 +35,7 @@ class TurnRequest:
     history_limit: int | None = None
     edit_of: str | None = None
     regenerate_of: str | None = None
+    reply_to: str | None = None  # an earlier answer: the new message continues its branch
     rate_limit_key: str | None = None  # who is charged for this turn (API key, user or IP)
     rate_limit: str | None = None  # this turn's rate ("20/60 seconds"): None → RATE_LIMIT_TURNS, "" → none
     system_default: str | None = None  # told to the provider when the conversation has no system prompt

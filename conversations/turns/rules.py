@@ -51,6 +51,7 @@ class TurnOpening:
     session_model: bool = False  # the caller named no provider or model: the session's, if it has one
     edit_of: str | None = None  # a user message: the new one replaces it, as a new branch
     regenerate_of: str | None = None  # an answer (or its user message): answer the same message again
+    reply_to: str | None = None  # an answer, maybe not the newest: the new user message follows it
     metadata: dict = field(default_factory=dict)
     stale_after: timedelta = timedelta(minutes=15)
 
@@ -137,14 +138,22 @@ def turn_model(opening: TurnOpening, stored_provider: str, stored_model: str) ->
 
 
 def chain_from(
-    opening: TurnOpening, stored: tuple[str, str], chosen: tuple[str, str], last_response_id: str
+    opening: TurnOpening,
+    stored: tuple[str, str],
+    chosen: tuple[str, str],
+    last_response_id: str,
+    replied_response_id: str = "",
 ) -> str | None:
     """The provider-side response id this turn may continue from: the session's, when the turn
-    adds to the newest branch on the provider and model that gave it. Whether the provider
-    chains at all is its capability, applied when it is called (:mod:`conversations.turns.retry`)."""
-    if not (opening.edit_of or opening.regenerate_of) and last_response_id and stored == chosen:
-        return last_response_id
-    return None
+    adds to the newest branch on the provider and model that gave it (a reply to an earlier
+    answer only when that answer is the one the chain ends at: ``replied_response_id``, its
+    provider-side id). Whether the provider chains at all is its capability, applied when it is
+    called (:mod:`conversations.turns.retry`)."""
+    if opening.edit_of or opening.regenerate_of or not last_response_id or stored != chosen:
+        return None
+    if opening.reply_to and replied_response_id != last_response_id:
+        return None
+    return last_response_id
 
 
 # The message columns a turn reads to build its history, in the order of the rows

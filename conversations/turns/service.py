@@ -157,6 +157,7 @@ async def turn_start(request: TurnRequest) -> Turn:
         session_model=request.provider is None and request.model is None,
         edit_of=request.edit_of,
         regenerate_of=request.regenerate_of,
+        reply_to=request.reply_to,
         stale_after=timedelta(seconds=settings.TURN_STALE_SECONDS),
     )
     opened = await _open_shielded(opening)

@@ -2,8 +2,8 @@
 
 On PostgreSQL (unless ``TURN_DB_ASYNC=false``) the opening and closing writes go
 through :mod:`conversations.turns.pg_writes`: no thread hop, no ORM, one round trip
-each. Edits and regenerations, SQLite, and ``TURN_DB_ASYNC=false`` use the ORM
-versions in :mod:`conversations.turns.orm_writes`, which stay the reference. Both take
+each. Edits, regenerations, replies to an earlier answer, SQLite, and ``TURN_DB_ASYNC=false``
+use the ORM versions in :mod:`conversations.turns.orm_writes`, which stay the reference. Both take
 their rules from :mod:`conversations.turns.rules` and are checked against each other by
 ``tests/test_turn_store.py``.
 """
@@ -32,7 +32,7 @@ def native_enabled() -> bool:
 
 async def turn_open(opening: TurnOpening) -> OpenedTurn | ExistingAnswer:
     """Store the user message and a ``streaming`` answer (see :func:`orm_writes.turn_open`)."""
-    if native_enabled() and not (opening.edit_of or opening.regenerate_of):
+    if native_enabled() and not (opening.edit_of or opening.regenerate_of or opening.reply_to):
         return await pg_writes.turn_open(opening)
     return await run_db(orm_writes.turn_open, opening)
 
