@@ -255,6 +255,8 @@ TURN_BUFFER_TTL_SECONDS = e.env_int("TURN_BUFFER_TTL_SECONDS", 600, minimum=1)
 TURN_PUBLISH_INTERVAL_SECONDS = e.env_float("TURN_PUBLISH_INTERVAL_SECONDS", 0.02)
 WS_DETACH_GRACE_SECONDS = e.env_float("WS_DETACH_GRACE_SECONDS", 15.0)
 HTTP_DETACH_GRACE_SECONDS = e.env_float("HTTP_DETACH_GRACE_SECONDS", 0.0)
+# AI SDK chats resume after a reload, and the SDK's stop only aborts its fetch: their turns go on this long.
+AI_SDK_DETACH_GRACE_SECONDS = e.env_float("AI_SDK_DETACH_GRACE_SECONDS", 15.0)
 SHUTDOWN_GRACE_SECONDS = e.env_float("SHUTDOWN_GRACE_SECONDS", 10.0)
 # Recovery of answers left streaming by a dead process: heartbeat, sweep interval, orphan age.
 TURN_HEARTBEAT_SECONDS = e.env_float("TURN_HEARTBEAT_SECONDS", 5.0, minimum=0.1)

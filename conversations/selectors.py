@@ -43,6 +43,33 @@ def streaming_message_for_owner(owner_id: int | None, session_key: str) -> Messa
     )
 
 
+def ui_message_for_owner(owner_id: int | None, session_key: str, ui_id: str) -> Message | None:
+    """A message the AI SDK names by its UI id: our id (answers carry it), or a user message's
+    client id (the id the client gave the user message it sent)."""
+    if not natively_reachable(owner_id, session_key):
+        return None
+    messages = Message.objects.filter(conversation__owner_id=owner_id, conversation__session_key=session_key)
+    try:
+        by_pk = messages.filter(pk=ui_id).first()
+    except Exception:  # not a UUID: a client id only
+        by_pk = None
+    return by_pk or messages.filter(client_message_id=ui_id).first()
+
+
+def latest_answer_for_owner(owner_id: int | None, session_key: str) -> Message | None:
+    if not natively_reachable(owner_id, session_key):
+        return None
+    return (
+        Message.objects.filter(
+            conversation__owner_id=owner_id,
+            conversation__session_key=session_key,
+            role=Message.Role.ASSISTANT,
+        )
+        .order_by("-created_at")
+        .first()
+    )
+
+
 def session_list_for_owner(
     owner_id: int | None,
     *,

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from conversations.views import openai_compat, openai_models, streams, turns
+from conversations.views import ai_sdk, openai_compat, openai_models, streams, turns
 
 M = "api/sessions/<str:session_key>/messages"
 
@@ -10,6 +10,9 @@ urlpatterns = [
     path(f"{M}/<uuid:message_id>/stream", streams.resume_stream, name="session-message-stream"),
     path(f"{M}/<uuid:message_id>/edit", turns.edit_message, name="session-message-edit"),
     path(f"{M}/<uuid:message_id>/regenerate", turns.regenerate_message, name="session-message-regenerate"),
+    path("api/ai-sdk/chat", ai_sdk.chat, name="ai-sdk-chat"),
+    path("api/ai-sdk/chat/<str:chat_id>/stream", ai_sdk.resume_chat_stream, name="ai-sdk-chat-stream"),
+    path("api/ai-sdk/chat/<str:chat_id>/stop", ai_sdk.stop_chat, name="ai-sdk-chat-stop"),
     path("v1/chat/completions", openai_compat.chat_completions, name="openai-chat-completions"),
     path("v1/models", openai_models.models_list, name="openai-models"),
     path("v1/models/<path:model_id>", openai_models.model_detail, name="openai-model"),

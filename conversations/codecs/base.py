@@ -82,6 +82,7 @@ class StreamReply:
 
     frames: AsyncIterator[bytes]
     content_type: str
+    headers: Mapping[str, str] | None = None  # beside the streaming headers (a protocol's own)
 
 
 Reply = JsonReply | StreamReply

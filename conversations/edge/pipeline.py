@@ -96,9 +96,8 @@ async def turn_pipeline(request: HttpRequest, route: Route, **params: str) -> Ht
 def http_response(reply: Reply) -> HttpResponse:
     """A codec's reply as a Django response."""
     if isinstance(reply, StreamReply):
-        return StreamingHttpResponse(
-            _frames(reply.frames), content_type=reply.content_type, headers=STREAM_HEADERS
-        )
+        headers = {**STREAM_HEADERS, **reply.headers} if reply.headers else STREAM_HEADERS
+        return StreamingHttpResponse(_frames(reply.frames), content_type=reply.content_type, headers=headers)
     assert isinstance(reply, JsonReply)
     return JsonResponse(reply.body, status=reply.status, headers=reply.headers, safe=False)
 
