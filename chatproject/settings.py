@@ -257,6 +257,8 @@ WS_DETACH_GRACE_SECONDS = e.env_float("WS_DETACH_GRACE_SECONDS", 15.0)
 HTTP_DETACH_GRACE_SECONDS = e.env_float("HTTP_DETACH_GRACE_SECONDS", 0.0)
 # AI SDK chats resume after a reload, and the SDK's stop only aborts its fetch: their turns go on this long.
 AI_SDK_DETACH_GRACE_SECONDS = e.env_float("AI_SDK_DETACH_GRACE_SECONDS", 15.0)
+# A WebSocketChatTransport send frame carries the chat's messages: a larger limit than WS_MAX_FRAME_BYTES.
+AI_SDK_WS_MAX_FRAME_BYTES = e.env_int("AI_SDK_WS_MAX_FRAME_BYTES", 2_000_000, minimum=1024)
 SHUTDOWN_GRACE_SECONDS = e.env_float("SHUTDOWN_GRACE_SECONDS", 10.0)
 # Recovery of answers left streaming by a dead process: heartbeat, sweep interval, orphan age.
 TURN_HEARTBEAT_SECONDS = e.env_float("TURN_HEARTBEAT_SECONDS", 5.0, minimum=0.1)

@@ -11,6 +11,7 @@ urlpatterns = [
     path(f"{M}/<uuid:message_id>/edit", turns.edit_message, name="session-message-edit"),
     path(f"{M}/<uuid:message_id>/regenerate", turns.regenerate_message, name="session-message-regenerate"),
     path("api/ai-sdk/chat", ai_sdk.chat, name="ai-sdk-chat"),
+    path("api/ai-sdk/ws-ticket", ai_sdk.ws_ticket, name="ai-sdk-ws-ticket"),
     path("api/ai-sdk/chat/<str:chat_id>/stream", ai_sdk.resume_chat_stream, name="ai-sdk-chat-stream"),
     path("api/ai-sdk/chat/<str:chat_id>/stop", ai_sdk.stop_chat, name="ai-sdk-chat-stop"),
     path("v1/chat/completions", openai_compat.chat_completions, name="openai-chat-completions"),

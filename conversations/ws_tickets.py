@@ -1,0 +1,68 @@
+"""Short-lived WebSocket tickets: how a browser authenticates a socket it cannot send headers on.
+
+A page asks for a ticket over HTTP with its usual credentials (session cookie with CSRF, or an API
+key) and opens the socket with ``?ticket=<ticket>``. A ticket is random (256 bits), lives at most
+:data:`TICKET_SECONDS`, works once (taken atomically: Redis ``GETDEL``, or this process's store on
+the embedded default), is bound to its caller and to the Origin of the page that asked for it,
+and is kept only as its SHA-256 (a ticket that shows up in an access log is already spent).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import asdict, dataclass
+
+import orjson
+from django.conf import settings
+
+from accounts.callers import Caller
+from conversations.redis_client import redis_client
+
+TICKET_SECONDS = 60
+_KEY = "chat:ws-ticket:"
+_local: dict[str, tuple[float, bytes]] = {}  # hash -> (expires at, ticket data), without Redis
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    owner_id: int | None
+    api_key_id: int | None
+    origin: str
+
+    def caller(self, ip: str) -> Caller:
+        return Caller(owner_id=self.owner_id, api_key_id=self.api_key_id, ip=ip)
+
+
+def _hash(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+async def ticket_issue(caller: Caller, origin: str) -> str:
+    """A new ticket for ``caller``, usable once from ``origin`` within :data:`TICKET_SECONDS`."""
+    raw = secrets.token_urlsafe(32)
+    data = orjson.dumps(asdict(Ticket(caller.owner_id, caller.api_key_id, origin)))
+    if settings.REDIS_URL:
+        await redis_client().set(_KEY + _hash(raw), data, ex=TICKET_SECONDS)
+    else:
+        now = time.monotonic()
+        for key in [k for k, (expires, _) in _local.items() if expires <= now]:
+            del _local[key]
+        _local[_hash(raw)] = (now + TICKET_SECONDS, data)
+    return raw
+
+
+async def ticket_take(raw: str, origin: str) -> Ticket | None:
+    """The ticket's caller, spending it; None when unknown, spent, expired or from another origin."""
+    if not raw or len(raw) > 100:
+        return None
+    if settings.REDIS_URL:
+        data = await redis_client().getdel(_KEY + _hash(raw))
+    else:
+        expires, data = _local.pop(_hash(raw), (0.0, None))
+        data = data if expires > time.monotonic() else None
+    if data is None:
+        return None
+    ticket = Ticket(**orjson.loads(data))
+    return ticket if secrets.compare_digest(ticket.origin, origin) else None

@@ -1,0 +1,121 @@
+// The `ai` package's own WebSocketChatTransport (ai 7) against live servers:
+// `node ai_sdk_ws.mjs '<json>'` runs one scenario and prints one JSON line. Driven by
+// tests/test_ai_sdk_ws.py. Each connection authenticates the way a browser app would: `params`
+// fetches a fresh single-use ticket (POST /api/ai-sdk/ws-ticket) for every socket it opens.
+// Node 20 has no global WebSocket: the `ws` package is passed in, sending the page's Origin.
+//
+// Scenarios: send, abort (mid-answer), resume (the first server's socket closes mid-answer, a new
+// transport on the second server resumes), resume-none.
+
+import WebSocket from "ws";
+
+const args = JSON.parse(process.argv[2]);
+const { WebSocketChatTransport, readUIMessageStream } = await import(args.pkg ?? "ai");
+
+class PageWebSocket extends WebSocket {
+  constructor(url, protocols) {
+    super(url, protocols, { origin: args.origin });
+  }
+}
+
+function transportFor(base) {
+  return new WebSocketChatTransport({
+    url: `${base.replace(/^http/, "ws")}/ws/ai-sdk/chat`,
+    webSocket: PageWebSocket,
+    body: args.body ?? {},
+    params: async () => {
+      const response = await fetch(`${base}/api/ai-sdk/ws-ticket`, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...(args.headers ?? {}) },
+        body: JSON.stringify({ origin: args.origin }),
+      });
+      if (!response.ok) throw new Error(`ticket: ${response.status} ${await response.text()}`);
+      return { ticket: (await response.json()).ticket };
+    },
+  });
+}
+
+function userMessage(id, text) {
+  return { id, role: "user", parts: [{ type: "text", text }] };
+}
+
+// Read a chunk stream: the chunk types, the final UIMessage and the errors; optionally act after
+// `after` text deltas (abort the request, or close the transport).
+async function readAll(stream, { after = null, act = null } = {}) {
+  const [forTypes, forMessage] = stream.tee();
+  const types = [];
+  const errors = [];
+  const typesDone = (async () => {
+    const reader = forTypes.getReader();
+    let texts = 0;
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        types.push(value.type);
+        if (value.type === "text-delta" && after != null && ++texts >= after) {
+          act();
+          break;
+        }
+      }
+    } catch (error) {
+      errors.push(`chunks: ${error.message ?? error}`);
+    }
+  })();
+  let message = null;
+  try {
+    for await (const snapshot of readUIMessageStream({
+      stream: forMessage,
+      onError: (error) => errors.push(error.message ?? String(error)),
+    })) {
+      message = snapshot;
+    }
+  } catch (error) {
+    errors.push(`stream: ${error.message ?? error}`);
+  }
+  await typesDone;
+  const text = message ? message.parts.filter((p) => p.type === "text").map((p) => p.text).join("") : null;
+  return { types, errors, message, text };
+}
+
+const out = {};
+const first = transportFor(args.base);
+try {
+  if (args.scenario === "send") {
+    const stream = await first.sendMessages({
+      chatId: args.chatId,
+      messages: [userMessage("u1", args.text)],
+      trigger: "submit-message",
+    });
+    Object.assign(out, await readAll(stream));
+  } else if (args.scenario === "abort") {
+    const abort = new AbortController();
+    const stream = await first.sendMessages({
+      chatId: args.chatId,
+      messages: [userMessage("u1", args.text)],
+      trigger: "submit-message",
+      abortSignal: abort.signal,
+    });
+    Object.assign(out, await readAll(stream, { after: args.after ?? 3, act: () => abort.abort() }));
+    await new Promise((resolve) => setTimeout(resolve, 300)); // the abort frame goes out
+  } else if (args.scenario === "resume") {
+    const stream = await first.sendMessages({
+      chatId: args.chatId,
+      messages: [userMessage("u1", args.text)],
+      trigger: "submit-message",
+    });
+    out.first = await readAll(stream, { after: args.after ?? 3, act: () => first.close() });
+    const second = transportFor(args.resumeBase ?? args.base);
+    const resumed = await second.reconnectToStream({ chatId: args.chatId });
+    out.resumed = resumed === null ? null : await readAll(resumed);
+    second.close();
+  } else if (args.scenario === "resume-none") {
+    out.resumed = await first.reconnectToStream({ chatId: args.chatId });
+  } else {
+    throw new Error(`unknown scenario ${args.scenario}`);
+  }
+} catch (error) {
+  out.thrown = error.message ?? String(error);
+}
+first.close();
+console.log(JSON.stringify(out));
