@@ -288,6 +288,95 @@ def add_non_drf_paths(result: dict, generator: Any, request: Any, public: bool) 
             },
         )
     }
+    response_id = [{"name": "response_id", "in": "path", "required": True, "schema": {"type": "string"}}]
+    response_object = {
+        "description": "response",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+    paths["/v1/responses"] = {
+        "post": _operation(
+            "openai_responses_create",
+            "OpenAI-compatible Responses API: a stored turn (streamed events, or one response object)",
+            [],
+            {
+                "200": {
+                    "description": "response, or its SSE events (response.created … response.completed)",
+                    "content": {
+                        "application/json": {"schema": {"type": "object"}},
+                        "text/event-stream": {"schema": {"type": "string"}},
+                    },
+                },
+                **_errors(400, 401, 404, 409, 413, 415, 422, 429, 502, 503, 504),
+            },
+            {
+                "type": "object",
+                "required": ["input"],
+                "properties": {
+                    "model": {"type": "string"},
+                    "input": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]},
+                    "instructions": {"type": "string"},
+                    "previous_response_id": {"type": "string"},
+                    "store": {"type": "boolean", "enum": [True]},
+                    "stream": {"type": "boolean"},
+                    "background": {"type": "boolean"},
+                    "temperature": {"type": "number"},
+                    "max_output_tokens": {"type": "integer"},
+                    "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
+                },
+            },
+        )
+    }
+    paths["/v1/responses/{response_id}"] = {
+        "get": _operation(
+            "openai_responses_retrieve",
+            "A response now; stream=true&starting_after=N: its events after N (live while it runs)",
+            [
+                *response_id,
+                {"name": "stream", "in": "query", "schema": {"type": "boolean"}},
+                {"name": "starting_after", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+            ],
+            {"200": response_object, **_errors(400, 401, 404, 503)},
+        ),
+        "delete": _operation(
+            "openai_responses_delete",
+            "Delete a response (its exchange leaves the conversation's tree)",
+            response_id,
+            {
+                "200": {
+                    "description": "{id, object: response.deleted, deleted: true}",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                **_errors(401, 404, 409),
+            },
+        ),
+    }
+    paths["/v1/responses/{response_id}/cancel"] = {
+        "post": _operation(
+            "openai_responses_cancel",
+            "Stop a background response wherever it runs (a finished one is returned as it is)",
+            response_id,
+            {"200": response_object, **_errors(400, 401, 404)},
+        )
+    }
+    paths["/v1/responses/{response_id}/input_items"] = {
+        "get": _operation(
+            "openai_responses_input_items",
+            "The input message items of a response",
+            [
+                *response_id,
+                {"name": "order", "in": "query", "schema": {"type": "string", "enum": ["asc", "desc"]}},
+                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+                {"name": "after", "in": "query", "schema": {"type": "string"}},
+            ],
+            {
+                "200": {
+                    "description": "{object: list, data: [item]}",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                **_errors(400, 401, 404),
+            },
+        )
+    }
     paths["/health"] = {
         "get": {
             "operationId": "health",

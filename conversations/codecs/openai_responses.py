@@ -1,0 +1,303 @@
+"""The OpenAI Responses protocol (``POST /v1/responses``): the official SDKs work unchanged.
+
+A response is one ordinary stored turn; its id is its answer's (``resp_<answer id hex>``).
+Without ``previous_response_id`` it opens a new session (``resp-<hex>``); with one it continues
+that answer's session from that answer (``reply_to``: any earlier answer of the caller, a branch
+when it is not the newest). ``instructions`` (and system or developer input items) are the
+session's system prompt. ``input`` is a string or message items with text; several messages,
+without ``previous_response_id``, are the client's own transcript (as with chat completions).
+``store: false`` is refused: every response here is stored. Errors are OpenAI's shape.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from conversations.codecs import base
+from conversations.codecs.base import Inbound, JsonReply, Reply, Started, StreamReply
+from conversations.codecs.openai_chat import split_model
+from conversations.edge.bodies import Field
+from conversations.edge.errors import HttpError, retry_after_headers
+from conversations.errors import TurnRejected
+from conversations.turns.request import TurnRequest
+from conversations.wire.openai_responses import (
+    AnswerState,
+    ResponseEventEncoder,
+    ResponseShell,
+    answer_state,
+    message_id_of,
+    response_id,
+    response_object,
+)
+from conversations.wire.sse import CONTENT_TYPE
+from conversations.wire.summary import summarize_turn
+from providers.base import ChatMessage
+
+if TYPE_CHECKING:
+    from conversations.turns.responses import StoredResponse
+
+ROLES = {"user": "user", "assistant": "assistant", "system": "system", "developer": "system"}
+TEXT_PARTS = ("input_text", "output_text", "text")
+METADATA_KEYS = 16
+
+
+def responses_error(
+    status: int, code: str, message: str, param: str | None = None, retry_after: float | None = None
+) -> JsonReply:
+    """OpenAI's error shape, so the SDKs raise their own class for the status."""
+    kind = {401: "authentication_error", 429: "rate_limit_error"}.get(status, "invalid_request_error")
+    body = {
+        "message": message,
+        "type": kind if status < 500 else "server_error",
+        "param": param,
+        "code": code,
+    }
+    return JsonReply({"error": body}, status, retry_after_headers(retry_after))
+
+
+@dataclass(frozen=True, slots=True)
+class ResponsesTurn:
+    """A decoded ``POST /v1/responses``: the turn, what its answer keeps of the request, and how it runs."""
+
+    request: TurnRequest
+    options: dict[str, Any]
+    stream: bool
+    background: bool
+
+    @property
+    def session_key(self) -> str:  # the pipeline checks the native API may reach it
+        return self.request.session_key
+
+
+def _item_text(content: Any, where: str) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list) and content:
+        texts = [p.get("text") for p in content if isinstance(p, dict) and p.get("type") in TEXT_PARTS]
+        if len(texts) == len(content) and all(isinstance(t, str) for t in texts):
+            return "".join(texts)  # type: ignore[arg-type]
+    raise HttpError(
+        422, "invalid_input", f"{where}.content must be a string or input_text parts.", field="input"
+    )
+
+
+def read_input(raw: Any) -> list[dict[str, str]]:
+    """``input`` as ``[{"role", "text"}]`` (roles as sent): a string is one user message."""
+    if isinstance(raw, str):
+        if not raw.strip():
+            raise HttpError(422, "invalid_input", "input is empty: send a non-empty string.", field="input")
+        return [{"role": "user", "text": raw}]
+    if not isinstance(raw, list) or not raw:
+        raise HttpError(
+            422, "invalid_input", "input must be a string or a list of message items.", field="input"
+        )
+    items = []
+    for index, item in enumerate(raw):
+        where = f"input[{index}]"
+        if (
+            not isinstance(item, dict)
+            or item.get("type", "message") != "message"
+            or item.get("role") not in ROLES
+        ):
+            raise HttpError(
+                422,
+                "invalid_input",
+                f"{where} must be a message item with role user, assistant, system or developer.",
+                field="input",
+            )
+        items.append({"role": item["role"], "text": _item_text(item.get("content"), where)})
+    return items
+
+
+def _check_metadata(field: Field) -> None:
+    metadata = field.object("metadata") or {}
+    if len(metadata) > METADATA_KEYS or not all(isinstance(v, str) for v in metadata.values()):
+        raise HttpError(
+            422,
+            "invalid_input",
+            f"metadata must hold at most {METADATA_KEYS} string values.",
+            field="metadata",
+        )
+
+
+class OpenAIResponsesCodec:
+    async def decode(self, inbound: Inbound) -> ResponsesTurn:
+        body, field, owner_id = inbound.body, Field(inbound.body), inbound.caller.owner_id
+        if not field.bool("store", True):
+            raise HttpError(
+                400,
+                "store_unsupported",
+                "store: false is not supported: every response here is stored as a conversation "
+                "turn. Send store: true or leave it out.",
+                field="store",
+            )
+        stream, background = field.bool("stream"), field.bool("background")
+        instructions = field.str("instructions")
+        _check_metadata(field)
+        items = read_input(body.get("input"))
+        system = [i["text"] for i in items if ROLES[i["role"]] == "system"]
+        if instructions is not None:
+            system.insert(0, instructions)
+        messages = tuple(
+            ChatMessage(ROLES[i["role"]], i["text"]) for i in items if ROLES[i["role"]] != "system"
+        )
+        if not messages or messages[-1].role != "user":
+            raise HttpError(
+                422, "invalid_input", "the last input message must have role user.", field="input"
+            )
+        previous, reply_to = field.str("previous_response_id"), None
+        session_key = f"resp-{uuid.uuid4().hex}"
+        if previous:
+            reply_to = message_id_of(previous)
+            key = reply_to and await inbound.session_for_answer(  # type: ignore[misc]
+                owner_id=owner_id, message_id=reply_to, key_prefix=""
+            )
+            if not key:
+                raise HttpError(
+                    404, "not_found", f"No response with id {previous!r}.", field="previous_response_id"
+                )
+            if len(messages) > 1:
+                raise HttpError(
+                    422,
+                    "invalid_input",
+                    "With previous_response_id, send only the new user message: the history is the stored one.",
+                    field="input",
+                )
+            session_key = key
+        provider, model = split_model(field.str("model"))
+        request = TurnRequest(
+            session_key=session_key,
+            content=messages[-1].content,
+            owner_id=owner_id,
+            client_message_id=inbound.headers.get("Idempotency-Key"),
+            provider=provider,
+            model=model,
+            system="\n\n".join(system) if system else None,
+            temperature=field.number("temperature"),
+            max_tokens=field.int("max_output_tokens"),
+            context=messages if len(messages) > 1 else None,
+            reply_to=reply_to,
+            rate_limit_key=inbound.caller.rate_limit_key,
+        )
+        options = {**shell_options(inbound), "input": items if len(items) > 1 else None}
+        return ResponsesTurn(request, options, stream, background)
+
+    def reject(self, error: HttpError | TurnRejected, inbound: Inbound | None = None) -> JsonReply:
+        details = error.details
+        return responses_error(
+            error.status, error.code, error.message, details.get("field"), details.get("retry_after")
+        )
+
+    async def reply(self, started: Started, inbound: Inbound) -> Reply:
+        field = Field(inbound.body)
+        shell = response_shell(response_id(started.message_id or ""), shell_options(inbound))
+        if field.bool("stream"):
+            encoder = ResponseEventEncoder(shell)
+            return StreamReply(
+                base.encoded(started.events, lambda e: encoder.encode(e.to_dict())), CONTENT_TYPE
+            )
+        if field.bool("background"):
+            return JsonReply(response_object(shell, AnswerState("queued")))
+        summary = summarize_turn(await base.collect(started.events))
+        error = summary.get("error")
+        if error is not None and summary.get("status") == "failed":
+            status = base.failed_turn_reply(error).status
+            return responses_error(
+                status, error["code"], error["message"], retry_after=error.get("retry_after")
+            )
+        state = answer_state(
+            summary.get("status", "failed"),
+            summary["content"],
+            finish_reason=summary.get("finish_reason") or "",
+            error_code=(error or {}).get("code", ""),
+            error_message=(error or {}).get("message", ""),
+            usage=summary["usage"],
+            model=summary.get("model"),
+        )
+        return JsonReply(response_object(shell, state))
+
+
+def shell_options(inbound: Inbound) -> dict[str, Any]:
+    """What a response shows back of its request (stored with its answer for later reads)."""
+    field = Field(inbound.body)
+    return {
+        "created_at": int(inbound.received_at),
+        "model": field.str("model"),
+        "instructions": field.str("instructions"),
+        "metadata": field.object("metadata") or {},
+        "temperature": field.number("temperature"),
+        "max_output_tokens": field.int("max_output_tokens"),
+        "background": field.bool("background"),
+        "previous_response_id": field.str("previous_response_id"),
+    }
+
+
+def response_shell(
+    rid: str, options: dict[str, Any], *, model: str = "", created_at: float = 0
+) -> ResponseShell:
+    """A response's shell from the options its request stored (see :func:`shell_options`)."""
+    return ResponseShell(
+        id=rid,
+        created_at=int(options.get("created_at") or created_at),
+        model=model or split_model(options.get("model"))[1] or "default",
+        instructions=options.get("instructions"),
+        metadata=options.get("metadata") or {},
+        temperature=options.get("temperature"),
+        max_output_tokens=options.get("max_output_tokens"),
+        background=bool(options.get("background")),
+        previous_response_id=options.get("previous_response_id"),
+    )
+
+
+def stored_shell(found: StoredResponse) -> ResponseShell:
+    return response_shell(
+        response_id(found.message_id), found.options, model=found.model, created_at=found.created_at
+    )
+
+
+def stored_state(found: StoredResponse, text: str | None = None) -> AnswerState:
+    """A stored answer's state; ``text``: what a running one has said so far."""
+    return answer_state(
+        found.status,
+        found.content if text is None else text,
+        finish_reason=found.finish_reason,
+        error_code=found.error_code,
+        error_message=found.error_message,
+        usage=found.usage,
+        model=found.model or None,
+    )
+
+
+def _input_item(item_id: str, role: str, text: str) -> dict[str, Any]:
+    part = (
+        {"type": "output_text", "text": text, "annotations": []}
+        if role == "assistant"
+        else {"type": "input_text", "text": text}
+    )
+    return {"id": item_id, "type": "message", "role": role, "status": "completed", "content": [part]}
+
+
+def input_items_list(found: StoredResponse, *, order: str, limit: int, after: str | None) -> dict[str, Any]:
+    """The turn's input items as OpenAI lists them: its transcript as sent, else its user message
+    (``msg_<user message id hex>``; a transcript's earlier items get ``_<index>`` after it)."""
+    items = found.options.get("input") or [{"role": "user", "text": found.user_content}]
+    base_id = "msg_" + (found.user_message_id or found.message_id).replace("-", "")
+    data = [
+        _input_item(base_id if i == len(items) - 1 else f"{base_id}_{i}", item["role"], item["text"])
+        for i, item in enumerate(items)
+    ]
+    if order == "desc":
+        data.reverse()
+    ids = [d["id"] for d in data]
+    if after in ids:
+        data = data[ids.index(after) + 1 :]
+    page = data[:limit]
+    return {
+        "object": "list",
+        "data": page,
+        "first_id": page[0]["id"] if page else None,
+        "last_id": page[-1]["id"] if page else None,
+        "has_more": len(data) > limit,
+    }
