@@ -10,6 +10,7 @@ and is kept only as its SHA-256 (a ticket that shows up in an access log is alre
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import time
 from dataclasses import asdict, dataclass
@@ -19,6 +20,8 @@ from django.conf import settings
 
 from accounts.callers import Caller
 from conversations.redis_client import redis_client
+
+logger = logging.getLogger(__name__)
 
 TICKET_SECONDS = 60
 _KEY = "chat:ws-ticket:"
@@ -58,7 +61,11 @@ async def ticket_take(raw: str, origin: str) -> Ticket | None:
     if not raw or len(raw) > 100:
         return None
     if settings.REDIS_URL:
-        data = await redis_client().getdel(_KEY + _hash(raw))
+        try:
+            data = await redis_client().getdel(_KEY + _hash(raw))
+        except Exception as exc:  # Redis down: the ticket cannot be checked, so it is refused
+            logger.warning("WebSocket ticket store (Redis) unavailable: %s", type(exc).__name__)
+            return None
     else:
         expires, data = _local.pop(_hash(raw), (0.0, None))
         data = data if expires > time.monotonic() else None

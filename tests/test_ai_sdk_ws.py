@@ -266,3 +266,16 @@ def test_a_foreign_origin_is_refused(asgi_server, openai_upstream):
     with pytest.raises(InvalidStatus) as refused:
         socket(asgi_server.url, origin="https://evil.example")
     assert refused.value.response.status_code == 403
+
+
+def test_without_its_store_no_ticket_is_issued_and_none_is_accepted(
+    asgi_server, openai_upstream, key, settings
+):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    refused = httpx.post(
+        f"{asgi_server.url}/api/ai-sdk/ws-ticket", headers={"Origin": ORIGIN, "X-API-Key": key}
+    )
+    assert refused.status_code == 503 and refused.json()["error"]["code"] == "ticket_store_unavailable"
+    settings.ALLOW_ANONYMOUS = False
+    with socket(asgi_server.url, "?ticket=whatever") as ws:
+        assert close_code(ws) == 4401

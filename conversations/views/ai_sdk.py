@@ -9,6 +9,7 @@ chat's running answer wherever it runs (wire ``useChat``'s stop button to it onc
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -34,6 +35,8 @@ from conversations.views.auth import request_caller, request_owner_id
 from conversations.views.streams import resumed_events
 from conversations.wire import ui_message
 from conversations.ws_tickets import TICKET_SECONDS, ticket_issue
+
+logger = logging.getLogger(__name__)
 
 
 async def start_ui_chat(turn: UIChatTurn) -> Started:
@@ -121,5 +124,13 @@ async def ws_ticket(request: HttpRequest) -> HttpResponse:
             )
     except (HttpError, TurnRejected) as exc:
         return error_response(exc)
-    ticket = await ticket_issue(caller, origin)
+    try:
+        ticket = await ticket_issue(caller, origin)
+    except Exception as exc:  # Redis down
+        logger.warning("WebSocket ticket store (Redis) unavailable: %s", type(exc).__name__)
+        return error_response(
+            HttpError(
+                503, "ticket_store_unavailable", "Tickets cannot be issued right now: retry in a moment."
+            )
+        )
     return JsonResponse({"ticket": ticket, "expires_in": TICKET_SECONDS, "origin": origin})
