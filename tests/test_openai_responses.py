@@ -313,3 +313,30 @@ def test_the_openapi_schema_describes_the_responses_paths(client):
     assert {"get", "delete"} <= set(paths["/v1/responses/{response_id}"])
     assert "post" in paths["/v1/responses/{response_id}/cancel"]
     assert "get" in paths["/v1/responses/{response_id}/input_items"]
+
+
+def test_a_background_stream_whose_client_leaves_runs_to_its_end(sdk):
+    prompt = "leave early [[chunks=10 delay=0.05]]"
+    stream = sdk.responses.create(model="gpt-test", input=prompt, stream=True, background=True)
+    first = next(iter(stream))
+    stream.close()
+    assert first.type == "response.created" and first.response.status == "queued"
+    deadline = time.monotonic() + 10
+    response = sdk.responses.retrieve(first.response.id)
+    while response.status in ("queued", "in_progress") and time.monotonic() < deadline:
+        time.sleep(0.1)
+        response = sdk.responses.retrieve(first.response.id)
+    assert (response.status, response.output_text) == ("completed", expected_reply(prompt))
+
+
+def test_a_plain_stream_whose_client_leaves_is_interrupted(sdk):
+    stream = sdk.responses.create(model="gpt-test", input="go away [[chunks=40 delay=0.05]]", stream=True)
+    first = next(iter(stream))
+    stream.close()
+    deadline = time.monotonic() + 10
+    answer = Message.objects.get(pk=answer_id(first.response.id))
+    while answer.status == "streaming" and time.monotonic() < deadline:
+        time.sleep(0.1)
+        answer.refresh_from_db()
+    assert answer.status == "interrupted"
+    assert sdk.responses.retrieve(first.response.id).status == "incomplete"
