@@ -377,6 +377,7 @@ def add_non_drf_paths(result: dict, generator: Any, request: Any, public: bool) 
             },
         )
     }
+    _add_ai_sdk_paths(paths)
     paths["/health"] = {
         "get": {
             "operationId": "health",
@@ -417,3 +418,105 @@ def add_non_drf_paths(result: dict, generator: Any, request: Any, public: bool) 
                     },
                 )
     return result
+
+
+UI_MESSAGE = {
+    "type": "object",
+    "required": ["id", "role", "parts"],
+    "properties": {
+        "id": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": NO_NUL},
+        "role": {"type": "string", "enum": ["system", "user", "assistant"]},
+        "parts": {"type": "array", "items": {"type": "object", "required": ["type"]}},
+    },
+}
+
+
+def _add_ai_sdk_paths(paths: dict[str, Any]) -> None:
+    """The Vercel AI SDK's DefaultChatTransport endpoints (docs/ai-sdk.md)."""
+    chat_id = [
+        {
+            "name": "chat_id",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": NO_NUL_NON_BLANK},
+        }
+    ]
+    ui_stream = {
+        "description": "A UI message stream (x-vercel-ai-ui-message-stream: v1): data: <chunk> frames, then [DONE]",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }
+    paths["/api/ai-sdk/chat"] = {
+        "post": _operation(
+            "ai_sdk_chat",
+            "useChat's DefaultChatTransport: a stored turn of the chat `id`, as a UI message stream",
+            [],
+            {"200": ui_stream, **_errors(400, 401, 403, 404, 409, 413, 415, 422, 429, 503)},
+            {
+                "type": "object",
+                "required": ["id", "messages"],
+                "properties": {
+                    "id": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": NO_NUL_NON_BLANK},
+                    "messages": {"type": "array", "items": UI_MESSAGE, "minItems": 1},
+                    "trigger": {"type": "string", "enum": ["submit-message", "regenerate-message"]},
+                    "messageId": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": NO_NUL},
+                    "provider": {"type": "string", "pattern": NO_NUL},
+                    "model": {"type": "string", "pattern": NO_NUL},
+                    "system": {"type": "string", "pattern": NO_NUL},
+                    "temperature": {"type": "number", "minimum": 0, "maximum": 2},
+                    "max_tokens": {"type": "integer", "minimum": 1, "maximum": 1000000},
+                },
+            },
+        )
+    }
+    paths["/api/ai-sdk/chat/{chat_id}/stream"] = {
+        "get": _operation(
+            "ai_sdk_chat_resume",
+            "The SDK's resume: 204 when nothing runs in the chat, else the running answer's whole stream",
+            chat_id,
+            {
+                "200": ui_stream,
+                "204": {"description": "No answer is being generated"},
+                **_errors(401, 404, 503),
+            },
+        )
+    }
+    paths["/api/ai-sdk/chat/{chat_id}/stop"] = {
+        "post": _operation(
+            "ai_sdk_chat_stop",
+            "Stop the chat's running answer, wherever it runs (wire useChat's stop button here)",
+            chat_id,
+            {
+                "202": {
+                    "description": "{id, message_id, stopping: true}",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                **_errors(401, 404),
+            },
+        )
+    }
+    paths["/api/ai-sdk/ws-ticket"] = {
+        "post": _operation(
+            "ai_sdk_ws_ticket",
+            "A single-use 60 s ticket for ws/ai-sdk/chat?ticket=, bound to the caller and the page's Origin",
+            [],
+            {
+                "200": {
+                    "description": "{ticket, expires_in, origin}",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                **_errors(400, 401, 503),
+            },
+        )
+    }
+    paths["/api/ai-sdk/ws-ticket"]["post"]["requestBody"] = {
+        "required": False,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"origin": {"type": "string", "pattern": NO_NUL_NON_BLANK}},
+                    "description": "origin: the page's Origin, when the request carries no Origin header",
+                }
+            }
+        },
+    }

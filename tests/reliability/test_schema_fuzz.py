@@ -62,8 +62,15 @@ def api_schema(fuzz_server):
 
 # Rules JSON Schema cannot state, refused on purpose with a 4xx that names them, so the
 # "schema-valid data is accepted" check is off for these two: an OpenAI transcript must end with the
-# user's message; an import's parent ids must point at messages in the same export.
-SEMANTIC_RULES = {"POST /v1/chat/completions", "POST /api/sessions/import"}
+# user's message; an import's parent ids must point at messages in the same export; an AI SDK chat
+# request's last UI message must be the user's, with a text part (a regenerate: something to regenerate);
+# a WebSocket ticket needs the page's Origin (the header browsers send, or the body's origin).
+SEMANTIC_RULES = {
+    "POST /v1/chat/completions",
+    "POST /api/sessions/import",
+    "POST /api/ai-sdk/chat",
+    "POST /api/ai-sdk/ws-ticket",
+}
 
 
 def fuzz_all_operations(schema, server, ledger, headers: dict, examples: int) -> list[str]:
