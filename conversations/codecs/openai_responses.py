@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from conversations.codecs import base
 from conversations.codecs.base import Inbound, JsonReply, Reply, Started, StreamReply
@@ -22,10 +22,10 @@ from conversations.edge.bodies import Field
 from conversations.edge.errors import HttpError, retry_after_headers
 from conversations.errors import TurnRejected
 from conversations.turns.request import TurnRequest
+from conversations.wire.openai_response_store import response_shell
 from conversations.wire.openai_responses import (
     AnswerState,
     ResponseEventEncoder,
-    ResponseShell,
     answer_state,
     message_id_of,
     response_id,
@@ -34,9 +34,6 @@ from conversations.wire.openai_responses import (
 from conversations.wire.sse import CONTENT_TYPE
 from conversations.wire.summary import summarize_turn
 from providers.base import ChatMessage
-
-if TYPE_CHECKING:
-    from conversations.turns.responses import StoredResponse
 
 ROLES = {"user": "user", "assistant": "assistant", "system": "system", "developer": "system"}
 TEXT_PARTS = ("input_text", "output_text", "text")
@@ -224,80 +221,11 @@ def shell_options(inbound: Inbound) -> dict[str, Any]:
     field = Field(inbound.body)
     return {
         "created_at": int(inbound.received_at),
-        "model": field.str("model"),
+        "model": split_model(field.str("model"))[1],
         "instructions": field.str("instructions"),
         "metadata": field.object("metadata") or {},
         "temperature": field.number("temperature"),
         "max_output_tokens": field.int("max_output_tokens"),
         "background": field.bool("background"),
         "previous_response_id": field.str("previous_response_id"),
-    }
-
-
-def response_shell(
-    rid: str, options: dict[str, Any], *, model: str = "", created_at: float = 0
-) -> ResponseShell:
-    """A response's shell from the options its request stored (see :func:`shell_options`)."""
-    return ResponseShell(
-        id=rid,
-        created_at=int(options.get("created_at") or created_at),
-        model=model or split_model(options.get("model"))[1] or "default",
-        instructions=options.get("instructions"),
-        metadata=options.get("metadata") or {},
-        temperature=options.get("temperature"),
-        max_output_tokens=options.get("max_output_tokens"),
-        background=bool(options.get("background")),
-        previous_response_id=options.get("previous_response_id"),
-    )
-
-
-def stored_shell(found: StoredResponse) -> ResponseShell:
-    return response_shell(
-        response_id(found.message_id), found.options, model=found.model, created_at=found.created_at
-    )
-
-
-def stored_state(found: StoredResponse, text: str | None = None) -> AnswerState:
-    """A stored answer's state; ``text``: what a running one has said so far."""
-    return answer_state(
-        found.status,
-        found.content if text is None else text,
-        finish_reason=found.finish_reason,
-        error_code=found.error_code,
-        error_message=found.error_message,
-        usage=found.usage,
-        model=found.model or None,
-    )
-
-
-def _input_item(item_id: str, role: str, text: str) -> dict[str, Any]:
-    part = (
-        {"type": "output_text", "text": text, "annotations": []}
-        if role == "assistant"
-        else {"type": "input_text", "text": text}
-    )
-    return {"id": item_id, "type": "message", "role": role, "status": "completed", "content": [part]}
-
-
-def input_items_list(found: StoredResponse, *, order: str, limit: int, after: str | None) -> dict[str, Any]:
-    """The turn's input items as OpenAI lists them: its transcript as sent, else its user message
-    (``msg_<user message id hex>``; a transcript's earlier items get ``_<index>`` after it)."""
-    items = found.options.get("input") or [{"role": "user", "text": found.user_content}]
-    base_id = "msg_" + (found.user_message_id or found.message_id).replace("-", "")
-    data = [
-        _input_item(base_id if i == len(items) - 1 else f"{base_id}_{i}", item["role"], item["text"])
-        for i, item in enumerate(items)
-    ]
-    if order == "desc":
-        data.reverse()
-    ids = [d["id"] for d in data]
-    if after in ids:
-        data = data[ids.index(after) + 1 :]
-    page = data[:limit]
-    return {
-        "object": "list",
-        "data": page,
-        "first_id": page[0]["id"] if page else None,
-        "last_id": page[-1]["id"] if page else None,
-        "has_more": len(data) > limit,
     }

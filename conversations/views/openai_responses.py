@@ -19,14 +19,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from conversations.codecs.base import JsonReply, Started
-from conversations.codecs.openai_responses import (
-    OpenAIResponsesCodec,
-    ResponsesTurn,
-    input_items_list,
-    responses_error,
-    stored_shell,
-    stored_state,
-)
+from conversations.codecs.openai_responses import OpenAIResponsesCodec, ResponsesTurn, responses_error
 from conversations.edge.errors import HttpError
 from conversations.edge.pipeline import Route, http_response, streaming_route, turn_pipeline
 from conversations.errors import TurnRejected
@@ -37,6 +30,7 @@ from conversations.turns.live import LiveTurn
 from conversations.turns.service import turn_start
 from conversations.views.auth import request_owner_id
 from conversations.views.streams import resumed_events
+from conversations.wire.openai_response_store import input_items_list, stored_shell, stored_state
 from conversations.wire.openai_responses import ResponseEventEncoder, message_id_of, response_object
 from conversations.wire.sse import CONTENT_TYPE, STREAM_HEADERS
 
