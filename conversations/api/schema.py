@@ -313,7 +313,12 @@ def add_non_drf_paths(result: dict, generator: Any, request: Any, public: bool) 
                 "required": ["input"],
                 "properties": {
                     "model": {"type": "string"},
-                    "input": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]},
+                    "input": {
+                        "oneOf": [
+                            {"type": "string", "pattern": NO_NUL_NON_BLANK},
+                            {"type": "array", "items": {"type": "object"}, "minItems": 1},
+                        ]
+                    },
                     "instructions": {"type": "string"},
                     "previous_response_id": {"type": "string"},
                     "store": {"type": "boolean", "enum": [True]},

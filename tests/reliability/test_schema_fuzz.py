@@ -64,9 +64,11 @@ def api_schema(fuzz_server):
 # "schema-valid data is accepted" check is off for these two: an OpenAI transcript must end with the
 # user's message; an import's parent ids must point at messages in the same export; an AI SDK chat
 # request's last UI message must be the user's, with a text part (a regenerate: something to regenerate);
-# a WebSocket ticket needs the page's Origin (the header browsers send, or the body's origin).
+# a WebSocket ticket needs the page's Origin (the header browsers send, or the body's origin); a
+# Responses input list must end with the user's message (and hold only it after previous_response_id).
 SEMANTIC_RULES = {
     "POST /v1/chat/completions",
+    "POST /v1/responses",
     "POST /api/sessions/import",
     "POST /api/ai-sdk/chat",
     "POST /api/ai-sdk/ws-ticket",
