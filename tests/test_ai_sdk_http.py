@@ -276,3 +276,26 @@ def test_a_mount_session_is_unreachable(asgi_server, openai_upstream):
     response = post_chat(asgi_server.url, chat_body("layercode:abc", "hi"))
     assert response.status_code == 404
     assert httpx.get(f"{asgi_server.url}/api/ai-sdk/chat/layercode:abc/stream").status_code == 404
+
+
+def test_cors_lets_a_configured_origin_call_and_read_the_stream(asgi_server, openai_upstream, settings):
+    settings.CORS_ALLOWED_ORIGINS = ["https://app.example"]
+    preflight = httpx.options(
+        f"{asgi_server.url}/api/ai-sdk/chat",
+        headers={
+            "Origin": "https://app.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type,x-api-key",
+        },
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == "https://app.example"
+    assert "x-api-key" in preflight.headers["access-control-allow-headers"]
+    streamed = post_chat(
+        asgi_server.url, chat_body("cors", "hi [[chunks=1]]"), headers={"Origin": "https://app.example"}
+    )
+    assert streamed.headers["access-control-allow-origin"] == "https://app.example"
+    other = post_chat(
+        asgi_server.url, chat_body("cors2", "hi [[chunks=1]]"), headers={"Origin": "https://evil.example"}
+    )
+    assert "access-control-allow-origin" not in other.headers

@@ -279,3 +279,17 @@ def test_without_its_store_no_ticket_is_issued_and_none_is_accepted(
     settings.ALLOW_ANONYMOUS = False
     with socket(asgi_server.url, "?ticket=whatever") as ws:
         assert close_code(ws) == 4401
+
+
+def test_a_ticket_is_never_logged(asgi_server, openai_upstream, key, caplog):
+    caplog.set_level("DEBUG")
+    raw = ticket(asgi_server.url, key)
+    with socket(asgi_server.url, f"?ticket={raw}") as ws:
+        ws.send(send_frame("l", "logged", "hi [[chunks=1]]"))
+        frames_until_end(ws, "l")
+    with socket(asgi_server.url, f"?ticket={raw}") as ws:  # spent: refused, and still not logged
+        assert close_code(ws) == 4401
+    clients = ("websockets.client", "httpx", "httpcore")  # this test's own clients, not the server
+    server = [r for r in caplog.records if not r.name.startswith(clients)]
+    assert server, "the server logged nothing at DEBUG: the check would prove nothing"
+    assert not [r.getMessage() for r in server if raw in r.getMessage() or raw in str(r.args)]
