@@ -44,10 +44,16 @@ class ProviderRequest:
 
 @dataclass(frozen=True, slots=True)
 class Usage:
+    """Token counts for one reply; the cached/reasoning breakdowns are None when the provider reports none."""
+
     input_tokens: int
     output_tokens: int
     total_tokens: int
     estimated: bool = False
+    #: Input tokens served from the provider's prompt cache (included in input_tokens); None when not reported.
+    cached_input_tokens: int | None = None
+    #: Output tokens spent on reasoning (included in output_tokens); None when not reported.
+    reasoning_tokens: int | None = None
 
 
 def estimate_usage(request: ProviderRequest, output_text: str) -> Usage:
