@@ -111,6 +111,15 @@ def test_expected_reply_strips_directives_pads_and_json():
     assert (d.fault.kind, d.fault.after) == ("drop", 3)
 
 
+def test_usage_breakdown_directives_are_non_negative_counts():
+    d = parse_directives("q [[cached=4 reasoning=0]]")
+    assert (d.cached, d.reasoning, d.extra) == (4, 0, {})
+    assert (parse_directives("q").cached, parse_directives("q").reasoning) == (None, None)
+    for bad in ("[[cached=-1]]", "[[reasoning=some]]"):
+        with pytest.raises(ValueError):
+            parse_directives(bad)
+
+
 def test_fenced_code_is_cut_across_chunks():
     text = reply_text("see\n```python\nprint('hi')\nx = 1\n```\ndone", 12)
     pieces = split_reply(text, 12)
@@ -184,6 +193,20 @@ async def test_openai_chat_non_stream_json_mode_and_length(oai: AsyncOpenAI):
     assert text == "".join(split_reply(expected_reply("truncate me", 6), 6)[:2])
 
 
+async def test_openai_chat_usage_details_only_with_breakdown_directives(oai: AsyncOpenAI):
+    plain = await oai.chat.completions.create(model="gpt-test", messages=user("no breakdown"))
+    assert plain.usage.prompt_tokens_details is None and plain.usage.completion_tokens_details is None
+
+    prompt = "cached and thinking [[chunks=4 cached=2 reasoning=3]]"
+    _, usage, _ = await openai_stream_text(oai, prompt, stream_options={"include_usage": True})
+    assert (usage.prompt_tokens, usage.prompt_tokens_details.cached_tokens) == (len(prompt.split()), 2)
+    assert (usage.completion_tokens, usage.completion_tokens_details.reasoning_tokens) == (4 + 3, 3)
+    assert usage.total_tokens == usage.prompt_tokens + 7
+    only_cached = await oai.chat.completions.create(model="gpt-test", messages=user("c [[cached=99]]"))
+    assert only_cached.usage.prompt_tokens_details.cached_tokens == only_cached.usage.prompt_tokens == 2
+    assert only_cached.usage.completion_tokens_details.reasoning_tokens == 0  # OpenAI sends both
+
+
 # ---- OpenAI Responses ---------------------------------------------------------------------------
 
 
@@ -233,6 +256,21 @@ async def test_openai_responses_errors_and_json(oai: AsyncOpenAI):
     cut = await oai.responses.create(model="gpt-5", input="long [[chunks=8]]", max_output_tokens=3)
     assert cut.status == "incomplete" and cut.incomplete_details.reason == "max_output_tokens"
     assert cut.usage.output_tokens == 3
+
+
+async def test_openai_responses_usage_details_only_with_breakdown_directives(oai: AsyncOpenAI):
+    plain = await oai.responses.create(model="gpt-5", input="no breakdown")
+    assert plain.usage.model_dump(exclude_unset=True).keys() == {
+        "input_tokens",
+        "output_tokens",
+        "total_tokens",
+    }
+
+    stream = await oai.responses.create(model="gpt-5", input="think [[cached=1 reasoning=6]]", stream=True)
+    usage = [e async for e in stream][-1].response.usage
+    assert (usage.input_tokens, usage.input_tokens_details.cached_tokens) == (3, 1)
+    assert (usage.output_tokens, usage.output_tokens_details.reasoning_tokens) == (5 + 6, 6)
+    assert usage.total_tokens == 3 + 11
 
 
 # ---- Gemini -------------------------------------------------------------------------------------
@@ -296,6 +334,21 @@ async def test_gemini_raw_wire_shape(upstream: FakeUpstream):
     assert len({d["responseId"] for d in data}) == 1 and data[0]["modelVersion"] == "g"
 
 
+async def test_gemini_usage_reports_cache_and_thoughts_only_with_breakdown_directives(upstream: FakeUpstream):
+    client = gemini_client(upstream)
+    plain = await client.aio.models.generate_content(model="g", contents="no breakdown")
+    assert plain.usage_metadata.cached_content_token_count is None
+    assert plain.usage_metadata.thoughts_token_count is None
+
+    prompt = "think [[chunks=3 cached=2 reasoning=4]]"
+    chunks = [c async for c in await client.aio.models.generate_content_stream(model="g", contents=prompt)]
+    assert {c.usage_metadata.thoughts_token_count for c in chunks} == {4}  # thinking came first
+    last = chunks[-1].usage_metadata
+    assert (last.prompt_token_count, last.cached_content_token_count) == (len(prompt.split()), 2)
+    assert last.candidates_token_count == 3  # without the thoughts
+    assert last.total_token_count == last.prompt_token_count + 3 + 4
+
+
 # ---- Z.AI -----------------------------------------------------------------------------------------
 
 
@@ -315,6 +368,20 @@ async def test_zai_stream_and_non_stream(upstream: FakeUpstream):
     )
     assert resp.choices[0].message.content == expected_reply("plain")
     assert resp.usage.prompt_tokens == 3 and resp.choices[0].finish_reason == "stop"
+
+
+async def test_zai_usage_details_only_with_breakdown_directives(upstream: FakeUpstream):
+    client = zai_client(upstream)
+    chunks, _ = await asyncio.to_thread(zai_stream, client, "no breakdown [[chunks=2]]")
+    assert chunks[-1].usage.prompt_tokens_details is None
+    assert chunks[-1].usage.completion_tokens_details is None
+
+    resp = await asyncio.to_thread(
+        client.chat.completions.create, model="glm-4.6", messages=user("glm [[cached=1 reasoning=2]]")
+    )
+    assert (resp.usage.prompt_tokens, resp.usage.prompt_tokens_details.cached_tokens) == (3, 1)
+    assert (resp.usage.completion_tokens, resp.usage.completion_tokens_details.reasoning_tokens) == (7, 2)
+    assert resp.usage.total_tokens == 3 + 7
 
 
 # ---- faults ----------------------------------------------------------------------------------------

@@ -21,8 +21,10 @@ In-process usage (a pytest fixture would wrap exactly this)::
         upstream.reset()
 
 Steering: directives in the last user message (``[[chunks=N delay=S first_byte=S fault=KIND
-retry_after=S json=invalid]]``), or ``push_fault(kind, times, model, retry_after)`` /
+retry_after=S json=invalid cached=N reasoning=M]]``), or ``push_fault(kind, times, model, retry_after)`` /
 ``set_defaults(chunks, delay)``. Fault kinds: ``429 401 400 500 503 drop:N stall:N hang``.
+``cached``/``reasoning`` put cached-input and reasoning token counts into each wire's usage the way
+its provider reports them (without them, no wire reports either; see :mod:`.scenario`).
 
 Out of process: ``python -m tests.fake_upstream --port 8765 [--chunks 20] [--delay 0]`` and the
 ``/_control/{reset,faults,defaults,requests,disconnects,health}`` endpoints (see :mod:`.app`).

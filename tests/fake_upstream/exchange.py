@@ -73,11 +73,14 @@ class Turn:
 
 @dataclass(slots=True)
 class Plan:
-    """The reply about to be sent: its pieces (one per content chunk) and finish reason."""
+    """The reply about to be sent: its pieces (one per content chunk), finish reason and the usage
+    breakdowns to report (``None``: the wire reports none; see :mod:`.scenario`)."""
 
     turn: Turn
     pieces: list[str]
     finish: str  # "stop" or "length"
+    cached: int | None = None
+    reasoning: int | None = None
 
     @property
     def text(self) -> str:
@@ -89,7 +92,17 @@ class Plan:
 
     @property
     def output_tokens(self) -> int:
+        """The visible reply's tokens (one per chunk), without reasoning."""
         return len(self.pieces)
+
+    @property
+    def cached_tokens(self) -> int | None:
+        """Cached input tokens (never more than the input tokens, which include them)."""
+        return None if self.cached is None else min(self.cached, self.input_tokens)
+
+    @property
+    def has_breakdown(self) -> bool:
+        return self.cached is not None or self.reasoning is not None
 
 
 class Wire:
@@ -227,7 +240,7 @@ async def serve_turn(ex: Exchange, wire: Wire, turn: Turn, extra_headers: Header
     finish = "stop"
     if turn.max_tokens is not None and 0 < turn.max_tokens < len(pieces):
         pieces, finish = pieces[: turn.max_tokens], "length"
-    plan = Plan(turn, pieces, finish)
+    plan = Plan(turn, pieces, finish, cached=d.cached, reasoning=d.reasoning)
     if turn.stream:
         await _stream(ex, wire, plan, delay, fault, hdrs)
     else:

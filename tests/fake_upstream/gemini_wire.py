@@ -4,7 +4,8 @@
 events, camelCase, one per piece; every chunk has ``responseId``, ``modelVersion`` and a
 ``usageMetadata`` with ``promptTokenCount``/``totalTokenCount``; only the last chunk carries
 ``finishReason`` (``STOP`` / ``MAX_TOKENS``) and ``candidatesTokenCount``. ``:generateContent`` returns
-the whole candidate. Errors: ``{"error":{"code","message","status","details"}}``.
+the whole candidate. ``cachedContentTokenCount`` and ``thoughtsTokenCount`` appear with a ``cached=``/
+``reasoning=`` directive. Errors: ``{"error":{"code","message","status","details"}}``.
 """
 
 from __future__ import annotations
@@ -83,11 +84,19 @@ class GeminiWire(Wire):
 
     @staticmethod
     def _usage(plan: Plan, final: bool) -> dict[str, Any]:
+        """Thinking comes before the answer, so every chunk has the thoughts count; a count of 0 is
+        left out (proto3 JSON), and ``candidatesTokenCount`` excludes thoughts, ``totalTokenCount``
+        includes them."""
+        thoughts = plan.reasoning or 0
         usage: dict[str, Any] = {"promptTokenCount": plan.input_tokens}
         if final:
             usage["candidatesTokenCount"] = plan.output_tokens
-        usage["totalTokenCount"] = plan.input_tokens + (plan.output_tokens if final else 0)
+        usage["totalTokenCount"] = plan.input_tokens + thoughts + (plan.output_tokens if final else 0)
+        if plan.cached_tokens:
+            usage["cachedContentTokenCount"] = plan.cached_tokens
         usage["promptTokensDetails"] = [{"modality": "TEXT", "tokenCount": plan.input_tokens}]
+        if thoughts:
+            usage["thoughtsTokenCount"] = thoughts
         return usage
 
     @staticmethod

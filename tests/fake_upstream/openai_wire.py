@@ -9,6 +9,10 @@ Responses stream: ``event:``-typed SSE with sequence numbers ``response.created`
 ``output_text.done`` → ``content_part.done`` → ``output_item.done`` → ``response.completed`` (or
 ``response.incomplete`` when ``max_output_tokens`` truncated it); no ``[DONE]``. Responses with
 ``store`` not false are remembered with their transcript for ``previous_response_id``.
+
+Usage breakdowns (``prompt_tokens_details``/``completion_tokens_details``, Responses
+``input_tokens_details``/``output_tokens_details``) are sent only with a ``cached=``/``reasoning=``
+directive (real OpenAI always sends them, zeros included; OpenAI-compatible servers often do not).
 """
 
 from __future__ import annotations
@@ -90,18 +94,22 @@ class OpenAIChatWire(Wire):
 
     @staticmethod
     def usage(plan: Plan) -> dict[str, Any]:
-        return {
+        """Reasoning tokens count in ``completion_tokens``; the details only with a breakdown directive."""
+        output = plan.output_tokens + (plan.reasoning or 0)
+        usage: dict[str, Any] = {
             "prompt_tokens": plan.input_tokens,
-            "completion_tokens": plan.output_tokens,
-            "total_tokens": plan.input_tokens + plan.output_tokens,
-            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-            "completion_tokens_details": {
-                "reasoning_tokens": 0,
+            "completion_tokens": output,
+            "total_tokens": plan.input_tokens + output,
+        }
+        if plan.has_breakdown:
+            usage["prompt_tokens_details"] = {"cached_tokens": plan.cached_tokens or 0, "audio_tokens": 0}
+            usage["completion_tokens_details"] = {
+                "reasoning_tokens": plan.reasoning or 0,
                 "audio_tokens": 0,
                 "accepted_prediction_tokens": 0,
                 "rejected_prediction_tokens": 0,
-            },
-        }
+            }
+        return usage
 
     def stream_events(self, plan: Plan) -> tuple[list[bytes], list[bytes], list[bytes]]:
         with_usage = plan.turn.extra.get("include_usage", False)
@@ -247,13 +255,19 @@ class OpenAIResponsesWire(Wire):
 
     @staticmethod
     def _usage(plan: Plan) -> dict[str, Any]:
-        return {
-            "input_tokens": plan.input_tokens,
-            "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
-            "output_tokens": plan.output_tokens,
-            "output_tokens_details": {"reasoning_tokens": 0},
-            "total_tokens": plan.input_tokens + plan.output_tokens,
-        }
+        """Reasoning tokens count in ``output_tokens``; the details only with a breakdown directive."""
+        output = plan.output_tokens + (plan.reasoning or 0)
+        usage: dict[str, Any] = {"input_tokens": plan.input_tokens}
+        if plan.has_breakdown:
+            usage["input_tokens_details"] = {
+                "cached_tokens": plan.cached_tokens or 0,
+                "cache_write_tokens": 0,
+            }
+        usage["output_tokens"] = output
+        if plan.has_breakdown:
+            usage["output_tokens_details"] = {"reasoning_tokens": plan.reasoning or 0}
+        usage["total_tokens"] = plan.input_tokens + output
+        return usage
 
     def _finalize(self, plan: Plan) -> tuple[str, str, dict[str, Any], dict[str, Any]]:
         """Ids, final message item and final response; stores it (unless ``store: false``)."""

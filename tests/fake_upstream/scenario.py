@@ -12,9 +12,20 @@ Contract (tests rely on it):
   ``{"echo": `` instead.
 * Usage: input tokens = whitespace-separated words of all input text as sent (system + every message,
   directives included), output tokens = number of chunks actually sent, total = sum.
+* Usage breakdowns: only with ``cached=N`` and/or ``reasoning=M``. Without them no wire reports a
+  cached or reasoning count (no ``prompt_tokens_details`` / ``completion_tokens_details`` /
+  ``input_tokens_details`` / ``output_tokens_details``, no ``cachedContentTokenCount`` /
+  ``thoughtsTokenCount``), as OpenAI-compatible servers and Gemini without a cache or thinking send it.
+  With them each wire reports them where its provider does: ``N`` cached input tokens (capped at the
+  input tokens, which still include them) and ``M`` reasoning tokens, which OpenAI and Z.AI count in
+  their output tokens (``completion_tokens`` / ``output_tokens`` = chunks + M) and Gemini reports
+  apart (``candidatesTokenCount`` = chunks, ``thoughtsTokenCount`` = M); totals include M. OpenAI
+  (chat and Responses) then sends both breakdown objects, the one not asked for as 0, as it always
+  does; ``[[cached=0 reasoning=0]]`` is exactly OpenAI's usage for a reply without either. Gemini
+  leaves a count of 0 out, as its JSON does.
 * Directives live in the last user message as ``[[key=value key=value]]``: ``chunks=N``,
   ``delay=SECONDS`` (between chunks), ``first_byte=SECONDS`` (before response headers), ``fault=KIND``,
-  ``retry_after=SECONDS``, ``json=invalid``.
+  ``retry_after=SECONDS``, ``json=invalid``, ``cached=N``, ``reasoning=M`` (non-negative integers).
 * Fault kinds: ``429 401 400 500 503`` (HTTP error with the provider's error body), ``drop:N`` (N content
   chunks, then the connection is cut mid-body), ``stall:N`` (N chunks, then silence until the client
   leaves), ``hang`` (no response headers until the client leaves).
@@ -81,6 +92,8 @@ class Directives:
     fault: Fault | None = None
     retry_after: float | None = None
     json_invalid: bool = False
+    cached: int | None = None
+    reasoning: int | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -108,9 +121,20 @@ def parse_directives(text: str) -> Directives:
                 d.fault = parse_fault(value)
             elif key == "json":
                 d.json_invalid = value.lower() == "invalid"
+            elif key == "cached":
+                d.cached = _count(key, value)
+            elif key == "reasoning":
+                d.reasoning = _count(key, value)
             else:
                 d.extra[key] = value
     return d
+
+
+def _count(key: str, value: str) -> int:
+    count = int(value)
+    if count < 0:
+        raise ValueError(f"{key} must be >= 0, not {count}")
+    return count
 
 
 def split_reply(text: str, chunks: int) -> list[str]:

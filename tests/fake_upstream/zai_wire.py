@@ -2,8 +2,9 @@
 
 Stream: OpenAI-like ``data:`` chunks with ``role`` in every delta, one chunk per piece, then a last chunk
 with ``finish_reason`` (``stop`` / ``length``), an empty content delta and ``usage`` (always sent, no
-``stream_options`` needed), then ``data: [DONE]``. Errors: ``{"error":{"code":"1302","message":...}}``
-with the platform's string codes.
+``stream_options`` needed), then ``data: [DONE]``. The usage has ``prompt_tokens_details.cached_tokens``
+/ ``completion_tokens_details.reasoning_tokens`` only with a ``cached=`` / ``reasoning=`` directive.
+Errors: ``{"error":{"code":"1302","message":...}}`` with the platform's string codes.
 """
 
 from __future__ import annotations
@@ -36,12 +37,15 @@ class ZaiWire(Wire):
 
     @staticmethod
     def _usage(plan: Plan) -> dict[str, Any]:
-        return {
-            "prompt_tokens": plan.input_tokens,
-            "completion_tokens": plan.output_tokens,
-            "prompt_tokens_details": {"cached_tokens": 0},
-            "total_tokens": plan.input_tokens + plan.output_tokens,
-        }
+        """Reasoning tokens count in ``completion_tokens``; each detail only with its directive."""
+        output = plan.output_tokens + (plan.reasoning or 0)
+        usage: dict[str, Any] = {"prompt_tokens": plan.input_tokens, "completion_tokens": output}
+        if plan.cached is not None:
+            usage["prompt_tokens_details"] = {"cached_tokens": plan.cached_tokens}
+        if plan.reasoning is not None:
+            usage["completion_tokens_details"] = {"reasoning_tokens": plan.reasoning}
+        usage["total_tokens"] = plan.input_tokens + output
+        return usage
 
     @staticmethod
     def _new_id() -> str:
