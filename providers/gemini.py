@@ -13,7 +13,8 @@ Contract:
 * Finish reasons are normalised to OpenAI's names (``stop``, ``length``, ``content_filter``); blocked
   content (``finishReason`` SAFETY and friends, or ``promptFeedback.blockReason``) raises
   :class:`~providers.base.ContentBlocked`. Usage comes from ``usageMetadata`` (thinking tokens count
-  as output), the response id from ``responseId``.
+  as output and are reported as reasoning tokens; cached content as cached input), the response id
+  from ``responseId``.
 * No SDK retries, no automatic continuation: the turn service owns retries. Connect and read
   timeouts are applied per request (the SDK itself only knows one total timeout). google-genai does
   not wrap network errors: raw httpx/httpx2 (or aiohttp) errors are mapped here.
@@ -210,9 +211,24 @@ class GeminiProvider(Provider):
 
     @staticmethod
     def _usage(meta: types.GenerateContentResponseUsageMetadata) -> Usage:
+        """``usageMetadata`` as a :class:`Usage` with the same meaning as OpenAI's.
+
+        Gemini's ``candidatesTokenCount`` leaves the thinking tokens out (they are
+        ``thoughtsTokenCount``), but Google bills them as output: they are added to ``output_tokens``
+        (and reported again as ``reasoning_tokens``, included in it, as with OpenAI), so output prices
+        apply to them. ``promptTokenCount`` already includes ``cachedContentTokenCount``. Gemini leaves
+        a count of 0 out, so a reply without a cache hit or thinking reports None for either.
+        """
         prompt = meta.prompt_token_count or 0
-        output = (meta.candidates_token_count or 0) + (meta.thoughts_token_count or 0)
-        return Usage(prompt, output, meta.total_token_count or prompt + output)
+        thoughts = meta.thoughts_token_count
+        output = (meta.candidates_token_count or 0) + (thoughts or 0)
+        return Usage(
+            prompt,
+            output,
+            meta.total_token_count or prompt + output,
+            cached_input_tokens=meta.cached_content_token_count,
+            reasoning_tokens=thoughts,
+        )
 
     async def aclose(self) -> None:
         await self._client.aio.aclose()

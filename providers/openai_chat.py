@@ -8,8 +8,9 @@ Contract:
   alive, so concurrent streams beyond that do not queue for a connection: :data:`POOL_LIMITS`.
 * The SDK's own retries are off unless ``max_retries`` says otherwise: the turn service's retry policy
   is the only one. Connect and read timeouts come from :class:`~providers.base.Timeouts`.
-* Yields text chunks as they arrive, then one last chunk with usage (``stream_options.include_usage``),
-  the finish reason (OpenAI's own names) and the response id (the ``chatcmpl-…`` chunk id).
+* Yields text chunks as they arrive, then one last chunk with usage (``stream_options.include_usage``;
+  cached input and reasoning tokens from ``prompt_tokens_details`` / ``completion_tokens_details``
+  when reported), the finish reason (OpenAI's own names) and the response id (the ``chatcmpl-…`` id).
 * JSON mode is ``response_format`` (``json_object``, or ``json_schema`` when a schema is given).
 * Closing the generator (``aclose()``, task cancellation) closes the upstream HTTP response at once.
 
@@ -255,6 +256,23 @@ async def _sse_payloads(response: openai.AsyncAPIResponse[Any]) -> AsyncIterator
 
 
 def _usage(reported: Mapping[str, Any]) -> Usage:
+    """Chat Completions usage; cached and reasoning tokens are already inside prompt/completion tokens.
+
+    OpenAI always sends both breakdowns; OpenAI-compatible servers often send neither (then None).
+    """
     prompt = reported.get("prompt_tokens") or 0
     completion = reported.get("completion_tokens") or 0
-    return Usage(prompt, completion, reported.get("total_tokens") or prompt + completion)
+    return Usage(
+        prompt,
+        completion,
+        reported.get("total_tokens") or prompt + completion,
+        cached_input_tokens=usage_detail(reported, "prompt_tokens_details", "cached_tokens"),
+        reasoning_tokens=usage_detail(reported, "completion_tokens_details", "reasoning_tokens"),
+    )
+
+
+def usage_detail(usage: Mapping[str, Any], breakdown: str, key: str) -> int | None:
+    """``usage[breakdown][key]`` when the upstream reported it as a count, else None."""
+    details = usage.get(breakdown)
+    value = details.get(key) if isinstance(details, Mapping) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

@@ -8,7 +8,8 @@ Contract (on top of :mod:`providers.openai_chat`, whose client, timeouts and ret
   assistant message. An id the upstream does not know raises
   :class:`~providers.base.ResponseIdNotFound`; the caller then resends the whole history without it.
 * The response id comes from ``response.created`` / ``response.completed``; usage from
-  ``response.completed`` (or ``response.incomplete``). Finish reasons: ``stop``, ``length``
+  ``response.completed`` (or ``response.incomplete``), with cached input and reasoning tokens from
+  ``input_tokens_details`` / ``output_tokens_details`` when reported. Finish reasons: ``stop``, ``length``
   (``max_output_tokens``), ``content_filter``.
 * JSON mode is ``text.format`` (``json_object``, or ``json_schema`` when a schema is given).
 * As in the chat adapter, the SDK sends the request (raw-response API, body as ``extra_body``)
@@ -23,9 +24,22 @@ from typing import Any, ClassVar
 
 from ._openai_errors import error_from_code
 from .base import ChatMessage, ProviderChunk, ProviderRequest, Usage
-from .openai_chat import OpenAIChatProvider, json_events
+from .openai_chat import OpenAIChatProvider, json_events, usage_detail
 
 _INCOMPLETE_REASONS = {"max_output_tokens": "length", "content_filter": "content_filter"}
+
+
+def _usage(reported: dict[str, Any]) -> Usage:
+    """Responses usage; cached and reasoning tokens are already inside input/output tokens."""
+    prompt = reported.get("input_tokens") or 0
+    output = reported.get("output_tokens") or 0
+    return Usage(
+        prompt,
+        output,
+        reported.get("total_tokens") or prompt + output,
+        cached_input_tokens=usage_detail(reported, "input_tokens_details", "cached_tokens"),
+        reasoning_tokens=usage_detail(reported, "output_tokens_details", "reasoning_tokens"),
+    )
 
 
 def new_input(messages: tuple[ChatMessage, ...]) -> tuple[ChatMessage, ...]:
@@ -95,12 +109,7 @@ class OpenAIResponsesProvider(OpenAIChatProvider):
                         done = event.get("response") or {}
                         response_id = done.get("id") or response_id
                         if done.get("usage"):
-                            u = done["usage"]
-                            usage = Usage(
-                                u.get("input_tokens") or 0,
-                                u.get("output_tokens") or 0,
-                                u.get("total_tokens") or 0,
-                            )
+                            usage = _usage(done["usage"])
                         reason = (done.get("incomplete_details") or {}).get("reason")
                         finish = (
                             _INCOMPLETE_REASONS.get(reason or "", "stop")

@@ -12,8 +12,9 @@ Contract:
 * Temperature: the SDK rewrites it (≤ 0 → 0.01 with ``do_sample`` off, ≥ 1 → 0.99). We pass ours
   through unchanged in the request body instead, so what the caller asked for is what Z.AI gets.
 * Yields text chunks (``reasoning_content`` is not part of the answer and is skipped), then one last
-  chunk with usage, finish reason and the completion id. Errors, including the raw httpx
-  ``RemoteProtocolError`` of a mid-stream drop, are mapped to the provider error taxonomy.
+  chunk with usage (cached input and reasoning tokens when ``prompt_tokens_details`` /
+  ``completion_tokens_details`` report them), finish reason and the completion id. Errors, including
+  the raw httpx ``RemoteProtocolError`` of a mid-stream drop, are mapped to the provider error taxonomy.
 """
 
 from __future__ import annotations
@@ -83,6 +84,19 @@ class _Worker:
 
     def stop(self) -> None:
         self._stop.set()
+
+
+def _usage(reported: Any) -> Usage:
+    """The SDK's usage; cached and reasoning tokens (inside prompt/completion tokens) when reported."""
+    cached = getattr(getattr(reported, "prompt_tokens_details", None), "cached_tokens", None)
+    reasoning = getattr(getattr(reported, "completion_tokens_details", None), "reasoning_tokens", None)
+    return Usage(
+        reported.prompt_tokens,
+        reported.completion_tokens,
+        reported.total_tokens,
+        cached_input_tokens=cached if isinstance(cached, int) else None,
+        reasoning_tokens=reasoning if isinstance(reasoning, int) else None,
+    )
 
 
 class ZaiProvider(Provider):
@@ -179,8 +193,7 @@ class ZaiProvider(Provider):
                     raise self._error(payload)
                 response_id = payload.id or response_id
                 if payload.usage is not None:
-                    u = payload.usage
-                    usage = Usage(u.prompt_tokens, u.completion_tokens, u.total_tokens)
+                    usage = _usage(payload.usage)
                 if not payload.choices:
                     continue
                 choice = payload.choices[0]

@@ -162,6 +162,20 @@ async def test_usage_only_chunk_with_empty_choices_supplies_usage_and_id(make_pr
     assert (chunks[-1].finish_reason, chunks[-1].response_id) == ("length", "chatcmpl-x")
 
 
+async def test_null_usage_details_are_recorded_as_not_reported(make_provider):
+    usage = {
+        "prompt_tokens": 3,
+        "completion_tokens": 2,
+        "total_tokens": 5,
+        "prompt_tokens_details": None,  # as some OpenAI-compatible servers send it
+        "completion_tokens_details": {"reasoning_tokens": None},
+    }
+    events = sse(delta("a", "stop"), {"id": "chatcmpl-x", "choices": [], "usage": usage}, b"[DONE]")
+    provider = await scripted(make_provider, "openai-compatible", events)
+
+    assert (await provider.complete(ask("hi"))).usage == Usage(3, 2, 5)
+
+
 async def test_a_stream_that_ends_without_done_or_usage_still_finishes(make_provider):
     provider = await scripted(make_provider, "openai-compatible", sse(delta("a"), delta("b", "stop")))
 
