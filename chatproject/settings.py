@@ -350,6 +350,52 @@ COMPAT_CHAT_API_RATE_LIMIT = e.env_rate("COMPAT_CHAT_API_RATE_LIMIT", "20/60 sec
 # 003 (layercode): the secret the platform signs webhooks with; unset: refused unless DEBUG.
 LAYERCODE_WEBHOOK_SECRET = e.env_str("LAYERCODE_WEBHOOK_SECRET")
 
+# --- Telemetry (docs/telemetry.md): OpenTelemetry spans and GenAI metrics; /metrics for Prometheus.
+# Off unless asked for (an OTLP endpoint, an OTEL_*_EXPORTER, METRICS_ENABLED): then nothing of the
+# SDK is even imported. The SDK reads the other OTEL_* variables (headers, timeouts, resource) itself.
+OTEL_SDK_DISABLED = e.env_bool("OTEL_SDK_DISABLED", False)
+OTEL_SERVICE_NAME = e.env_str("OTEL_SERVICE_NAME")
+OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT = e.env_str(
+    "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+).lower() in ("true", "1", "yes", "on", "span_only", "span_and_event")
+
+
+def _otel_exporters(signal: str) -> tuple[str, ...]:
+    """OTEL_<SIGNAL>_EXPORTER (otlp, console, none; a list): unset, ``otlp`` when an endpoint is set."""
+    name = f"OTEL_{signal}_EXPORTER"
+    endpoint = e.env_str("OTEL_EXPORTER_OTLP_ENDPOINT") or e.env_str(f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT")
+    chosen = e.env_list(name, ["otlp"] if endpoint else [])
+    if any(value not in ("otlp", "console", "none") for value in chosen):
+        raise e.invalid(name, ",".join(chosen), "otlp, console or none (Prometheus: METRICS_ENABLED)")
+    if OTEL_SDK_DISABLED:
+        return ()
+    exporters = tuple(dict.fromkeys(v for v in chosen if v != "none"))
+    protocol = e.env_str(f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL") or e.env_str("OTEL_EXPORTER_OTLP_PROTOCOL")
+    if "otlp" in exporters and protocol not in ("", "http/protobuf"):
+        raise e.invalid("OTEL_EXPORTER_OTLP_PROTOCOL", protocol, "http/protobuf (the exporter installed)")
+    return exporters
+
+
+OTEL_TRACES_EXPORTER = _otel_exporters("TRACES")
+OTEL_METRICS_EXPORTER = _otel_exporters("METRICS")
+# Prometheus text format: on the app at /metrics behind `Authorization: Bearer <METRICS_TOKEN>`,
+# and/or on a listener of its own (METRICS_BIND, e.g. 127.0.0.1:9464); one of the two is required.
+METRICS_ENABLED = e.env_bool("METRICS_ENABLED", False)
+METRICS_TOKEN = e.env_str("METRICS_TOKEN")
+METRICS_BIND: tuple[str, int] | None = None
+if _bind := e.env_str("METRICS_BIND"):
+    _host, _, _port = _bind.rpartition(":")
+    if not _host or not _port.isdigit() or not 0 < int(_port) < 65536:
+        raise e.invalid("METRICS_BIND", _bind, "host:port such as 127.0.0.1:9464 ([::1]:9464 for IPv6)")
+    METRICS_BIND = (_host.strip("[]"), int(_port))
+if METRICS_ENABLED and not (METRICS_TOKEN or METRICS_BIND):
+    raise ImproperlyConfigured(
+        "METRICS_ENABLED=true needs METRICS_TOKEN (for /metrics on the app) or METRICS_BIND "
+        "(a listener of its own, e.g. 127.0.0.1:9464): metrics are never served to anyone who asks."
+    )
+if METRICS_TOKEN and len(METRICS_TOKEN) < 16:
+    raise e.invalid("METRICS_TOKEN", "…", "at least 16 characters (e.g. `openssl rand -hex 32`)")
+
 # --- Django REST framework and the OpenAPI schema.
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -48,3 +48,10 @@ class RepeatedTurnInProgress(TurnInProgress):
 class NotFound(TurnRejected):
     status = 404
     code = "not_found"
+
+
+class BudgetExceeded(TurnRejected):
+    """A budget the turn is charged to has nothing left this period (``resets_at``, ``retry_after``)."""
+
+    status = 429
+    code = "budget_exceeded"

@@ -86,6 +86,31 @@ class Message(models.Model):
     usage_estimated = models.BooleanField(
         default=False, help_text="True when the token counts are our estimate, not the provider's."
     )
+    cached_input_tokens = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Input tokens the provider served from its cache (in input_tokens)."
+    )
+    reasoning_tokens = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Output tokens spent on reasoning (in output_tokens)."
+    )
+    cost = models.DecimalField(
+        max_digits=16,
+        decimal_places=8,
+        null=True,
+        blank=True,
+        help_text="What the answer cost (USD) at the price in effect; empty when the model's price is unknown.",
+    )
+    reserved_cost = models.DecimalField(
+        max_digits=16, decimal_places=8, default=0, help_text="Held against budgets while it ran."
+    )
+    budget_ids = models.JSONField(default=list, blank=True, help_text="The budgets this answer is charged to.")
+    api_key = models.ForeignKey(
+        "accounts.ApiKey",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The API key the turn was made with (usage per key).",
+    )
     finish_reason = models.CharField(max_length=40, blank=True)
     response_id = models.CharField(max_length=200, blank=True, help_text="Provider-side response id.")
     error_code = models.CharField(max_length=60, blank=True)

@@ -17,10 +17,12 @@ from dataclasses import replace
 
 from django.conf import settings
 
+from conversations import telemetry
 from conversations.artifacts import CodeBlock
 from conversations.db_errors import DATABASE_DOWN, database_problem
 from conversations.events import ArtifactReady, Completed, Delta, Failed, Started, TurnEvent, UsageReported
 from conversations.models import Message
+from conversations.telemetry.base import TurnTrace
 from conversations.turns.relay import Relay, Stopped
 from conversations.turns.request import TurnRequest
 from conversations.turns.retry import Candidate, RetryPolicy, stream_with_retries
@@ -91,7 +93,8 @@ class LiveTurn:
             provider=transcript.provider,
             model=transcript.model,
         )
-        self._relay = relay = Relay(self._upstream())
+        trace = telemetry.current().turn(self.opened.session_key)
+        self._relay = relay = Relay(self._upstream(trace))
         if self._stop_requested:
             relay.cancel()
         try:
@@ -117,11 +120,13 @@ class LiveTurn:
         except BaseException:  # cancelled or the client went away: keep what we have
             relay.cancel()
             gone = transcript.interrupted(*self.DISCONNECTED)
+            trace.end(gone)
             await turn_finish_shielded(self.opened.conversation_id, self.message_id, gone)
             raise
         finally:
             relay.cancel()
         outcome = await self._close(outcome)
+        trace.end(outcome)
         for event in _closing_events(outcome, self.message_id, self._next_seq, retry_after):
             yield event
 
@@ -136,13 +141,13 @@ class LiveTurn:
         prompt = _provider_request(self.request, self.opened, model, False)
         return Transcript(prompt, provider.name, model, json_required=json_required)
 
-    def _upstream(self) -> AsyncGenerator[Candidate | ProviderChunk, None]:
+    def _upstream(self, trace: TurnTrace) -> AsyncGenerator[Candidate | ProviderChunk, None]:
         policy = RetryPolicy(
             settings.LLM_RETRY_ATTEMPTS, settings.LLM_RETRY_BACKOFF, settings.LLM_RETRY_MAX_WAIT
         )
         chained = self.opened.previous_response_id is not None and self.request.context is None
         build = functools.partial(_provider_request, self.request, self.opened)
-        return stream_with_retries(self.candidates, build, policy, chained=chained)
+        return stream_with_retries(self.candidates, build, policy, chained=chained, trace=trace)
 
     async def _close(self, outcome: TurnOutcome) -> TurnOutcome:
         """The closing write (it survives cancellation); the outcome as stored, or ``failed`` if it could not be."""

@@ -7,9 +7,13 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from billing.prices import price_book
+from billing.reservations import budgets_locked, has_room, reserve, settle
 from conversations.db import retry_while_database_down
 from conversations.errors import InvalidTurnInput, NotFound
 from conversations.models import Artifact, Conversation, Message
@@ -23,10 +27,13 @@ from conversations.turns.rules import (
     TurnOutcome,
     artifact_values,
     branch_history,
+    budget_error,
     busy_cutoff,
     chain_from,
     closing_values,
+    history_tokens,
     new_session_values,
+    reservation,
     session_closing_values,
     turn_in_progress,
     turn_model,
@@ -132,6 +139,24 @@ def turn_open(opening: TurnOpening) -> OpenedTurn | ExistingAnswer:
     previous = chain_from(
         opening, stored, (provider, model), conversation.last_response_id, replied_response_id
     )
+    now = timezone.now()
+    budgets = budgets_locked(opening.claims) if opening.claims else []
+    reserved = Decimal(0)
+    if budgets:
+        if not has_room(budgets, now):
+            raise budget_error(
+                [
+                    (b.scope, b.subject, b.amount, b.spent, b.reserved, b.period, b.period_start)
+                    for b in budgets
+                ],
+                now,
+            )
+        contents = [row[4] for row in recent.values()]
+        reserved = reservation(
+            price_book.rate(provider, model),
+            opening.reserve_input_tokens + history_tokens(contents, opening.history_limit),
+            opening.reserve_output_tokens,
+        )
     if user is None:
         user = Message.objects.create(
             conversation=conversation,
@@ -149,7 +174,12 @@ def turn_open(opening: TurnOpening) -> OpenedTurn | ExistingAnswer:
         provider=provider,
         model=model,
         parent=user,
+        reserved_cost=reserved,
+        budget_ids=[b.pk for b in budgets],
+        api_key_id=opening.api_key_id,
     )
+    if budgets:
+        reserve(budgets, reserved, answer.pk, now)
     conversation.provider, conversation.model = provider, model
     conversation.save(update_fields=["provider", "model", "system_prompt", "updated_at"])
     return OpenedTurn(
@@ -163,6 +193,7 @@ def turn_open(opening: TurnOpening) -> OpenedTurn | ExistingAnswer:
         user_content=user.content,
         provider=provider,
         model=model,
+        max_tokens=opening.reserve_output_tokens if budgets else None,
     )
 
 
@@ -182,8 +213,11 @@ def turn_finish(
     answer = Message.objects.filter(pk=message_id)
     if only_if_streaming:
         answer = answer.filter(status=Message.Status.STREAMING)
-    if not answer.update(**closing_values(outcome, now)):
+    before = answer.select_for_update().values_list("status", "reserved_cost", "budget_ids").first()
+    if before is None or not answer.update(**closing_values(outcome, now)):
         return False
+    if before[0] == Message.Status.STREAMING:  # settled once, however often the write is repeated
+        settle(before[2], before[1], outcome.cost)
     if outcome.artifacts:
         Artifact.objects.bulk_create(
             [

@@ -18,12 +18,15 @@ from __future__ import annotations
 
 import functools
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
+from billing.budgets import period_start
+from billing.models import Budget
+from billing.prices import price_book
 from conversations.models import Artifact, Conversation, Message
 from conversations.turns.pg_pool import batch, transaction_connection
 from conversations.turns.rules import (
@@ -38,6 +41,7 @@ from conversations.turns.rules import (
     TurnOutcome,
     artifact_values,
     branch_history,
+    budget_error,
     busy_cutoff,
     chain_from,
     closing_values,
@@ -47,6 +51,7 @@ from conversations.turns.rules import (
     turn_model,
 )
 
+BUDGETS = Budget._meta.db_table
 CONVERSATIONS = Conversation._meta.db_table
 MESSAGES = Message._meta.db_table
 ARTIFACTS = Artifact._meta.db_table
@@ -61,7 +66,69 @@ def _owner_condition(owner_id: int | None) -> str:
     return "owner_id = %(owner)s" if owner_id is not None else "owner_id IS NULL"
 
 
-def _opening_sql(owner_id: int | None) -> tuple[str, str, str, str, str, str]:
+def _budget_sql(
+    session: str, busy: str, chosen_provider: str, chosen_model: str, claims: int
+) -> tuple[str, ...]:
+    """The opening write's budget statements (:mod:`billing.budgets`: ensure, lock, reserve) and the
+    condition the message insert adds: every budget the turn is charged to had room and reserved."""
+    values = ", ".join(
+        f"(%(c{i}_scope)s::varchar, %(c{i}_subject)s::varchar, %(c{i}_amount)s::numeric, %(c{i}_period)s::varchar)"
+        for i in range(claims)
+    )
+    named = f"(SELECT scope, subject FROM (VALUES {values}) AS c(scope, subject, amount, period))"
+    ensure = (
+        f"INSERT INTO {BUDGETS} (scope, subject, amount, period, spent, reserved, updated_at)"
+        " SELECT c.scope, c.subject, coalesce(d.amount, c.amount), coalesce(d.period, c.period), 0, 0, %(now)s"
+        f" FROM (VALUES {values}) AS c(scope, subject, amount, period)"
+        f" LEFT JOIN {BUDGETS} d ON d.scope = c.scope AND d.subject = '*'"
+        " WHERE coalesce(d.amount, c.amount) IS NOT NULL ON CONFLICT (scope, subject) DO NOTHING"
+    )
+    lock = (
+        "SELECT scope, subject, amount, spent, reserved, period, period_start"
+        f" FROM {BUDGETS} WHERE (scope, subject) IN {named} ORDER BY id FOR UPDATE"
+    )
+
+    def current(alias: str) -> str:  # billing.budgets.period_start, computed in Python (UTC)
+        return (
+            f"(CASE {alias}.period WHEN 'day' THEN %(start_day)s WHEN 'week' THEN %(start_week)s"
+            " WHEN 'month' THEN %(start_month)s END)::timestamptz"
+        )
+
+    def spent(alias: str) -> str:  # billing.budgets.spent_now
+        return (
+            f"(CASE WHEN {current(alias)} IS NOT NULL AND ({alias}.period_start IS NULL"
+            f" OR {alias}.period_start < {current(alias)}) THEN 0 ELSE {alias}.spent END)"
+        )
+
+    rate = f"(%(rates)s::jsonb -> ({chosen_provider} || ':' || {chosen_model}))"
+    history = (
+        f"(SELECT ceil(coalesce(sum(length(content)), 0) / 4.0) FROM (SELECT content FROM {MESSAGES}"
+        f" WHERE conversation_id = {session} ORDER BY created_at DESC LIMIT %(history_limit)s) h)"
+    )
+    amount = (  # rules.reservation
+        f"round(coalesce(({rate} ->> 0)::numeric * (%(reserve_in)s + {history})"
+        f" + ({rate} ->> 1)::numeric * %(reserve_out)s, 0), 8)"
+    )
+    reserve = (
+        f"UPDATE {BUDGETS} b SET spent = {spent('b')}, period_start = coalesce({current('b')}, b.period_start),"
+        f" reserved = b.reserved + {amount}, reserved_for = %(answer_id)s::uuid"
+        f" WHERE (b.scope, b.subject) IN {named} AND NOT EXISTS ({busy})"
+        f" AND NOT EXISTS (SELECT 1 FROM {MESSAGES} WHERE conversation_id = {session}"
+        "   AND client_message_id = %(client_id)s)"
+        f" AND NOT EXISTS (SELECT 1 FROM {BUDGETS} x WHERE (x.scope, x.subject) IN {named}"
+        f"   AND {spent('x')} + x.reserved >= x.amount)"
+    )
+    reserved_ids = f"(SELECT id FROM {BUDGETS} WHERE reserved_for = %(answer_id)s::uuid)"
+    allowed = (
+        f" AND (NOT EXISTS (SELECT 1 FROM {BUDGETS} WHERE (scope, subject) IN {named})"
+        f" OR EXISTS {reserved_ids})"
+    )
+    reserved_cost = f"(CASE WHEN EXISTS {reserved_ids} THEN {amount} ELSE 0 END)"
+    budget_ids = f"coalesce((SELECT jsonb_agg(id ORDER BY id) FROM {BUDGETS} WHERE reserved_for = %(answer_id)s::uuid), '[]')"
+    return ensure, lock, reserve, allowed, reserved_cost, budget_ids
+
+
+def _opening_sql(owner_id: int | None, claims: int = 0) -> tuple[str, ...]:
     conflict = (
         "(owner_id, session_key) WHERE owner_id IS NOT NULL"
         if owner_id is not None
@@ -99,23 +166,30 @@ def _opening_sql(owner_id: int | None) -> tuple[str, str, str, str, str, str]:
         f"(SELECT {choose(column)} FROM {CONVERSATIONS} WHERE id = {session})"
         for column in ("provider", "model")
     )
-    # Stored only when the session has no answer streaming and the client id is new; the parent
-    # is the session's newest message, the first row ``recent`` read.
+    budget = ("", "", "", "", "0", "'[]'")
+    if claims:
+        budget = _budget_sql(session, busy, chosen_provider, chosen_model, claims)
+    ensure, lock_budgets, reserve, allowed, reserved_cost, budget_ids = budget
+    # Stored only when the session has no answer streaming, the client id is new and every budget
+    # the turn is charged to reserved; the parent is the session's newest message, the first row
+    # ``recent`` read.
     insert = (
         f"INSERT INTO {MESSAGES} (id, conversation_id, role, content, status, provider, model,"
         " usage_estimated, finish_reason, response_id, error_code, error_message, client_message_id,"
-        " parent_id, created_at, completed_at)"
+        " parent_id, created_at, completed_at, reserved_cost, budget_ids, api_key_id)"
         " SELECT v.* FROM (VALUES"
         f" (%(user_id)s::uuid, {session}, 'user', %(content)s, 'complete', '', '', false, '', '', '', '',"
         "  %(client_id)s::varchar, "
         f"  (SELECT id FROM {MESSAGES} WHERE conversation_id = {session} ORDER BY created_at DESC LIMIT 1),"
-        "  %(user_at)s::timestamptz, %(user_at)s::timestamptz),"
+        "  %(user_at)s::timestamptz, %(user_at)s::timestamptz, 0::numeric, '[]'::jsonb, NULL::bigint),"
         f" (%(answer_id)s::uuid, {session}, 'assistant', '', 'streaming', {chosen_provider}, {chosen_model}, false,"
-        "  '', '', '', '', NULL, %(user_id)s::uuid, %(answer_at)s::timestamptz, NULL)"
+        "  '', '', '', '', NULL, %(user_id)s::uuid, %(answer_at)s::timestamptz, NULL,"
+        f"  {reserved_cost}::numeric, {budget_ids}::jsonb, %(api_key)s::bigint)"
         " ) AS v"
         f" WHERE NOT EXISTS ({busy})"
         f" AND NOT EXISTS (SELECT 1 FROM {MESSAGES} WHERE conversation_id = {session}"
-        "   AND client_message_id = %(client_id)s)"
+        f"   AND client_message_id = %(client_id)s){allowed}"
+        " RETURNING id"
     )
     update = (
         f"UPDATE {CONVERSATIONS} SET provider = {choose('provider')}, model = {choose('model')},"
@@ -123,16 +197,20 @@ def _opening_sql(owner_id: int | None) -> tuple[str, str, str, str, str, str]:
         f" updated_at = %(answer_at)s WHERE id = {session}"
         f" AND EXISTS (SELECT 1 FROM {MESSAGES} WHERE id = %(answer_id)s::uuid)"
     )
-    return lock, existing, busy, recent, insert, update
+    budget_statements = [ensure, lock_budgets, reserve] if claims else []
+    return (lock, existing, busy, recent, *budget_statements, insert, update)
 
 
-_OPENING_SQL = {True: _opening_sql(1), False: _opening_sql(None)}
+@functools.lru_cache(maxsize=16)
+def _opening_statements(has_owner: bool, claims: int) -> tuple[str, ...]:
+    return _opening_sql(1 if has_owner else None, claims)
 
 
 async def turn_open(opening: TurnOpening) -> OpenedTurn | ExistingAnswer:
     """:func:`orm_writes.turn_open` for a new message (not an edit or a regenerate)."""
     assert not (opening.edit_of or opening.regenerate_of), "branching turns use orm_writes.turn_open"
-    lock, existing, busy, recent, insert, update = _OPENING_SQL[opening.owner_id is not None]
+    claims = opening.claims
+    sql = _opening_statements(opening.owner_id is not None, len(claims))
     now = timezone.now()
     params: dict[str, Any] = {
         "id": uuid.uuid4(),
@@ -155,12 +233,18 @@ async def turn_open(opening: TurnOpening) -> OpenedTurn | ExistingAnswer:
         "content": opening.user_content,
         "user_at": now,
         "answer_at": now + timedelta(microseconds=1),
+        "api_key": opening.api_key_id,
     }
+    if claims:
+        params.update(_budget_params(opening, now))
     # One round trip, one transaction: each statement reads what the ones before it committed
-    # (READ COMMITTED takes a snapshot per statement), after the session's row lock.
-    statements = ["BEGIN", lock, existing, busy, recent, insert, update, "COMMIT"]
+    # (READ COMMITTED takes a snapshot per statement), after the session's row lock (and the
+    # budgets' row locks, taken in id order).
     async with transaction_connection() as conn:
-        _, locked, found, streaming, rows, *_ = await batch(conn, statements, params)
+        results = await batch(conn, ["BEGIN", *sql, "COMMIT"], params)
+    _, locked, found, streaming, rows, *rest = results
+    budgets = rest[1] if claims else []
+    inserted = rest[3] if claims else rest[0]
     conversation_id, system_prompt, provider, model, last_response_id = locked[0]
     chosen = turn_model(opening, provider, model)
     if found:
@@ -168,6 +252,8 @@ async def turn_open(opening: TurnOpening) -> OpenedTurn | ExistingAnswer:
         return ExistingAnswer(str(answer_id), status)
     if streaming:
         raise turn_in_progress(str(streaming[0][0]))
+    if not inserted:
+        raise budget_error(list(budgets), now)
     recent_rows = {str(row[0]): row for row in rows or ()}
     parent_id = next(iter(recent_rows), None)
     if opening.system is not None:
@@ -183,7 +269,29 @@ async def turn_open(opening: TurnOpening) -> OpenedTurn | ExistingAnswer:
         user_content=opening.user_content,
         provider=chosen[0],
         model=chosen[1],
+        max_tokens=opening.reserve_output_tokens if budgets else None,
     )
+
+
+def _budget_params(opening: TurnOpening, now: datetime) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "rates": Jsonb(price_book.reservation_rates()),
+        "reserve_in": opening.reserve_input_tokens,
+        "reserve_out": opening.reserve_output_tokens,
+        "history_limit": opening.history_limit,
+        **{f"start_{period}": period_start(period, now) for period in ("day", "week", "month")},
+    }
+    for i, claim in enumerate(opening.claims):
+        default = claim.default
+        params.update(
+            {
+                f"c{i}_scope": claim.scope,
+                f"c{i}_subject": claim.subject,
+                f"c{i}_amount": default.amount if default else None,
+                f"c{i}_period": default.period if default else None,
+            }
+        )
+    return params
 
 
 _ANSWER_SET = ", ".join(
@@ -196,13 +304,20 @@ _ANSWER_SET = ", ".join(
 def _closing_sql(only_if_streaming: bool, session_fields: tuple[str, ...], artifacts: int) -> str:
     """The closing write as one statement: the answer (unless the guard finds it no longer
     ``streaming``), then, only if it was closed, its artifacts and the session; the count closed."""
-    guard = " AND status = %(streaming)s" if only_if_streaming else ""
+    guard = " AND before.status = %(streaming)s" if only_if_streaming else ""
     session_set = ", ".join(
         f"{column} = %(s_{name})s"
         for column, name in zip(_columns(Conversation, session_fields), session_fields, strict=True)
     )
     parts = [
-        f"closed AS (UPDATE {MESSAGES} SET {_ANSWER_SET} WHERE id = %(message)s{guard} RETURNING id)",
+        f"before AS (SELECT id, status, reserved_cost, budget_ids FROM {MESSAGES} WHERE id = %(message)s FOR UPDATE)",
+        f"closed AS (UPDATE {MESSAGES} m SET {_ANSWER_SET} FROM before WHERE m.id = before.id{guard}"
+        " RETURNING m.id, before.status AS was, before.reserved_cost, before.budget_ids)",
+        # the budgets: the reservation released, the cost spent, once (the write may be repeated)
+        f"settled AS (UPDATE {BUDGETS} b SET reserved = greatest(b.reserved - closed.reserved_cost, 0),"
+        " spent = b.spent + coalesce(%(m_cost)s::numeric, 0) FROM closed"
+        " WHERE closed.was = 'streaming' AND b.id IN"
+        " (SELECT jsonb_array_elements_text(closed.budget_ids)::bigint))",
         f"session AS (UPDATE {CONVERSATIONS} SET {session_set}"
         " WHERE id = %(conversation)s AND EXISTS (SELECT 1 FROM closed))",
     ]

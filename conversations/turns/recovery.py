@@ -19,6 +19,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from billing.prices import price_book
 from conversations.db import run_db
 from conversations.models import Message
 from conversations.redis_client import redis_client
@@ -74,6 +75,7 @@ def abandoned_outcome(content: str, provider: str, model: str) -> TurnOutcome:
         model=model,
         output_tokens=usage.output_tokens,
         usage_estimated=usage.estimated,
+        cost=price_book.cost(provider, model, 0, usage.output_tokens, 0),  # the output's, at least
         error_code="server_stopped",
         error_message=ABANDONED_MESSAGE,
     )

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 
+from billing.budgets import Claim, period_end, period_start, spent_now
 from conversations.artifacts import CodeBlock
-from conversations.errors import TurnInProgress
+from conversations.errors import BudgetExceeded, TurnInProgress
 from conversations.models import Message
 from providers.base import ChatMessage
 
@@ -54,6 +56,10 @@ class TurnOpening:
     reply_to: str | None = None  # an answer, maybe not the newest: the new user message follows it
     metadata: dict = field(default_factory=dict)
     stale_after: timedelta = timedelta(minutes=15)
+    api_key_id: int | None = None  # the API key the turn is made with (usage per key)
+    claims: tuple[Claim, ...] = ()  # the budgets it is charged to (billing.budgets.claims_for)
+    reserve_input_tokens: int = 0  # the new message and system prompt, estimated; the history is added
+    reserve_output_tokens: int = 0  # its max_tokens, or the default reservation
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +74,7 @@ class OpenedTurn:
     user_content: str
     provider: str  # who was chosen to answer (see :func:`turn_model`)
     model: str
+    max_tokens: int | None = None  # a budget applies: the provider may not answer longer than reserved
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +101,9 @@ class TurnOutcome:
     error_code: str = ""
     error_message: str = ""
     artifacts: tuple[CodeBlock, ...] = ()
+    cached_input_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    cost: Decimal | None = None  # None: the model's price is unknown
 
 
 def session_title(content: str) -> str:
@@ -190,6 +200,9 @@ CLOSING_FIELDS = (
     "input_tokens",
     "output_tokens",
     "usage_estimated",
+    "cached_input_tokens",
+    "reasoning_tokens",
+    "cost",
     "error_code",
     "error_message",
     "completed_at",
@@ -223,3 +236,39 @@ ARTIFACT_FIELDS = ("language", "filename", "content", "position")
 def artifact_values(block: CodeBlock) -> dict[str, object]:
     """The :data:`ARTIFACT_FIELDS` of a stored code block."""
     return {name: getattr(block, name) for name in ARTIFACT_FIELDS}
+
+
+def budget_error(rows: list[tuple], now: datetime) -> BudgetExceeded:
+    """The refusal of a turn a budget had no room for: which budget, when it resets.
+
+    ``rows``: ``(scope, subject, amount, spent, reserved, period, period_start)`` of the budgets
+    the turn is charged to, as read under their locks.
+    """
+    for scope, subject, amount, spent, reserved, period, started in rows:
+        used = spent_now(spent, period, started, now) + reserved
+        if used >= amount:
+            resets_at = period_end(period, period_start(period, now))
+            who = {"user": "your", "key": "this API key's", "mount": f"the {subject} mount's"}.get(
+                scope, "anonymous callers'"
+            )
+            when = f"it resets at {resets_at.isoformat()}" if resets_at else "it does not reset: ask for more"
+            return BudgetExceeded(
+                f"Over budget: {who} budget of {amount.normalize()} per {period} is used up; {when}.",
+                resets_at=resets_at.isoformat() if resets_at else None,
+                retry_after=max(1.0, (resets_at - now).total_seconds()) if resets_at else None,
+                budget=scope,
+            )
+    return BudgetExceeded("Over budget: a budget this turn is charged to is used up.", budget="unknown")
+
+
+def reservation(rate: tuple[Decimal, Decimal] | None, input_tokens: int, output_tokens: int) -> Decimal:
+    """What a turn reserves at a per-token ``(input, output)`` rate (nothing when the price is unknown)."""
+    if rate is None:
+        return Decimal(0)
+    total = input_tokens * rate[0] + output_tokens * rate[1]
+    return total.quantize(Decimal("0.00000001"), rounding=ROUND_HALF_UP)  # as PostgreSQL's numeric rounds
+
+
+def history_tokens(recent_contents: list[str], limit: int) -> int:
+    """The reservation's estimate of the history: the session's newest ``limit`` messages (newest first)."""
+    return -(-sum(len(content) for content in recent_contents[:limit]) // 4)

@@ -15,10 +15,13 @@ from datetime import timedelta
 
 from django.conf import settings
 
+from billing.budgets import claims_for, input_estimate, output_reservation
+from billing.prices import price_book
 from conversations.db import run_db
 from conversations.errors import RepeatedTurnInProgress, TurnRejected, UnknownProviderOrModel
 from conversations.models import Message
-from conversations.ratelimit import turn_rate_limiter
+from conversations.namespaces import in_mount_namespace
+from conversations.ratelimit import token_rate_limiter, turn_rate_limiter
 from conversations.turns import store
 from conversations.turns.admission import admission_gate
 from conversations.turns.live import LiveTurn, ReplayedTurn, Turn
@@ -120,6 +123,13 @@ def _close_abandoned_opening(opening: TurnOpening, task: asyncio.Task) -> None:
     store.turn_finish_detached(opened.conversation_id, opened.assistant_message_id, outcome)
 
 
+def _api_key_id(rate_key: str | None) -> int | None:
+    """The API key a turn is charged to (its rate-limit key names it: ``key:<id>``)."""
+    if rate_key and rate_key.startswith("key:") and rate_key[4:].isdigit():
+        return int(rate_key[4:])
+    return None
+
+
 async def turn_start(request: TurnRequest) -> Turn:
     """Validate, resolve the provider and store the opening rows; raise TurnRejected on bad input."""
     if not accepting_turns():
@@ -143,7 +153,23 @@ async def turn_start(request: TurnRequest) -> Turn:
                 status=429,
                 retry_after=round(decision.retry_after, 1),
             )
+    if rate_key is not None:
+        tokens = await token_rate_limiter.allow(rate_key)
+        if not tokens.allowed:
+            raise TurnRejected(
+                f"Too many tokens: the limit is {settings.RATE_LIMIT_TOKENS}. Retry after the given seconds.",
+                code="rate_limited",
+                status=429,
+                retry_after=round(tokens.retry_after, 1),
+            )
+    price_book.refresh_soon()
+    api_key_id = _api_key_id(rate_key)
+    mount = request.session_key.partition(":")[0] if in_mount_namespace(request.session_key) else None
     opening = TurnOpening(
+        api_key_id=api_key_id,
+        claims=claims_for(request.owner_id, api_key_id, mount),
+        reserve_input_tokens=input_estimate(request.content, request.system or ""),
+        reserve_output_tokens=output_reservation(request.max_tokens),
         owner_id=request.owner_id,
         session_key=request.session_key,
         user_content=request.content,

@@ -12,8 +12,11 @@ prompt and the text so far, and the outcome says so. Pure: no I/O.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import orjson
 
+from billing.prices import price_book
 from conversations.artifacts import CodeBlock, FenceScanner
 from conversations.models import Message
 from conversations.turns.rules import TurnOutcome
@@ -101,6 +104,9 @@ class Transcript:
         text = self.text
         usage = self.usage if self.usage is not None else estimate_usage(self.prompt, text)
         return TurnOutcome(
+            cached_input_tokens=usage.cached_input_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
+            cost=self._cost(status, text, usage),
             status=status,
             content=text,
             provider=self.provider,
@@ -110,4 +116,13 @@ class Transcript:
             usage_estimated=usage.estimated,
             artifacts=self.artifacts,
             **fields,
+        )
+
+    def _cost(self, status: str, text: str, usage: Usage):
+        """What the answer cost at its model's price (None: unknown); nothing for an answer that ended
+        before any token with no usage reported (a refused or unreachable upstream charges nothing)."""
+        if not text and usage.estimated and status != Message.Status.COMPLETE:
+            return Decimal(0)
+        return price_book.cost(
+            self.provider, self.model, usage.input_tokens, usage.output_tokens, usage.cached_input_tokens
         )
