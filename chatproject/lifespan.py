@@ -61,6 +61,7 @@ class LifespanApp:
     async def shutdown(self) -> None:
         from django.conf import settings
 
+        from conversations import telemetry
         from conversations.turns import pg_pool
         from conversations.turns.recovery import maintenance
         from conversations.turns.running import drain
@@ -68,15 +69,20 @@ class LifespanApp:
         await drain(settings.SHUTDOWN_GRACE_SECONDS)
         await maintenance.stop()
         await pg_pool.close_pool()
+        await asyncio.to_thread(telemetry.shutdown)  # flushes the spans and metrics not yet exported
 
 
 def warm_up() -> None:
-    """Import the turn path and the views, and build each configured provider (a failure is
-    logged, not fatal: the turn that needs that provider reports it)."""
+    """Import the turn path and the views, set up telemetry when asked for (and its METRICS_BIND
+    listener), and build each configured provider (a failure is logged, not fatal: the turn that
+    needs that provider reports it)."""
     from django.urls import Resolver404, get_resolver
 
     import conversations.turns.service  # noqa: F401 - the turn path and the encoders it pulls in
+    from conversations import telemetry
     from providers.registry import get_registry
+
+    telemetry.configure()
 
     with contextlib.suppress(Resolver404):  # imports the URLconf and its views, compiles patterns
         get_resolver().resolve("/api/sessions/warm-up/messages")

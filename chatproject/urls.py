@@ -5,10 +5,12 @@ from django.urls import include, path
 
 from conversations.dialects.urls import root_urlpatterns
 from conversations.views.health import health
+from conversations.views.metrics import metrics
 
 urlpatterns = [
     *root_urlpatterns(),  # COMPAT_ROOT_DIALECT: one seed dialect at the root, before /health
     path("health", health, name="health"),
+    path("metrics", metrics, name="metrics"),  # METRICS_ENABLED + METRICS_TOKEN (docs/telemetry.md)
     path("compat/", include("conversations.dialects.urls")),
     path("admin/", admin.site.urls),
     path("", include("conversations.page_urls")),

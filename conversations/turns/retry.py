@@ -16,6 +16,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
+from conversations.telemetry.base import NO_TURN, TurnTrace
 from providers.base import Provider, ProviderChunk, ProviderError, ProviderRequest, ResponseIdNotFound
 
 logger = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ async def stream_with_retries(
     policy: RetryPolicy,
     *,
     chained: bool = False,
+    trace: TurnTrace = NO_TURN,
 ) -> AsyncIterator[Candidate | ProviderChunk]:
     """The reply of the first candidate that answers, each candidate announced before it is tried.
 
@@ -53,7 +55,7 @@ async def stream_with_retries(
     the first token is retried per ``policy`` (a Retry-After is honoured up to
     ``max_wait``), then the next candidate is tried; any other error, or any
     error after the first token, is raised at once. When every candidate fails,
-    the last retryable error is raised.
+    the last retryable error is raised. Each provider call is one attempt of ``trace``.
     """
     last_error: ProviderError | None = None
     for provider, model in candidates:
@@ -62,11 +64,14 @@ async def stream_with_retries(
         attempt = 0
         while True:
             relayed_text = False
-            stream = provider.stream(build(model, chain))
+            request = build(model, chain)
+            stream = provider.stream(request)
             try:
-                async for chunk in stream:
-                    relayed_text = relayed_text or bool(chunk.text)
-                    yield chunk
+                with trace.attempt(provider, request) as call:
+                    async for chunk in stream:
+                        call.chunk(chunk)
+                        relayed_text = relayed_text or bool(chunk.text)
+                        yield chunk
                 return
             except ResponseIdNotFound:
                 if relayed_text or not chain:
