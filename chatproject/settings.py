@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "providers",
     "accounts",
     "conversations",
+    "billing",
 ]
 
 # Every entry is async-capable, so an ASGI request does not change threads in the middleware:
@@ -231,6 +232,27 @@ API_KEY = e.env_str("API_KEY")
 
 # --- Rate limit of turns per API key (per user; per IP when anonymous), e.g. "60/minute"; needs REDIS_URL.
 RATE_LIMIT_TURNS = e.env_rate("RATE_LIMIT_TURNS", "60/minute")
+# Tokens (input + output) per minute per API key / user / IP, beside the turn rate (empty: none).
+RATE_LIMIT_TOKENS = e.env_rate("RATE_LIMIT_TOKENS", "")
+
+# --- Prices and budgets (docs/usage.md). PRICES: {"provider:model": {"input", "cached_input", "output"}}
+# in USD per million tokens, over the shipped defaults; admin rows win over both.
+PRICES = e.env_json_object("PRICES")
+# Budgets: AMOUNT/PERIOD (day, week, month, none), e.g. "10/month"; empty: none. A new user's or
+# key's budget starts from the default (a staff-set "*" row wins); mounts and anonymous callers
+# are bounded by default.
+BUDGET_DEFAULT_USER = e.env_str("BUDGET_DEFAULT_USER")
+BUDGET_DEFAULT_KEY = e.env_str("BUDGET_DEFAULT_KEY")
+BUDGET_ANONYMOUS = e.env_str("BUDGET_ANONYMOUS", "5/day")
+BUDGET_MOUNT_DEFAULT = e.env_str("BUDGET_MOUNT_DEFAULT", "5/day")
+BUDGET_MOUNTS = e.env_json_object("BUDGET_MOUNTS")  # {"layercode": "20/day"}: per mount
+BUDGET_RESERVE_OUTPUT_TOKENS = e.env_int("BUDGET_RESERVE_OUTPUT_TOKENS", 4096, minimum=1)
+from billing.budgets import parse_budget as _parse_budget  # noqa: E402
+
+for _name in ("BUDGET_DEFAULT_USER", "BUDGET_DEFAULT_KEY", "BUDGET_ANONYMOUS", "BUDGET_MOUNT_DEFAULT"):
+    _parse_budget(globals()[_name], _name)  # a malformed value stops start-up, naming the variable
+for _mount, _spec in BUDGET_MOUNTS.items():
+    _parse_budget(str(_spec), f"BUDGET_MOUNTS[{_mount}]")
 
 # --- Chat behaviour.
 MAX_HISTORY_MESSAGES = e.env_int("MAX_HISTORY_MESSAGES", 10, minimum=0, maximum=1000)

@@ -10,6 +10,7 @@ and ends the answer ``complete``, ``interrupted`` (stopped or disconnected; part
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
@@ -22,6 +23,7 @@ from conversations.artifacts import CodeBlock
 from conversations.db_errors import DATABASE_DOWN, database_problem
 from conversations.events import ArtifactReady, Completed, Delta, Failed, Started, TurnEvent, UsageReported
 from conversations.models import Message
+from conversations.ratelimit import token_rate_limiter
 from conversations.telemetry.base import TurnTrace
 from conversations.turns.relay import Relay, Stopped
 from conversations.turns.request import TurnRequest
@@ -126,6 +128,7 @@ class LiveTurn:
         finally:
             relay.cancel()
         outcome = await self._close(outcome)
+        _charge_tokens(self.request, outcome)
         trace.end(outcome)
         for event in _closing_events(outcome, self.message_id, self._next_seq, retry_after):
             yield event
@@ -171,6 +174,14 @@ class LiveTurn:
         )
 
 
+def _charge_tokens(request: TurnRequest, outcome: TurnOutcome) -> None:
+    """The turn's tokens against its key's token rate (``RATE_LIMIT_TOKENS``), in the background."""
+    key = request.rate_limit_key or (f"user:{request.owner_id}" if request.owner_id is not None else None)
+    tokens = (outcome.input_tokens or 0) + (outcome.output_tokens or 0)
+    if key is not None and tokens and settings.RATE_LIMIT_TOKENS and settings.REDIS_URL:
+        asyncio.get_running_loop().create_task(token_rate_limiter.spend(key, tokens))
+
+
 def _provider_request(request: TurnRequest, opened: OpenedTurn, model: str, chained: bool) -> ProviderRequest:
     """What ``model`` is asked: the client's transcript, or the stored history (only the new
     message when ``chained`` on the provider's side through ``previous_response_id``)."""
@@ -185,7 +196,7 @@ def _provider_request(request: TurnRequest, opened: OpenedTurn, model: str, chai
         messages=messages,
         system=opened.system or request.system_default or None,
         temperature=request.temperature,
-        max_tokens=request.max_tokens,
+        max_tokens=opened.max_tokens or request.max_tokens,  # a budget's cap is never above the request's
         json_output=request.json_output,
         json_schema=request.json_schema,
         previous_response_id=opened.previous_response_id if chained else None,
