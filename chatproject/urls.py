@@ -15,6 +15,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("conversations.page_urls")),
     path("", include("conversations.urls")),
+    path("", include("billing.urls")),
 ]
 
 handler404 = "conversations.views.errors.not_found"
