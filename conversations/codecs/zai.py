@@ -13,7 +13,7 @@ from conversations.codecs import base
 from conversations.codecs.base import Inbound, JsonReply, Reply, Started, StreamReply
 from conversations.codecs.messages import read_messages
 from conversations.edge.bodies import Field
-from conversations.edge.errors import HttpError
+from conversations.edge.errors import HttpError, retry_after_headers
 from conversations.errors import TurnRejected
 from conversations.events import Completed, Delta, Failed, TurnEvent
 from conversations.events import Started as TurnStarted
@@ -108,7 +108,8 @@ class ZaiCodec:
         if error.code == "provider_not_configured":
             status = 500
             message = MISSING_KEY if self.provider() == DEFAULT_PROVIDER else message
-        return JsonReply(base.error_body(error.code, message, **error.details), status)
+        headers = retry_after_headers(error.details.get("retry_after"))
+        return JsonReply(base.error_body(error.code, message, **error.details), status, headers)
 
     async def reply(self, started: Started, inbound: Inbound) -> Reply:
         created = int(inbound.received_at)
