@@ -111,6 +111,12 @@ def session_list_for_owner(
         message_count=Count("messages"),
         input_tokens=Sum("messages__input_tokens"),
         output_tokens=Sum("messages__output_tokens"),
+        cost=Sum("messages__cost"),
+        cost_unknown_answers=Count(
+            "messages",
+            filter=Q(messages__role=Message.Role.ASSISTANT, messages__cost__isnull=True)
+            & ~Q(messages__status=Message.Status.STREAMING),
+        ),
         last_message=Subquery(last),
     )
 

@@ -154,3 +154,23 @@ def test_staff_read_anyones_usage_and_manage_budgets(user, history, staff_client
 
 def test_budgets_are_staff_only(user):
     assert client_for(user).get("/api/budgets").status_code == 403
+
+
+def test_a_session_shows_its_cost_and_its_answers_without_a_price(user, history):
+    client = client_for(user)
+    session = client.get("/api/sessions/u1").json()
+    assert session["cost"] == "0.00300000" and session["cost_unknown_answers"] == 1
+    listed = client.get("/api/sessions").json()["results"][0]
+    assert listed["cost"] == "0.00300000"
+    messages = client.get("/api/sessions/u1/messages").json()["results"]
+    assert {m["cost"] for m in messages} == {"0.00100000", "0.00200000", None}
+    assert any(m["cached_input_tokens"] == 4 for m in messages)
+
+
+def test_the_admin_shows_each_keys_cost_and_the_billing_pages(user, history, staff_client):
+    keys = staff_client.get("/admin/accounts/apikey/")
+    assert keys.status_code == 200 and b"0.001" in keys.content
+    Budget.objects.create(scope="user", subject=str(user.pk), amount=Decimal("3"), period="month")
+    budgets = staff_client.get("/admin/billing/budget/")
+    assert budgets.status_code == 200 and b"resets at" in budgets.content.lower()
+    assert staff_client.get("/admin/billing/modelprice/add/").status_code == 200

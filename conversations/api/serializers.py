@@ -60,6 +60,17 @@ class SessionSerializer(serializers.ModelSerializer):
     message_count = serializers.IntegerField(read_only=True, default=0)
     input_tokens = serializers.IntegerField(read_only=True, default=0, allow_null=True)
     output_tokens = serializers.IntegerField(read_only=True, default=0, allow_null=True)
+    cost = serializers.DecimalField(
+        max_digits=16,
+        decimal_places=8,
+        read_only=True,
+        allow_null=True,
+        default=None,
+        help_text="The answers' cost at their models' prices (USD); null when none is known.",
+    )
+    cost_unknown_answers = serializers.IntegerField(
+        read_only=True, default=0, help_text="Answers whose model has no price (not in cost)."
+    )
     last_message = serializers.SerializerMethodField()
     metadata = MetadataField(required=False)
 
@@ -77,6 +88,8 @@ class SessionSerializer(serializers.ModelSerializer):
             "message_count",
             "input_tokens",
             "output_tokens",
+            "cost",
+            "cost_unknown_answers",
             "last_message",
         )
         read_only_fields = ("created_at", "updated_at")
@@ -157,7 +170,10 @@ class MessageSerializer(serializers.ModelSerializer):
             "model",
             "input_tokens",
             "output_tokens",
+            "cached_input_tokens",
+            "reasoning_tokens",
             "usage_estimated",
+            "cost",
             "finish_reason",
             "response_id",
             "error_code",
