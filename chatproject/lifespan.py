@@ -87,6 +87,13 @@ def warm_up() -> None:
     with contextlib.suppress(Resolver404):  # imports the URLconf and its views, compiles patterns
         get_resolver().resolve("/api/sessions/warm-up/messages")
 
+    from billing.prices import price_book
+
+    try:  # the prices edited in the admin apply from the first turn on
+        price_book.load()
+    except Exception as exc:
+        logger.warning("prices not read at start-up (%s): read at the first turn", type(exc).__name__)
+
     registry = get_registry()
     for name in registry.names(configured_only=True):
         try:
