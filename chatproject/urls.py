@@ -3,6 +3,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from billing.admin_views import usage_admin_view
 from conversations.dialects.urls import root_urlpatterns
 from conversations.views.health import health
 from conversations.views.metrics import metrics
@@ -12,6 +13,7 @@ urlpatterns = [
     path("health", health, name="health"),
     path("metrics", metrics, name="metrics"),  # METRICS_ENABLED + METRICS_TOKEN (docs/telemetry.md)
     path("compat/", include("conversations.dialects.urls")),
+    path("admin/usage/", usage_admin_view, name="admin-usage"),  # staff: usage, cost, budgets
     path("admin/", admin.site.urls),
     path("", include("conversations.page_urls")),
     path("", include("conversations.urls")),
