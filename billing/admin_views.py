@@ -12,7 +12,7 @@ import datetime
 
 from django import forms
 from django.contrib import admin
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
@@ -64,8 +64,15 @@ def usage_page(request: HttpRequest) -> HttpResponse:
         "overview": usage_overview(start, end),
         "first_day": chosen["start"],
         "last_day": chosen["end"],
+        "api_range": _api_range(start, end),
     }
     return TemplateResponse(request, "admin/billing/usage.html", context)
+
+
+def _api_range(start: datetime.datetime, end: datetime.datetime) -> str:
+    query = QueryDict(mutable=True)
+    query.update({"from": start.date().isoformat(), "to": end.date().isoformat()})
+    return query.urlencode()
 
 
 usage_admin_view = admin.site.admin_view(usage_page)

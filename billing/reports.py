@@ -69,12 +69,13 @@ def daily_by_model(answers: QuerySet[Message]) -> list[dict[str, Any]]:
         answers.annotate(day=TruncDate("created_at", tzinfo=datetime.UTC))
         .values("day", "provider", "model")
         .annotate(**_sums())
-        .order_by("day", "provider", "model")
+        .order_by()
     )
-    return [
+    out = [
         _row({**row, "day": row["day"].isoformat(), "label": _model_label(row["provider"], row["model"])})
         for row in rows
     ]
+    return sorted(out, key=lambda row: (row["day"], row["label"]))  # the same order on every database
 
 
 def _model_label(provider: str, model: str) -> str:

@@ -35,6 +35,7 @@
       ticks: money ? { callback: (v) => dollars(v) } : { precision: 0 },
     };
     const categoryAxis = { stacked };
+    if (horizontal) for (const dataset of datasets) dataset.maxBarThickness = 36;
     return new Chart(document.getElementById(id), {
       type: "bar",
       data: { labels, datasets },

@@ -9,6 +9,7 @@ import { LiveChat } from "./live.js";
 import { MessageList } from "./messages.js";
 import { SettingsPanel } from "./settings.js";
 import { Sidebar, sessionTitle } from "./sidebar.js";
+import { UsagePanel } from "./usage.js";
 
 const config = JSON.parse(document.getElementById("chat-config").textContent);
 const $ = (selector) => document.querySelector(selector);
@@ -101,6 +102,7 @@ const sidebar = new Sidebar($("#sidebar"), {
   },
   onError: showError,
 });
+const usage = new UsagePanel($("#usage"));
 const settings = new SettingsPanel($("#settings"), $("#settings-toggle"), { onSave: saveSettings });
 const live = new LiveChat(messages, {
   streaming: setStreaming,
@@ -109,6 +111,7 @@ const live = new LiveChat(messages, {
   error: showError,
   finished: () => {
     sidebar.load();
+    usage.load();
     if (document.activeElement === document.body) ui.input.focus();
   },
   servedBy: (label) => {
@@ -116,6 +119,7 @@ const live = new LiveChat(messages, {
     showSessionHeader();
   },
   notSent: (content) => {
+    usage.load(); // a refusal for budget shows the budget used up
     if (!ui.input.value) {
       ui.input.value = content;
       autosize();
@@ -274,6 +278,7 @@ window.addEventListener("popstate", () => {
 
 async function start() {
   settings.loadProviders();
+  usage.load();
   await sidebar.load("");
   const key = new URLSearchParams(window.location.search).get("session");
   if (key) await openByKey(key, { push: false });

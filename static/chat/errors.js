@@ -1,5 +1,7 @@
 // Error codes from the API, the socket and turn events, said plainly with what to do next.
 
+import { formatReset } from "./usage.js";
+
 function seconds(value) {
   const n = Math.max(1, Math.round(Number(value)));
   return `${n} second${n === 1 ? "" : "s"}`;
@@ -25,6 +27,11 @@ const ADVICE = {
   resume_unavailable: (e) => e.message,
   csrf_failed: () => "Your page is out of date: reload it and send again.",
   not_authenticated: () => "Your login has expired: reload the page and log in again.",
+  budget_exceeded: (e) => {
+    if (!e.resets_at) return e.message;
+    const said = e.message.replace(/;\s*it resets at \S+$/, ".");
+    return `${said} It resets ${formatReset(e.resets_at)}.`;
+  },
 };
 
 /** A sentence for an error object `{code, message, retry_after?}` (an ApiError works too). */
@@ -33,6 +40,7 @@ export function explain(error) {
     code: error.code,
     message: error.message || "Something went wrong.",
     retry_after: error.retry_after ?? error.retryAfter ?? null,
+    resets_at: error.resets_at ?? error.details?.resets_at ?? null,
   };
   const advice = ADVICE[details.code];
   return advice ? advice(details) : details.message;

@@ -4,10 +4,13 @@
 """
 
 import os
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
+from billing.models import Budget
 from tests.e2e.pages import expect
 from tests.factories import make_artifact, make_conversation, make_message
 
@@ -45,7 +48,7 @@ def conversations(user):
         ("SQL: top customers", "SELECT customer_id, SUM(total) FROM orders …"),
     ]:
         conversation = make_conversation(owner=user, title=title)
-        make_message(conversation, role="assistant", content=text, status="complete")
+        make_message(conversation, role="assistant", content=text, status="complete", cost=Decimal("0.0004"))
     conversation = make_conversation(
         owner=user, session_key="csv", title="Sum a CSV column", provider="openai", model="gpt-4o-mini"
     )
@@ -60,6 +63,15 @@ def conversations(user):
         model="gpt-4o-mini",
         input_tokens=42,
         output_tokens=118,
+        cost=Decimal("0.0000771"),
+    )
+    Budget.objects.create(
+        scope="user",
+        subject=str(user.pk),
+        amount=Decimal("5"),
+        spent=Decimal("1.2"),
+        period="month",
+        period_start=timezone.now(),
     )
     make_artifact(answer, language="python", filename="sum_column.py", content=CODE)
     return conversation
@@ -76,6 +88,7 @@ def test_the_main_view_shows_sidebar_conversation_and_artifact(conversations, ch
         chat.locator(selector).bounding_box() for selector in ("#sidebar", "main.chat", "#artifact-panel")
     ]
     assert boxes[0]["x"] + boxes[0]["width"] <= boxes[1]["x"] + 1 <= boxes[2]["x"] + 1
+    expect(chat.locator("#usage-budget")).to_be_visible()  # the usage line and budget, under the chats
     chat.mouse.move(0, 0)
     if os.environ.get("UPDATE_SCREENSHOT"):
         SCREENSHOT.parent.mkdir(exist_ok=True)
