@@ -43,13 +43,13 @@ class UsageView(APIView):
         parameters=[
             OpenApiParameter(
                 "from",
-                OpenApiTypes.STR,
-                description="Start (date or date-time, UTC); default: this month's first day.",
+                OpenApiTypes.DATE,
+                description="Start, UTC (a date, or an ISO-8601 date-time); default: this month's first day.",
             ),
             OpenApiParameter(
                 "to",
-                OpenApiTypes.STR,
-                description="End, exclusive (a date means that day's start); default: now.",
+                OpenApiTypes.DATE,
+                description="End, exclusive (a date is that day's start, or a date-time); default: now.",
             ),
             OpenApiParameter("group_by", OpenApiTypes.STR, enum=list(GROUPS), description="default: day"),
             OpenApiParameter("user", OpenApiTypes.INT, description="Staff only: another user's usage."),

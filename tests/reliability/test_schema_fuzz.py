@@ -72,6 +72,7 @@ SEMANTIC_RULES = {
     "POST /api/sessions/import",
     "POST /api/ai-sdk/chat",
     "POST /api/ai-sdk/ws-ticket",
+    "GET /api/usage",  # to must be after from
 }
 
 
