@@ -102,7 +102,9 @@ class Message(models.Model):
     reserved_cost = models.DecimalField(
         max_digits=16, decimal_places=8, default=0, help_text="Held against budgets while it ran."
     )
-    budget_ids = models.JSONField(default=list, blank=True, help_text="The budgets this answer is charged to.")
+    budget_ids = models.JSONField(
+        default=list, blank=True, help_text="The budgets this answer is charged to."
+    )
     api_key = models.ForeignKey(
         "accounts.ApiKey",
         null=True,
