@@ -38,6 +38,7 @@ CASES = {
     "open_streams.py": {"script", "machine", "server", "phases", "streams", "chunks"},
     "db_roundtrips.py": {"script", "machine", "server", "results", "constant_in_reply_length"},
     "upstream_client.py": {"script", "machine", "args", "results"},
+    "history_scale.py": {"script", "machine", "server", "build", "counts", "rows", "plans"},
 }
 
 
@@ -64,3 +65,12 @@ def test_bench_script_quick_run_writes_its_json(script, tmp_path):
     if script == "ttft.py":
         assert {"direct", "native-sse", "openai-compat"} <= {cell["target"] for cell in data["cells"]}
         assert all({"ttft", "total", "turns", "errors"} <= cell.keys() for cell in data["cells"])
+    if script == "history_scale.py":
+        assert {"list", "list_deep", "search_hit", "search_miss", "filters", "messages", "export"} <= {
+            row["name"] for row in data["rows"]
+        }
+        assert {"delete_big", "admin_conversation", "admin_message", "admin_artifact"} <= {
+            row["name"] for row in data["rows"]
+        }
+        assert data["counts"]["conversations_message"] <= 10_000
+        assert "History at scale" in proc.stdout
