@@ -866,6 +866,7 @@ def main() -> int:
     c.SOURCE["db"] = db
     args.env = ["DATABASE_POOL=true", "REDIS_URL=redis://127.0.0.1:6379/9", *args.env]
     c.RESULTS.mkdir(parents=True, exist_ok=True)
+    machine = c.machine_info()  # loadavg before the build and the measurements
     plan = build_plan(args)
     print(
         f"database {db}: heavy user {args.heavy_sessions:,} sessions x {args.messages} messages "
@@ -1006,7 +1007,7 @@ def main() -> int:
     data = {
         "script": "history_scale",
         "quick": args.quick,
-        "machine": c.machine_info(),
+        "machine": machine,
         "server": c.describe_server(server, args),
         "database": db,
         "reused": reused,
