@@ -37,6 +37,19 @@ class Conversation(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
+    # Counters and the last message's preview, kept by the writes that change them (a turn's two
+    # writes, deletes, imports; conversations/counters.py), so a list costs what its page costs.
+    # ``manage.py recount_sessions`` recomputes them from the messages.
+    message_count = models.PositiveIntegerField(default=0)
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    cost = models.DecimalField(
+        max_digits=18, decimal_places=8, null=True, blank=True, help_text="The answers' known cost (USD)."
+    )
+    cost_unknown_answers = models.PositiveIntegerField(default=0, help_text="Answers whose model has no price.")
+    last_message_role = models.CharField(max_length=16, blank=True)
+    last_message_preview = models.CharField(max_length=200, blank=True)
+    last_message_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-updated_at"]

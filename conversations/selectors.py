@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from django.db import connection
-from django.db.models import Count, OuterRef, Q, Subquery, Sum
-from django.db.models.functions import JSONObject, Left
+from django.db.models import Q
 
 from conversations.models import Artifact, Conversation, Message
 from conversations.namespaces import natively_reachable
@@ -79,13 +78,7 @@ def session_list_for_owner(
     created_after=None,
     created_before=None,
 ):
-    """The owner's sessions with message count, token totals and a last-message preview: one query."""
-
-    last = (
-        Message.objects.filter(conversation=OuterRef("pk"))
-        .order_by("-created_at")
-        .values(preview=JSONObject(role="role", content=Left("content", 200), created_at="created_at"))[:1]
-    )
+    """The owner's sessions; their counters and last-message preview are columns of their rows."""
     sessions = Conversation.objects.filter(owner_id=owner_id)
     if q:
         if connection.vendor == "postgresql":
@@ -107,18 +100,7 @@ def session_list_for_owner(
         sessions = sessions.filter(created_at__gte=created_after)
     if created_before is not None:
         sessions = sessions.filter(created_at__lt=created_before)
-    return sessions.annotate(
-        message_count=Count("messages"),
-        input_tokens=Sum("messages__input_tokens"),
-        output_tokens=Sum("messages__output_tokens"),
-        cost=Sum("messages__cost"),
-        cost_unknown_answers=Count(
-            "messages",
-            filter=Q(messages__role=Message.Role.ASSISTANT, messages__cost__isnull=True)
-            & ~Q(messages__status=Message.Status.STREAMING),
-        ),
-        last_message=Subquery(last),
-    )
+    return sessions
 
 
 def session_for_owner(owner_id: int | None, session_key: str):

@@ -8,6 +8,7 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from conversations.counters import sessions_recount
 from conversations.models import Artifact, Conversation, Message
 
 SESSION_EXPORT_FORMAT = "chat-session/1"
@@ -120,6 +121,8 @@ def conversation_import(*, owner_id: int | None, data: dict) -> Conversation:
         ]
     Message.objects.bulk_create(rows)
     Artifact.objects.bulk_create(artifacts)
+    sessions_recount([conversation.pk])
+    conversation.refresh_from_db()
     return conversation
 
 
@@ -147,4 +150,5 @@ def conversation_greeting_store(
         status=Message.Status.COMPLETE,
         completed_at=timezone.now(),
     )
+    sessions_recount([conversation.pk])
     return True

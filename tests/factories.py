@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 
+from conversations.counters import sessions_recount
 from conversations.models import Artifact, Conversation, Message
 
 _seq = itertools.count(1)
@@ -18,7 +19,9 @@ def make_conversation(owner=None, **fields) -> Conversation:
 def make_message(conversation: Conversation, **fields) -> Message:
     fields.setdefault("role", Message.Role.USER)
     fields.setdefault("content", f"message {next(_seq)}")
-    return Message.objects.create(conversation=conversation, **fields)
+    message = Message.objects.create(conversation=conversation, **fields)
+    sessions_recount([conversation.pk])  # as every write that stores messages keeps the session's counters
+    return message
 
 
 def make_artifact(message: Message, **fields) -> Artifact:

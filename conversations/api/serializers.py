@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import datetime
 import json
 import re
 
-from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -57,19 +54,18 @@ class SessionSerializer(serializers.ModelSerializer):
         [("", "default"), *((n, n) for n in sorted(PROVIDERS))], required=False
     )
     model = ModelNameField(required=False)
-    message_count = serializers.IntegerField(read_only=True, default=0)
-    input_tokens = serializers.IntegerField(read_only=True, default=0, allow_null=True)
-    output_tokens = serializers.IntegerField(read_only=True, default=0, allow_null=True)
+    message_count = serializers.IntegerField(read_only=True)
+    input_tokens = serializers.IntegerField(read_only=True)
+    output_tokens = serializers.IntegerField(read_only=True)
     cost = serializers.DecimalField(
-        max_digits=16,
+        max_digits=18,
         decimal_places=8,
         read_only=True,
         allow_null=True,
-        default=None,
         help_text="The answers' cost at their models' prices (USD); null when none is known.",
     )
     cost_unknown_answers = serializers.IntegerField(
-        read_only=True, default=0, help_text="Answers whose model has no price (not in cost)."
+        read_only=True, help_text="Answers whose model has no price (not in cost)."
     )
     last_message = serializers.SerializerMethodField()
     metadata = MetadataField(required=False)
@@ -96,17 +92,15 @@ class SessionSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(LastMessageSerializer(allow_null=True))
     def get_last_message(self, obj: Conversation) -> dict | None:
-        """The preview built in the database (``JSONObject``): its ``created_at`` is a string in
-        the backend's own form (SQLite: naive, space-separated), rendered here like every other date."""
-        value = getattr(obj, "last_message", None)
-        if isinstance(value, str):  # SQLite returns the JSON text
-            value = json.loads(value)
-        if not value:
+        """The newest message's role, first 200 characters and time, kept on the session's row."""
+        if obj.last_message_at is None:
             return None
-        created_at = parse_datetime(value["created_at"])
-        if created_at is not None and timezone.is_naive(created_at):  # stored in UTC (USE_TZ)
-            created_at = timezone.make_aware(created_at, datetime.UTC)
-        return LastMessageSerializer({**value, "created_at": created_at}).data
+        value = {
+            "role": obj.last_message_role,
+            "content": obj.last_message_preview,
+            "created_at": obj.last_message_at,
+        }
+        return LastMessageSerializer(value).data
 
     def validate_metadata(self, value: object) -> object:
         if not isinstance(value, dict):

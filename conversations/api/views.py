@@ -26,6 +26,7 @@ from conversations.api.serializers import (
     SessionSerializer,
     SessionUpdateSerializer,
 )
+from conversations.counters import sessions_recount
 from conversations.models import Conversation, Message
 from conversations.namespaces import natively_reachable
 from providers.registry import get_registry
@@ -179,7 +180,9 @@ class MessageDetail(OwnedSessionMixin, generics.RetrieveDestroyAPIView):
     def perform_destroy(self, instance: Message) -> None:
         if instance.status == Message.Status.STREAMING:
             raise ValidationError({"message_id": "this answer is still streaming: stop it first."})
+        conversation_id = instance.conversation_id
         instance.delete()
+        sessions_recount([conversation_id])
 
 
 class ArtifactList(OwnedSessionMixin, generics.ListAPIView):

@@ -10,14 +10,18 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
+from django.db.models import Case, F, Q, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from billing.prices import price_book
 from billing.reservations import budgets_locked, has_room, reserve, settle
+from conversations.counters import PREVIEW_LENGTH
 from conversations.db import retry_while_database_down
 from conversations.errors import InvalidTurnInput, NotFound
 from conversations.models import Artifact, Conversation, Message
 from conversations.turns.rules import (
+    OPENING_COUNTERS,
     RECENT_FIELDS,
     TREE_WINDOW,
     TURN_SAVE_RETRY_SECONDS,
@@ -34,6 +38,7 @@ from conversations.turns.rules import (
     history_tokens,
     new_session_values,
     reservation,
+    session_closing_counters,
     session_closing_values,
     turn_in_progress,
     turn_model,
@@ -181,7 +186,11 @@ def turn_open(opening: TurnOpening) -> OpenedTurn | ExistingAnswer:
     if budgets:
         reserve(budgets, reserved, answer.pk, now)
     conversation.provider, conversation.model = provider, model
-    conversation.save(update_fields=["provider", "model", "system_prompt", "updated_at"])
+    # the session's counters (conversations/counters.py): its new messages; the answer is the last one
+    conversation.message_count += 1 if opening.regenerate_of else 2
+    conversation.last_message_role, conversation.last_message_preview = Message.Role.ASSISTANT, ""
+    conversation.last_message_at = answer.created_at
+    conversation.save(update_fields=["provider", "model", "system_prompt", "updated_at", *OPENING_COUNTERS])
     return OpenedTurn(
         conversation_id=str(conversation.pk),
         session_key=conversation.session_key,
@@ -213,7 +222,9 @@ def turn_finish(
     answer = Message.objects.filter(pk=message_id)
     if only_if_streaming:
         answer = answer.filter(status=Message.Status.STREAMING)
-    before = answer.select_for_update().values_list("status", "reserved_cost", "budget_ids").first()
+    before = (
+        answer.select_for_update().values_list("status", "reserved_cost", "budget_ids", "created_at").first()
+    )
     if before is None or not answer.update(**closing_values(outcome, now)):
         return False
     if before[0] == Message.Status.STREAMING:  # settled once, however often the write is repeated
@@ -231,5 +242,22 @@ def turn_finish(
             ],
             ignore_conflicts=True,  # a repeated save: (message, position) is unique
         )
-    Conversation.objects.filter(pk=conversation_id).update(**session_closing_values(outcome, now))
+    counters = session_closing_counters(outcome, first_close=before[0] == Message.Status.STREAMING)
+    newest = Q(last_message_at__isnull=True) | Q(last_message_at__lte=before[3])
+    Conversation.objects.filter(pk=conversation_id).update(
+        **session_closing_values(outcome, now),
+        input_tokens=F("input_tokens") + counters["input_tokens"],
+        output_tokens=F("output_tokens") + counters["output_tokens"],
+        cost=Coalesce(F("cost"), Value(Decimal(0))) + counters["cost"]
+        if counters["cost"] is not None
+        else F("cost"),
+        cost_unknown_answers=F("cost_unknown_answers") + counters["cost_unknown_answers"],
+        last_message_role=Case(
+            When(newest, then=Value(Message.Role.ASSISTANT)), default=F("last_message_role")
+        ),
+        last_message_preview=Case(
+            When(newest, then=Value(outcome.content[:PREVIEW_LENGTH])), default=F("last_message_preview")
+        ),
+        last_message_at=Case(When(newest, then=Value(before[3])), default=F("last_message_at")),
+    )
     return True

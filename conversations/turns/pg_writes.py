@@ -27,6 +27,7 @@ from psycopg.types.json import Jsonb
 from billing.budgets import period_start
 from billing.models import Budget
 from billing.prices import price_book
+from conversations.counters import PREVIEW_LENGTH
 from conversations.models import Artifact, Conversation, Message
 from conversations.turns.pg_pool import batch, transaction_connection
 from conversations.turns.rules import (
@@ -46,6 +47,7 @@ from conversations.turns.rules import (
     chain_from,
     closing_values,
     new_session_values,
+    session_closing_counters,
     session_closing_values,
     turn_in_progress,
     turn_model,
@@ -139,7 +141,9 @@ def _opening_sql(owner_id: int | None, claims: int = 0) -> tuple[str, ...]:
     new_values = ", ".join(f"%(new_{name})s" for name in NEW_SESSION_FIELDS)
     lock = (
         f"INSERT INTO {CONVERSATIONS} (id, owner_id, session_key, {new_columns}, last_response_id,"
-        f" created_at, updated_at) VALUES (%(id)s, %(owner)s, %(key)s, {new_values}, '', %(now)s, %(now)s)"
+        " created_at, updated_at, message_count, input_tokens, output_tokens, cost_unknown_answers,"
+        " last_message_role, last_message_preview)"
+        f" VALUES (%(id)s, %(owner)s, %(key)s, {new_values}, '', %(now)s, %(now)s, 0, 0, 0, 0, '', '')"
         f" ON CONFLICT {conflict} DO UPDATE SET updated_at = {CONVERSATIONS}.updated_at"
         " RETURNING id, system_prompt, provider, model, last_response_id"
     )
@@ -194,6 +198,9 @@ def _opening_sql(owner_id: int | None, claims: int = 0) -> tuple[str, ...]:
     update = (
         f"UPDATE {CONVERSATIONS} SET provider = {choose('provider')}, model = {choose('model')},"
         " system_prompt = CASE WHEN %(system_given)s THEN %(system)s ELSE system_prompt END,"
+        # rules.OPENING_COUNTERS: two new messages, the answer the newest
+        " message_count = message_count + 2, last_message_role = 'assistant', last_message_preview = '',"
+        " last_message_at = %(answer_at)s,"
         f" updated_at = %(answer_at)s WHERE id = {session}"
         f" AND EXISTS (SELECT 1 FROM {MESSAGES} WHERE id = %(answer_id)s::uuid)"
     )
@@ -300,6 +307,10 @@ _ANSWER_SET = ", ".join(
 )
 
 
+_NEWEST = "(c.last_message_at IS NULL OR c.last_message_at <= closed.created_at)"
+_FIRST = "closed.was = 'streaming'"  # the answer's first close: its tokens and cost count once
+
+
 @functools.lru_cache(maxsize=64)
 def _closing_sql(only_if_streaming: bool, session_fields: tuple[str, ...], artifacts: int) -> str:
     """The closing write as one statement: the answer (unless the guard finds it no longer
@@ -312,14 +323,25 @@ def _closing_sql(only_if_streaming: bool, session_fields: tuple[str, ...], artif
     parts = [
         f"before AS (SELECT id, status, reserved_cost, budget_ids FROM {MESSAGES} WHERE id = %(message)s FOR UPDATE)",
         f"closed AS (UPDATE {MESSAGES} m SET {_ANSWER_SET} FROM before WHERE m.id = before.id{guard}"
-        " RETURNING m.id, before.status AS was, before.reserved_cost, before.budget_ids)",
+        " RETURNING m.id, m.created_at, before.status AS was, before.reserved_cost, before.budget_ids)",
         # the budgets: the reservation released, the cost spent, once (the write may be repeated)
         f"settled AS (UPDATE {BUDGETS} b SET reserved = greatest(b.reserved - closed.reserved_cost, 0),"
         " spent = b.spent + coalesce(%(m_cost)s::numeric, 0) FROM closed"
         " WHERE closed.was = 'streaming' AND b.id IN"
         " (SELECT jsonb_array_elements_text(closed.budget_ids)::bigint))",
-        f"session AS (UPDATE {CONVERSATIONS} SET {session_set}"
-        " WHERE id = %(conversation)s AND EXISTS (SELECT 1 FROM closed))",
+        # the session's counters (rules.session_closing_counters): the answer's tokens and cost once,
+        # and its text as the preview while it is the session's newest message
+        f"session AS (UPDATE {CONVERSATIONS} c SET {session_set},"
+        f" input_tokens = c.input_tokens + CASE WHEN {_FIRST} THEN %(c_input_tokens)s ELSE 0 END,"
+        f" output_tokens = c.output_tokens + CASE WHEN {_FIRST} THEN %(c_output_tokens)s ELSE 0 END,"
+        f" cost = CASE WHEN {_FIRST} AND %(c_cost)s::numeric IS NOT NULL"
+        "  THEN coalesce(c.cost, 0) + %(c_cost)s::numeric ELSE c.cost END,"
+        f" cost_unknown_answers = c.cost_unknown_answers + CASE WHEN {_FIRST} THEN %(c_cost_unknown_answers)s ELSE 0 END,"
+        f" last_message_role = CASE WHEN {_NEWEST} THEN 'assistant' ELSE c.last_message_role END,"
+        f" last_message_preview = CASE WHEN {_NEWEST} THEN left(%(m_content)s, {PREVIEW_LENGTH})"
+        "  ELSE c.last_message_preview END,"
+        f" last_message_at = CASE WHEN {_NEWEST} THEN closed.created_at ELSE c.last_message_at END"
+        " FROM closed WHERE c.id = %(conversation)s)",
     ]
     if artifacts:
         rows = ", ".join(
@@ -344,6 +366,7 @@ async def turn_finish(
     params: dict[str, Any] = {
         **{f"m_{name}": value for name, value in closing_values(outcome, now).items()},
         **{f"s_{name}": value for name, value in session.items()},
+        **{f"c_{name}": value for name, value in session_closing_counters(outcome, first_close=True).items()},
         "streaming": Message.Status.STREAMING.value,
         "now": now,
         "message": uuid.UUID(message_id),

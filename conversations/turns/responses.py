@@ -16,6 +16,7 @@ from typing import Any
 
 from django.db import transaction
 
+from conversations.counters import sessions_recount
 from conversations.db import run_db
 from conversations.errors import TurnInProgress
 from conversations.models import Conversation, Message
@@ -131,6 +132,7 @@ def response_delete(owner_id: int | None, message_id: str) -> bool:
     answer.delete()
     if user is not None and not Message.objects.filter(parent_id=user.pk).exists():
         user.delete()
+    sessions_recount([answer.conversation_id])
     return True
 
 

@@ -272,3 +272,20 @@ def reservation(rate: tuple[Decimal, Decimal] | None, input_tokens: int, output_
 def history_tokens(recent_contents: list[str], limit: int) -> int:
     """The reservation's estimate of the history: the session's newest ``limit`` messages (newest first)."""
     return -(-sum(len(content) for content in recent_contents[:limit]) // 4)
+
+
+# The session's counters an opening write sets (conversations/counters.py): its new messages and,
+# the answer being the session's newest message, the last message's role, preview and time.
+OPENING_COUNTERS = ("message_count", "last_message_role", "last_message_preview", "last_message_at")
+
+
+def session_closing_counters(outcome: TurnOutcome, *, first_close: bool) -> dict[str, object]:
+    """What a closing write adds to its session's counters (nothing when the answer was closed before)."""
+    if not first_close:
+        return {"input_tokens": 0, "output_tokens": 0, "cost": None, "cost_unknown_answers": 0}
+    return {
+        "input_tokens": outcome.input_tokens or 0,
+        "output_tokens": outcome.output_tokens or 0,
+        "cost": outcome.cost,
+        "cost_unknown_answers": 1 if outcome.cost is None else 0,
+    }
