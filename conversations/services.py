@@ -5,7 +5,10 @@ entity first): create, export, import, the stored greeting. A turn's own writes 
 
 from __future__ import annotations
 
-from django.db import IntegrityError, transaction
+from collections.abc import Iterator
+
+import orjson
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from conversations.counters import sessions_recount
@@ -28,50 +31,86 @@ def conversation_create(*, owner_id: int | None, session_key: str, **fields: obj
         ) from None
 
 
-def conversation_export(conversation: Conversation) -> dict:
-    """The session, its messages (every branch, with parent ids) and their artifacts, as plain JSON."""
-    messages = conversation.messages.prefetch_related("artifacts").order_by("created_at")
+EXPORT_CHUNK = 2000  # messages read (with their artifacts) per query while an export streams
+
+
+def _session_fields(conversation: Conversation) -> dict:
     return {
-        "format": SESSION_EXPORT_FORMAT,
-        "session": {
-            "session_key": conversation.session_key,
-            "title": conversation.title,
-            "provider": conversation.provider,
-            "model": conversation.model,
-            "system_prompt": conversation.system_prompt,
-            "metadata": conversation.metadata,
-            "created_at": conversation.created_at.isoformat(),
-        },
-        "messages": [
-            {
-                "id": str(m.pk),
-                "parent_id": str(m.parent_id) if m.parent_id else None,
-                "role": m.role,
-                "content": m.content,
-                "status": m.status,
-                "provider": m.provider,
-                "model": m.model,
-                "input_tokens": m.input_tokens,
-                "output_tokens": m.output_tokens,
-                "usage_estimated": m.usage_estimated,
-                "finish_reason": m.finish_reason,
-                "error_code": m.error_code,
-                "error_message": m.error_message,
-                "created_at": m.created_at.isoformat(),
-                "completed_at": m.completed_at.isoformat() if m.completed_at else None,
-                "artifacts": [
-                    {
-                        "position": a.position,
-                        "language": a.language,
-                        "filename": a.filename,
-                        "content": a.content,
-                    }
-                    for a in m.artifacts.all()
-                ],
-            }
-            for m in messages
+        "session_key": conversation.session_key,
+        "title": conversation.title,
+        "provider": conversation.provider,
+        "model": conversation.model,
+        "system_prompt": conversation.system_prompt,
+        "metadata": conversation.metadata,
+        "created_at": conversation.created_at.isoformat(),
+    }
+
+
+def _message_fields(m: Message) -> dict:
+    return {
+        "id": str(m.pk),
+        "parent_id": str(m.parent_id) if m.parent_id else None,
+        "role": m.role,
+        "content": m.content,
+        "status": m.status,
+        "provider": m.provider,
+        "model": m.model,
+        "input_tokens": m.input_tokens,
+        "output_tokens": m.output_tokens,
+        "usage_estimated": m.usage_estimated,
+        "finish_reason": m.finish_reason,
+        "error_code": m.error_code,
+        "error_message": m.error_message,
+        "created_at": m.created_at.isoformat(),
+        "completed_at": m.completed_at.isoformat() if m.completed_at else None,
+        "artifacts": [
+            {"position": a.position, "language": a.language, "filename": a.filename, "content": a.content}
+            for a in m.artifacts.all()
         ],
     }
+
+
+def _messages_in_order(conversation: Conversation) -> Iterator[Message]:
+    """Every message (every branch) oldest first, read :data:`EXPORT_CHUNK` at a time."""
+    messages = conversation.messages.prefetch_related("artifacts").order_by("created_at", "id")
+    return messages.iterator(chunk_size=EXPORT_CHUNK)
+
+
+def conversation_export(conversation: Conversation) -> dict:
+    """The session, its messages (every branch, with parent ids) and their artifacts, as plain JSON."""
+    return {
+        "format": SESSION_EXPORT_FORMAT,
+        "session": _session_fields(conversation),
+        "messages": [_message_fields(m) for m in _messages_in_order(conversation)],
+    }
+
+
+def conversation_export_stream(conversation: Conversation) -> Iterator[bytes]:
+    """:func:`conversation_export` as JSON text written as it is read: memory stays flat for a session
+    of any size (a chunk of messages at a time)."""
+    head = orjson.dumps({"format": SESSION_EXPORT_FORMAT, "session": _session_fields(conversation)})
+    yield head[:-1] + b', "messages": ['
+    batch: list[bytes] = []
+    first = True
+    for message in _messages_in_order(conversation):
+        batch.append(orjson.dumps(_message_fields(message)))
+        if len(batch) >= EXPORT_CHUNK:
+            yield (b"" if first else b",") + b",".join(batch)
+            batch, first = [], False
+    if batch:
+        yield (b"" if first else b",") + b",".join(batch)
+    yield b"]}"
+
+
+@transaction.atomic
+def conversation_delete(conversation: Conversation) -> None:
+    """Delete a session with its messages and artifacts in three statements, whatever its size (the
+    ORM's cascade would load every message first: a session of 100,000 messages took minutes)."""
+    key = Conversation._meta.pk.get_db_prep_value(conversation.pk, connection)  # a UUID, or its hex on SQLite
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {Artifact._meta.db_table} WHERE conversation_id = %s", [key])
+        cursor.execute(f"DELETE FROM {Message._meta.db_table} WHERE conversation_id = %s", [key])
+        cursor.execute(f"DELETE FROM {Conversation._meta.db_table} WHERE id = %s", [key])
 
 
 @transaction.atomic

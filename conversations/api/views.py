@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import mimetypes
 import uuid
+from collections.abc import AsyncIterator, Iterator
 
-from django.http import HttpResponse
+from asgiref.sync import sync_to_async
+from django.http import HttpResponse, StreamingHttpResponse
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -135,6 +137,9 @@ class SessionDetail(OwnedSessionMixin, generics.RetrieveUpdateDestroyAPIView):
         super().perform_update(serializer)
         serializer.instance = self.get_object()
 
+    def perform_destroy(self, instance: Conversation) -> None:
+        services.conversation_delete(instance)
+
 
 @extend_schema(
     parameters=[
@@ -221,7 +226,21 @@ class SessionExport(OwnedSessionMixin, APIView):
     @extend_schema(responses=SessionImportSerializer)
     def get(self, request: Request, session_key: str) -> Response:
         require_owner(request, "Exporting a session")
-        return Response(services.conversation_export(self.get_conversation()))
+        conversation = self.get_conversation()
+        if conversation.message_count <= services.EXPORT_CHUNK:  # small: one body, with its length
+            return Response(services.conversation_export(conversation))
+        # large: written as it is read, so memory stays flat whatever the session's size
+        return StreamingHttpResponse(
+            _async_chunks(services.conversation_export_stream(conversation)), content_type="application/json"
+        )
+
+
+async def _async_chunks(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+    """A database-reading generator served under ASGI chunk by chunk (a synchronous iterator would be
+    read whole into memory first), each step on the thread that holds the database connection."""
+    step = sync_to_async(next, thread_sensitive=True)
+    while (chunk := await step(chunks, None)) is not None:
+        yield chunk
 
 
 class SessionImport(APIView):
