@@ -123,6 +123,9 @@ TURN_DB_POOL_TIMEOUT = e.env_float("TURN_DB_POOL_TIMEOUT", 30.0)
 TURN_QUEUE_MAX_WAITING = e.env_int("TURN_QUEUE_MAX_WAITING", 10_000, minimum=0)
 TURN_QUEUE_TIMEOUT = e.env_float("TURN_QUEUE_TIMEOUT", 120.0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# PostgreSQL text search configuration of `q` (conversations/search.py): the message index is built
+# for 'english'; another value works but unindexed (a system check warns).
+TEXT_SEARCH_CONFIG = e.env_str("TEXT_SEARCH_CONFIG", "english")
 
 # --- Redis: REDIS_URL -> channels-redis layer (cross-process fan-out); unset -> in-memory layer.
 REDIS_URL = e.env_redis_url("REDIS_URL")
@@ -247,6 +250,10 @@ BUDGET_ANONYMOUS = e.env_str("BUDGET_ANONYMOUS", "5/day")
 BUDGET_MOUNT_DEFAULT = e.env_str("BUDGET_MOUNT_DEFAULT", "5/day")
 BUDGET_MOUNTS = e.env_json_object("BUDGET_MOUNTS")  # {"layercode": "20/day"}: per mount
 BUDGET_RESERVE_OUTPUT_TOKENS = e.env_int("BUDGET_RESERVE_OUTPUT_TOKENS", 4096, minimum=1)
+# Retention (manage.py prune_sessions): sessions untouched for this many days go (0: kept forever);
+# with an archive directory, each is written there as its export first.
+RETENTION_DAYS = e.env_int("RETENTION_DAYS", 0, minimum=0)
+RETENTION_ARCHIVE_DIR = e.env_str("RETENTION_ARCHIVE_DIR")
 from billing.budgets import parse_budget as _parse_budget  # noqa: E402
 
 for _name in ("BUDGET_DEFAULT_USER", "BUDGET_DEFAULT_KEY", "BUDGET_ANONYMOUS", "BUDGET_MOUNT_DEFAULT"):
