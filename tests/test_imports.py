@@ -7,8 +7,8 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("accounts", "chatproject", "conversations", "providers")
-BELOW_THE_PROJECT = ("accounts", "conversations", "providers")
+PACKAGES = ("accounts", "billing", "chatproject", "conversations", "providers")
+BELOW_THE_PROJECT = ("accounts", "billing", "conversations", "providers")
 
 
 def project_modules() -> dict[str, Path]:
