@@ -9,9 +9,13 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Upper
 from django.utils import timezone
+
+from conversations import search
 
 
 class Conversation(models.Model):
@@ -68,6 +72,10 @@ class Conversation(models.Model):
         indexes = [
             models.Index(fields=["owner", "-updated_at"], name="conversation_owner_recent"),
             models.Index(fields=["-updated_at"], name="conversation_recent"),
+            # Search (conversations/search.py; built concurrently by migration 0006): part of a
+            # title (`icontains` is UPPER(title) LIKE UPPER('%…%')), a session key or its prefix.
+            GinIndex(OpClass(Upper("title"), name="gin_trgm_ops"), name=search.CONVERSATION_TITLE_INDEX),
+            models.Index(OpClass("session_key", name="varchar_pattern_ops"), name=search.SESSION_KEY_INDEX),
         ]
 
     def __str__(self) -> str:
@@ -160,6 +168,7 @@ class Message(models.Model):
         indexes = [
             models.Index(fields=["conversation", "created_at"], name="message_conversation_time"),
             models.Index(fields=["status"], name="message_status"),
+            GinIndex(search.content_vector(search.INDEX_CONFIG), name=search.MESSAGE_CONTENT_INDEX),
         ]
 
     def __str__(self) -> str:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from django.db import connection
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 
+from conversations import search
 from conversations.models import Artifact, Conversation, Message
 from conversations.namespaces import natively_reachable
 
@@ -78,20 +79,13 @@ def session_list_for_owner(
     created_after=None,
     created_before=None,
 ):
-    """The owner's sessions; their counters and last-message preview are columns of their rows."""
+    """The owner's sessions; their counters and last-message preview are columns of their rows.
+
+    ``q`` keeps the list's order (newest activity first, the same cursor): a search is a filter.
+    """
     sessions = Conversation.objects.filter(owner_id=owner_id)
     if q:
-        if connection.vendor == "postgresql":
-            from django.contrib.postgres.search import SearchQuery, SearchVector
-
-            matching = (
-                Message.objects.annotate(document=SearchVector("content"))
-                .filter(document=SearchQuery(q, search_type="websearch"))
-                .values("conversation_id")
-            )
-        else:
-            matching = Message.objects.filter(content__icontains=q).values("conversation_id")
-        sessions = sessions.filter(Q(title__icontains=q) | Q(pk__in=matching))
+        sessions = _matching(sessions, q)
     if provider:
         sessions = sessions.filter(provider=provider)
     if model:
@@ -101,6 +95,24 @@ def session_list_for_owner(
     if created_before is not None:
         sessions = sessions.filter(created_at__lt=created_before)
     return sessions
+
+
+def _matching(sessions, q: str):
+    """Sessions whose title contains ``q`` or that hold a message matching it.
+
+    On PostgreSQL a message matches ``websearch_to_tsquery(TEXT_SEARCH_CONFIG, q)`` through the
+    expression index of conversations/search.py. The owner filter runs first and the message test
+    is an ``EXISTS`` per session, which PostgreSQL plans either way: for a rare word, the matching
+    messages' sessions once from the index (a hashed subplan); for a common one, each of the
+    owner's newest sessions until the page is full. Elsewhere: a substring match, no index.
+    """
+    if connection.vendor == "postgresql":
+        messages = Message.objects.alias(document=search.content_vector()).filter(
+            document=search.websearch_query(q)
+        )
+    else:
+        messages = Message.objects.filter(content__icontains=q)
+    return sessions.filter(Q(title__icontains=q) | Exists(messages.filter(conversation_id=OuterRef("pk"))))
 
 
 def session_for_owner(owner_id: int | None, session_key: str):
