@@ -1,15 +1,70 @@
-"""Admin for inspecting sessions, messages and artifacts."""
+"""Admin for inspecting sessions, messages and artifacts, at ten million messages.
+
+A changelist page costs what its page costs: no ``COUNT(*)`` of the whole table (an estimate, or a
+count capped at ``CappedCountPaginator.cap``), filters that need no ``SELECT DISTINCT`` over the
+table, ordering by an indexed column, search through indexes only (conversations/search.py), and
+raw ids instead of a select of every row for foreign keys.
+"""
 
 from __future__ import annotations
 
 from django.contrib import admin
-from django.db.models import Count, QuerySet
+from django.core.paginator import Paginator
+from django.db import connection
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
+from conversations import search
 from conversations.models import Artifact, Conversation, Message
+
+INLINE_MESSAGES = 50
+
+
+class CappedCountPaginator(Paginator):
+    """Counts at most ``cap`` + 1 rows; an unfiltered list of a large PostgreSQL table reports the
+    planner's estimate (``pg_class.reltuples``) instead. Pages past the cap are not offered."""
+
+    cap = 10_000
+
+    @cached_property
+    def count(self) -> int:
+        rows = self.object_list
+        if connection.vendor == "postgresql" and not rows.query.where:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [rows.model._meta.db_table]
+                )
+                row = cursor.fetchone()
+            if row and row[0] > self.cap:
+                return int(row[0])
+        return rows.order_by()[: self.cap + 1].count()
+
+
+def session_ids_by_key(term: str) -> list:
+    """The sessions whose key is ``term`` or starts with it (the ``conversation_session_key`` index)."""
+    sessions = Conversation.objects.filter(Q(session_key=term) | Q(session_key__startswith=term))
+    return list(sessions.values_list("pk", flat=True)[:1000])
+
+
+def messages_matching(term: str) -> QuerySet[Message]:
+    """Full-text through the message index on PostgreSQL; a substring elsewhere (small databases)."""
+    if connection.vendor == "postgresql":
+        return Message.objects.alias(document=search.content_vector()).filter(
+            document=search.websearch_query(term)
+        )
+    return Message.objects.filter(content__icontains=term)
+
+
+class ScaleAdmin(admin.ModelAdmin):
+    paginator = CappedCountPaginator
+    show_full_result_count = False
+    list_per_page = 50
+
 
 USAGE_FIELDS = ("input_tokens", "output_tokens", "usage_estimated", "finish_reason", "response_id")
 
@@ -22,8 +77,20 @@ def admin_link(obj: object, label: str | None = None) -> str:
     return format_html('<a href="{}">{}</a>', url, label or str(obj))
 
 
+class NewestMessagesFormSet(BaseInlineFormSet):
+    """The session's newest ``INLINE_MESSAGES``, oldest first (a session may hold 100,000: the
+    others are in the message changelist)."""
+
+    def get_queryset(self) -> list[Message]:
+        if not hasattr(self, "_newest"):
+            self._newest = list(self.queryset.order_by("-created_at", "-id")[:INLINE_MESSAGES])[::-1]
+        return self._newest
+
+
 class MessageInline(admin.TabularInline):
     model = Message
+    formset = NewestMessagesFormSet
+    verbose_name_plural = f"messages (the newest {INLINE_MESSAGES})"
     fk_name = "conversation"
     fields = ("role", "status", "short_content", "model", "input_tokens", "output_tokens", "created_at")
     readonly_fields = fields
@@ -49,26 +116,32 @@ class ArtifactInline(admin.StackedInline):
 
 
 @admin.register(Conversation)
-class ConversationAdmin(admin.ModelAdmin):
+class ConversationAdmin(ScaleAdmin):
+    """Search: part of a title, a session key or its prefix, or words of a message (full-text)."""
+
     list_display = ("session_key", "title", "owner", "provider", "model", "message_count", "updated_at")
-    list_filter = ("provider", "model", "created_at", "updated_at")
-    search_fields = ("title", "session_key", "messages__content")
+    list_filter = ("created_at", "updated_at")
+    search_fields = ("title", "session_key", "messages__content")  # see get_search_results
+    search_help_text = "Part of a title, a session key (or its start), or words of a message."
     list_select_related = ("owner",)
     raw_id_fields = ("owner",)
     readonly_fields = ("id", "last_response_id", "created_at", "updated_at")
-    date_hierarchy = "created_at"
+    ordering = ("-updated_at",)
     inlines = (MessageInline,)
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Conversation]:
-        return super().get_queryset(request).annotate(message_count=Count("messages", distinct=True))
-
-    @admin.display(description="messages", ordering="message_count")
-    def message_count(self, obj: Conversation) -> int:
-        return obj.message_count  # type: ignore[attr-defined]
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        messages = messages_matching(term).filter(conversation_id=OuterRef("pk"))
+        by_key = Q(pk__in=session_ids_by_key(term))
+        return queryset.filter(Q(title__icontains=term) | by_key | Exists(messages)), False
 
 
 @admin.register(Message)
-class MessageAdmin(admin.ModelAdmin):
+class MessageAdmin(ScaleAdmin):
+    """Search: words of the content (full-text), or a session key (or its start)."""
+
     list_display = (
         "short_content",
         "conversation_link",
@@ -80,13 +153,22 @@ class MessageAdmin(admin.ModelAdmin):
         "output_tokens",
         "created_at",
     )
-    list_filter = ("status", "role", "provider", "model", "created_at")
-    search_fields = ("content", "conversation__session_key", "conversation__title", "client_message_id")
+    # Choices need no query; provider and model would need a SELECT DISTINCT over every message.
+    list_filter = ("status", "role", "created_at")
+    search_fields = ("content", "conversation__session_key")  # see get_search_results
+    search_help_text = "Words of the content, or a session key (or its start)."
     list_select_related = ("conversation",)
-    raw_id_fields = ("conversation", "parent")
+    raw_id_fields = ("conversation", "parent", "api_key")
     readonly_fields = ("id", "conversation_link", "parent_link", *USAGE_FIELDS, "created_at", "completed_at")
-    date_hierarchy = "created_at"
+    ordering = ("-created_at",)
     inlines = (ArtifactInline,)
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        matching = messages_matching(term).values("pk")
+        return queryset.filter(Q(pk__in=matching) | Q(conversation_id__in=session_ids_by_key(term))), False
 
     @admin.display(description="content")
     def short_content(self, obj: Message) -> str:
@@ -102,7 +184,9 @@ class MessageAdmin(admin.ModelAdmin):
 
 
 @admin.register(Artifact)
-class ArtifactAdmin(admin.ModelAdmin):
+class ArtifactAdmin(ScaleAdmin):
+    """Search: a session key (or its start)."""
+
     list_display = (
         "__str__",
         "language",
@@ -112,11 +196,19 @@ class ArtifactAdmin(admin.ModelAdmin):
         "conversation_link",
         "created_at",
     )
-    list_filter = ("language", "created_at")
-    search_fields = ("filename", "content", "conversation__session_key")
+    list_filter = ("created_at",)
+    search_fields = ("conversation__session_key",)  # see get_search_results
+    search_help_text = "A session key (or its start)."
     list_select_related = ("message", "conversation")
     raw_id_fields = ("message", "conversation")
     readonly_fields = ("message_link", "conversation_link", "created_at")
+    ordering = ("-id",)
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return queryset.filter(conversation_id__in=session_ids_by_key(term)), False
 
     @admin.display(description="message")
     def message_link(self, obj: Artifact) -> str:
