@@ -46,34 +46,63 @@ def _session_fields(conversation: Conversation) -> dict:
     }
 
 
-def _message_fields(m: Message) -> dict:
-    return {
-        "id": str(m.pk),
-        "parent_id": str(m.parent_id) if m.parent_id else None,
-        "role": m.role,
-        "content": m.content,
-        "status": m.status,
-        "provider": m.provider,
-        "model": m.model,
-        "input_tokens": m.input_tokens,
-        "output_tokens": m.output_tokens,
-        "usage_estimated": m.usage_estimated,
-        "finish_reason": m.finish_reason,
-        "error_code": m.error_code,
-        "error_message": m.error_message,
-        "created_at": m.created_at.isoformat(),
-        "completed_at": m.completed_at.isoformat() if m.completed_at else None,
-        "artifacts": [
-            {"position": a.position, "language": a.language, "filename": a.filename, "content": a.content}
-            for a in m.artifacts.all()
-        ],
-    }
+MESSAGE_FIELDS = (
+    "id",
+    "parent_id",
+    "role",
+    "content",
+    "status",
+    "provider",
+    "model",
+    "input_tokens",
+    "output_tokens",
+    "usage_estimated",
+    "finish_reason",
+    "error_code",
+    "error_message",
+    "created_at",
+    "completed_at",
+)
 
 
-def _messages_in_order(conversation: Conversation) -> Iterator[Message]:
-    """Every message (every branch) oldest first, read :data:`EXPORT_CHUNK` at a time."""
-    messages = conversation.messages.prefetch_related("artifacts").order_by("created_at", "id")
-    return messages.iterator(chunk_size=EXPORT_CHUNK)
+def _message_fields(row: tuple, artifacts: list[dict]) -> dict:
+    m = dict(zip(MESSAGE_FIELDS, row, strict=True))
+    m["id"] = str(m["id"])
+    m["parent_id"] = str(m["parent_id"]) if m["parent_id"] else None
+    m["created_at"] = m["created_at"].isoformat()
+    m["completed_at"] = m["completed_at"].isoformat() if m["completed_at"] else None
+    m["artifacts"] = artifacts
+    return m
+
+
+def _messages_in_order(conversation: Conversation) -> Iterator[dict]:
+    """Every message (every branch) oldest first with its artifacts, :data:`EXPORT_CHUNK` at a time:
+    plain rows (no model instances) and one artifact query per chunk."""
+    rows = conversation.messages.order_by("created_at", "id").values_list(*MESSAGE_FIELDS)
+    chunk: list[tuple] = []
+    for row in rows.iterator(chunk_size=EXPORT_CHUNK):
+        chunk.append(row)
+        if len(chunk) >= EXPORT_CHUNK:
+            yield from _with_artifacts(chunk)
+            chunk = []
+    yield from _with_artifacts(chunk)
+
+
+def _with_artifacts(chunk: list[tuple]) -> Iterator[dict]:
+    if not chunk:
+        return
+    found: dict = {}
+    artifacts = (
+        Artifact.objects.filter(message_id__in=[row[0] for row in chunk])
+        .order_by("message_id", "position")
+        .values_list("message_id", "position", "language", "filename", "content")
+    )
+    for message_id, position, language, filename, content in artifacts:
+        found.setdefault(message_id, []).append(
+            {"position": position, "language": language, "filename": filename, "content": content}
+        )
+    for row in chunk:
+        yield _message_fields(row, found.get(row[0], []))
 
 
 def conversation_export(conversation: Conversation) -> dict:
@@ -81,7 +110,7 @@ def conversation_export(conversation: Conversation) -> dict:
     return {
         "format": SESSION_EXPORT_FORMAT,
         "session": _session_fields(conversation),
-        "messages": [_message_fields(m) for m in _messages_in_order(conversation)],
+        "messages": list(_messages_in_order(conversation)),
     }
 
 
@@ -93,7 +122,7 @@ def conversation_export_stream(conversation: Conversation) -> Iterator[bytes]:
     batch: list[bytes] = []
     first = True
     for message in _messages_in_order(conversation):
-        batch.append(orjson.dumps(_message_fields(message)))
+        batch.append(orjson.dumps(message))
         if len(batch) >= EXPORT_CHUNK:
             yield (b"" if first else b",") + b",".join(batch)
             batch, first = [], False
