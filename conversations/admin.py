@@ -23,6 +23,7 @@ from conversations import search
 from conversations.models import Artifact, Conversation, Message
 
 INLINE_MESSAGES = 50
+SEARCH_MATCHES = 1000  # messages a message search lists at most
 
 
 class CappedCountPaginator(Paginator):
@@ -167,8 +168,11 @@ class MessageAdmin(ScaleAdmin):
         term = search_term.strip()
         if not term:
             return queryset, False
-        matching = messages_matching(term).values("pk")
-        return queryset.filter(Q(pk__in=matching) | Q(conversation_id__in=session_ids_by_key(term))), False
+        # The matches first, by the index alone, at most SEARCH_MATCHES of them: filtering inside
+        # the page's query would let PostgreSQL walk the created_at index newest first and compute
+        # to_tsvector for every message until it found a page of (perhaps old, perhaps no) matches.
+        matches = list(messages_matching(term).order_by().values_list("pk", flat=True)[:SEARCH_MATCHES])
+        return queryset.filter(Q(pk__in=matches) | Q(conversation_id__in=session_ids_by_key(term))), False
 
     @admin.display(description="content")
     def short_content(self, obj: Message) -> str:

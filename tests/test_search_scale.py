@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from accounts.keys import api_key_create
 from conversations import search, selectors
-from conversations.models import Conversation
+from conversations.models import Conversation, Message
 from tests.factories import make_conversation, make_message
 
 pytestmark = pytest.mark.django_db
@@ -53,19 +53,33 @@ def plan_of(queryset) -> str:
 
 
 @postgresql_only
-def test_search_plan_reads_the_message_index_after_the_owner_filter(user):
+def test_search_plan_reads_the_message_index_for_a_rare_word(user):
+    """With many sessions, the planner takes the sessions of a rare word's messages from the index
+    (for a common word it may test the owner's newest sessions one by one instead: also fast)."""
+    sessions = Conversation.objects.bulk_create(
+        Conversation(owner=user, session_key=f"bulk-{i}", title="Untitled") for i in range(300)
+    )
+    Message.objects.bulk_create(
+        Message(conversation=conv, role="user", content=f"ordinary words about the weather, part {n}")
+        for conv in sessions
+        for n in range(10)
+    )
     session_with(user, "a", "the kraken awakens")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE conversations_message")
+        cursor.execute("ANALYZE conversations_conversation")
     page = selectors.session_list_for_owner(user.pk, q="kraken").order_by("-updated_at", "-id")[:21]
     plan = plan_of(page)
     assert search.MESSAGE_CONTENT_INDEX in plan, plan
     assert "owner_id =" in plan, plan
+    assert [c.session_key for c in page] == ["a"]
 
 
 @postgresql_only
 def test_admin_title_and_session_key_searches_read_their_indexes(user):
-    title = Conversation.objects.filter(title__icontains="kraken")
+    title = Conversation.objects.order_by().filter(title__icontains="kraken")
     assert search.CONVERSATION_TITLE_INDEX in plan_of(title)
-    by_key = Conversation.objects.filter(session_key__startswith="sess-1")
+    by_key = Conversation.objects.order_by().filter(session_key__startswith="sess-1")
     assert search.SESSION_KEY_INDEX in plan_of(by_key)
 
 
