@@ -13,6 +13,7 @@ import logging
 import time
 import weakref
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from limits import RateLimitItem, parse
@@ -30,14 +31,19 @@ class RateDecision:
     retry_after: float = 0.0
 
 
-class TurnRateLimiter:
+class _RedisLimiter:
+    """A ``limits`` strategy on REDIS_URL, one per event loop (its Redis connections belong to the loop)."""
+
+    strategy: type = MovingWindowRateLimiter
+    what = "rate limiting"
+
     def __init__(self) -> None:
-        self._limiters: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, tuple[str, MovingWindowRateLimiter]
-        ] = weakref.WeakKeyDictionary()
+        self._limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[str, Any]] = (
+            weakref.WeakKeyDictionary()
+        )
         self._last_warning = 0.0
 
-    def _limiter(self) -> MovingWindowRateLimiter:
+    def _limiter(self) -> Any:
         loop = asyncio.get_running_loop()
         url = settings.REDIS_URL
         entry = self._limiters.get(loop)
@@ -45,10 +51,18 @@ class TurnRateLimiter:
             storage = RedisStorage(
                 "async+" + url, implementation="redispy", socket_connect_timeout=1, socket_timeout=1
             )
-            entry = (url, MovingWindowRateLimiter(storage))
+            entry = (url, self.strategy(storage))
             self._limiters[loop] = entry
         return entry[1]
 
+    def _warn(self, exc: Exception) -> None:
+        now = time.monotonic()
+        if now - self._last_warning >= WARN_INTERVAL:
+            self._last_warning = now
+            logger.warning("%s skipped: Redis unreachable (%s); turns pass", self.what, type(exc).__name__)
+
+
+class TurnRateLimiter(_RedisLimiter):
     async def hit(self, key: str, limit: str | None = None) -> RateDecision:
         rate = limit or settings.RATE_LIMIT_TURNS
         if not settings.REDIS_URL or not rate:
@@ -60,12 +74,7 @@ class TurnRateLimiter:
                 return RateDecision(True)
             stats = await limiter.get_window_stats(item, "turns", key)
         except Exception as exc:
-            now = time.monotonic()
-            if now - self._last_warning >= WARN_INTERVAL:
-                self._last_warning = now
-                logger.warning(
-                    "rate limiting skipped: Redis unreachable (%s); requests pass", type(exc).__name__
-                )
+            self._warn(exc)
             return RateDecision(True)
         return RateDecision(False, max(1.0, stats.reset_time - time.time()))
 
@@ -73,7 +82,7 @@ class TurnRateLimiter:
 turn_rate_limiter = TurnRateLimiter()
 
 
-class TokenRateLimiter:
+class TokenRateLimiter(_RedisLimiter):
     """Tokens (input + output) per window per key (``RATE_LIMIT_TOKENS``), beside the turn rate.
 
     A turn is let in while its key's window has tokens left and is charged its actual tokens when
@@ -81,29 +90,8 @@ class TokenRateLimiter:
     Redis; without Redis, or when Redis is unreachable, turns pass (fail open, warned once a minute).
     """
 
-    def __init__(self) -> None:
-        self._limiters: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, tuple[str, FixedWindowRateLimiter]
-        ] = weakref.WeakKeyDictionary()
-        self._last_warning = 0.0
-
-    def _limiter(self) -> FixedWindowRateLimiter:
-        loop = asyncio.get_running_loop()
-        url = settings.REDIS_URL
-        entry = self._limiters.get(loop)
-        if entry is None or entry[0] != url:
-            storage = RedisStorage(
-                "async+" + url, implementation="redispy", socket_connect_timeout=1, socket_timeout=1
-            )
-            entry = (url, FixedWindowRateLimiter(storage))
-            self._limiters[loop] = entry
-        return entry[1]
-
-    def _warn(self, exc: Exception) -> None:
-        now = time.monotonic()
-        if now - self._last_warning >= WARN_INTERVAL:
-            self._last_warning = now
-            logger.warning("token rate limit skipped: Redis unreachable (%s); turns pass", type(exc).__name__)
+    strategy = FixedWindowRateLimiter
+    what = "token rate limit"
 
     async def allow(self, key: str) -> RateDecision:
         rate = settings.RATE_LIMIT_TOKENS

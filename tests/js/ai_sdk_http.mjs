@@ -6,7 +6,10 @@
 // Scenarios: send, regenerate, reconnect (abort mid-answer, then reconnectToStream), resume-none.
 
 const args = JSON.parse(process.argv[2]);
+import { readAll as readStream } from "./read_ui_stream.mjs";
+
 const { DefaultChatTransport, readUIMessageStream } = await import(args.pkg);
+const readAll = (stream, options) => readStream(stream, readUIMessageStream, options);
 
 const transport = new DefaultChatTransport({
   api: `${args.base}/api/ai-sdk/chat`,
@@ -16,48 +19,6 @@ const transport = new DefaultChatTransport({
 
 function userMessage(id, text) {
   return { id, role: "user", parts: [{ type: "text", text }] };
-}
-
-// Read a chunk stream to the end: the chunk types seen, the final UIMessage, the errors reported.
-async function readAll(stream, { stopAfterText = null, abort = null } = {}) {
-  const [forTypes, forMessage] = stream.tee();
-  const types = [];
-  const errors = [];
-  const typesDone = (async () => {
-    const reader = forTypes.getReader();
-    let texts = 0;
-    try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        types.push(value.type);
-        if (value.type === "text-delta" && stopAfterText != null && ++texts >= stopAfterText) {
-          abort.abort();
-          break;
-        }
-      }
-    } catch (error) {
-      errors.push(`chunks: ${error.message ?? error}`);
-    }
-  })();
-  let message = null;
-  try {
-    for await (const snapshot of readUIMessageStream({
-      stream: forMessage,
-      onError: (error) => errors.push(error.message ?? String(error)),
-    })) {
-      message = snapshot;
-    }
-  } catch (error) {
-    errors.push(`stream: ${error.message ?? error}`);
-  }
-  await typesDone;
-  return { types, errors, message, text: textOf(message) };
-}
-
-function textOf(message) {
-  if (!message) return null;
-  return message.parts.filter((p) => p.type === "text").map((p) => p.text).join("");
 }
 
 async function send({ chatId, messages, trigger = "submit-message", messageId, abortSignal }) {
@@ -85,7 +46,7 @@ try {
       messages: [userMessage("u1", args.text)],
       abortSignal: abort.signal,
     });
-    out.first = await readAll(stream, { stopAfterText: args.stopAfterText ?? 2, abort });
+    out.first = await readAll(stream, { after: args.stopAfterText ?? 2, act: () => abort.abort() });
     const resumed = await transport.reconnectToStream({ chatId: args.chatId });
     out.resumed = resumed === null ? null : await readAll(resumed);
   } else if (args.scenario === "resume-none") {

@@ -9,8 +9,11 @@
 
 import WebSocket from "ws";
 
+import { readAll as readStream } from "./read_ui_stream.mjs";
+
 const args = JSON.parse(process.argv[2]);
 const { WebSocketChatTransport, readUIMessageStream } = await import(args.pkg ?? "ai");
+const readAll = (stream, options) => readStream(stream, readUIMessageStream, options);
 
 class PageWebSocket extends WebSocket {
   constructor(url, protocols) {
@@ -37,45 +40,6 @@ function transportFor(base) {
 
 function userMessage(id, text) {
   return { id, role: "user", parts: [{ type: "text", text }] };
-}
-
-// Read a chunk stream: the chunk types, the final UIMessage and the errors; optionally act after
-// `after` text deltas (abort the request, or close the transport).
-async function readAll(stream, { after = null, act = null } = {}) {
-  const [forTypes, forMessage] = stream.tee();
-  const types = [];
-  const errors = [];
-  const typesDone = (async () => {
-    const reader = forTypes.getReader();
-    let texts = 0;
-    try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        types.push(value.type);
-        if (value.type === "text-delta" && after != null && ++texts >= after) {
-          act();
-          break;
-        }
-      }
-    } catch (error) {
-      errors.push(`chunks: ${error.message ?? error}`);
-    }
-  })();
-  let message = null;
-  try {
-    for await (const snapshot of readUIMessageStream({
-      stream: forMessage,
-      onError: (error) => errors.push(error.message ?? String(error)),
-    })) {
-      message = snapshot;
-    }
-  } catch (error) {
-    errors.push(`stream: ${error.message ?? error}`);
-  }
-  await typesDone;
-  const text = message ? message.parts.filter((p) => p.type === "text").map((p) => p.text).join("") : null;
-  return { types, errors, message, text };
 }
 
 const out = {};
