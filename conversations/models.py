@@ -50,7 +50,9 @@ class Conversation(models.Model):
     cost = models.DecimalField(
         max_digits=18, decimal_places=8, null=True, blank=True, help_text="The answers' known cost (USD)."
     )
-    cost_unknown_answers = models.PositiveIntegerField(default=0, help_text="Answers whose model has no price.")
+    cost_unknown_answers = models.PositiveIntegerField(
+        default=0, help_text="Answers whose model has no price."
+    )
     last_message_role = models.CharField(max_length=16, blank=True)
     last_message_preview = models.CharField(max_length=200, blank=True)
     last_message_at = models.DateTimeField(null=True, blank=True)
