@@ -88,6 +88,7 @@ class PriceBook:
         self._rows: dict[str, Price] = {}
         self._loaded_at = float("-inf")
         self._refreshing: asyncio.Task | None = None
+        self._rates: tuple[tuple, dict[str, list[str]]] | None = None
 
     def price(self, provider: str, model: str) -> Price | None:
         key = price_key(provider, model)
@@ -112,7 +113,14 @@ class PriceBook:
         return None if price is None else (price.input / MILLION, price.output / MILLION)
 
     def reservation_rates(self) -> dict[str, list[str]]:
-        """Every known price as ``{"provider:model": [input, output]}`` per token (for the opening SQL)."""
+        """Every known price as ``{"provider:model": [input, output]}`` per token (for the opening SQL);
+        built once per price refresh (and per change of the ``PRICES`` setting), not per turn."""
+        key = (self._loaded_at, id(getattr(settings, "PRICES", None)))
+        if self._rates is None or self._rates[0] != key:
+            self._rates = (key, self._build_rates())
+        return self._rates[1]
+
+    def _build_rates(self) -> dict[str, list[str]]:
         keys = {**DEFAULT_PRICES, **_setting_prices(), **self._rows}
         rates = {}
         for key in keys:

@@ -179,7 +179,12 @@ def _charge_tokens(request: TurnRequest, outcome: TurnOutcome) -> None:
     key = request.rate_limit_key or (f"user:{request.owner_id}" if request.owner_id is not None else None)
     tokens = (outcome.input_tokens or 0) + (outcome.output_tokens or 0)
     if key is not None and tokens and settings.RATE_LIMIT_TOKENS and settings.REDIS_URL:
-        asyncio.get_running_loop().create_task(token_rate_limiter.spend(key, tokens))
+        task = asyncio.get_running_loop().create_task(token_rate_limiter.spend(key, tokens))
+        _charging.add(task)  # a task only the loop refers to may be collected before it runs
+        task.add_done_callback(_charging.discard)
+
+
+_charging: set[asyncio.Task] = set()
 
 
 def _provider_request(request: TurnRequest, opened: OpenedTurn, model: str, chained: bool) -> ProviderRequest:
