@@ -27,20 +27,18 @@ def message_for_owner(owner_id: int | None, session_key: str, message_id: str) -
     )
 
 
+def _answers_for_owner(owner_id: int | None, session_key: str):
+    """The session's answers, newest first (none for a mount's session without an owner)."""
+    if not natively_reachable(owner_id, session_key):
+        return Message.objects.none()
+    return Message.objects.filter(
+        conversation__owner_id=owner_id, conversation__session_key=session_key, role=Message.Role.ASSISTANT
+    ).order_by("-created_at")
+
+
 def streaming_message_for_owner(owner_id: int | None, session_key: str) -> Message | None:
     """The answer of this session still being generated, if any."""
-    if not natively_reachable(owner_id, session_key):
-        return None
-    return (
-        Message.objects.filter(
-            conversation__owner_id=owner_id,
-            conversation__session_key=session_key,
-            role=Message.Role.ASSISTANT,
-            status=Message.Status.STREAMING,
-        )
-        .order_by("-created_at")
-        .first()
-    )
+    return _answers_for_owner(owner_id, session_key).filter(status=Message.Status.STREAMING).first()
 
 
 def ui_message_for_owner(owner_id: int | None, session_key: str, ui_id: str) -> Message | None:
@@ -57,17 +55,7 @@ def ui_message_for_owner(owner_id: int | None, session_key: str, ui_id: str) -> 
 
 
 def latest_answer_for_owner(owner_id: int | None, session_key: str) -> Message | None:
-    if not natively_reachable(owner_id, session_key):
-        return None
-    return (
-        Message.objects.filter(
-            conversation__owner_id=owner_id,
-            conversation__session_key=session_key,
-            role=Message.Role.ASSISTANT,
-        )
-        .order_by("-created_at")
-        .first()
-    )
+    return _answers_for_owner(owner_id, session_key).first()
 
 
 def session_list_for_owner(

@@ -134,3 +134,32 @@ def settle_turns():
     deadline = time.monotonic() + 10
     while (running.running_jobs or store._pending_closes) and time.monotonic() < deadline:
         time.sleep(0.02)
+
+
+@pytest.fixture(scope="module")
+def two_servers(django_db_setup, django_db_blocker, fake_upstream_server):
+    """Two live uvicorn processes on the test database and the shared Redis (the fake upstream's
+    OpenAI as their provider): fan-out, stop and resume across processes."""
+    import os
+
+    from tests.live_server import current_database_url, live_server
+
+    if not os.environ.get("REDIS_URL"):
+        pytest.skip("needs REDIS_URL: the two processes share Redis")
+    with django_db_blocker.unblock():
+        database_url = current_database_url()
+    env = {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": os.environ["REDIS_URL"],
+        "LLM_PROVIDER": "openai",
+        "OPENAI_API_KEY": "sk-test",
+        "OPENAI_BASE_URL": fake_upstream_server.openai_base_url,
+        "OPENAI_MODEL": "gpt-test",
+        "LLM_RETRY_ATTEMPTS": "0",
+        "HTTP_DETACH_GRACE_SECONDS": "10",
+        "WS_DETACH_GRACE_SECONDS": "10",
+        "ALLOW_ANONYMOUS": "true",
+        "LOG_LEVEL": "WARNING",
+    }
+    with live_server(env, server="uvicorn") as a, live_server(env, server="uvicorn") as b:
+        yield a, b

@@ -4,7 +4,6 @@ wire protocol read by hand (tickets, frame validation, resume by sequence, a sec
 from __future__ import annotations
 
 import json
-import os
 import time
 
 import httpx
@@ -16,7 +15,6 @@ from accounts.keys import api_key_create
 from conversations.models import Conversation, Message
 from tests.fake_upstream import expected_reply
 from tests.js_clients import run_js
-from tests.live_server import current_database_url, live_server
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -79,28 +77,6 @@ def test_abort_mid_answer_stops_the_turn_and_it_is_stored_interrupted(js, openai
 
 def test_resume_with_no_running_answer_is_null(js):
     assert js("resume-none", chatId="ws-idle") == {"resumed": None}
-
-
-@pytest.fixture(scope="module")
-def two_servers(django_db_setup, django_db_blocker, fake_upstream_server):
-    if not os.environ.get("REDIS_URL"):
-        pytest.skip("needs REDIS_URL: the two processes share Redis")
-    with django_db_blocker.unblock():
-        database_url = current_database_url()
-    env = {
-        "DATABASE_URL": database_url,
-        "REDIS_URL": os.environ["REDIS_URL"],
-        "LLM_PROVIDER": "openai",
-        "OPENAI_API_KEY": "sk-test",
-        "OPENAI_BASE_URL": fake_upstream_server.openai_base_url,
-        "OPENAI_MODEL": "gpt-test",
-        "LLM_RETRY_ATTEMPTS": "0",
-        "WS_DETACH_GRACE_SECONDS": "10",
-        "ALLOW_ANONYMOUS": "true",
-        "LOG_LEVEL": "WARNING",
-    }
-    with live_server(env, server="uvicorn") as a, live_server(env, server="uvicorn") as b:
-        yield a, b
 
 
 def test_resume_on_a_new_connection_to_another_process_gets_the_whole_answer(two_servers, upstream):

@@ -9,7 +9,6 @@ from websockets.sync.client import connect as ws_connect
 
 from tests.factories import make_conversation
 from tests.fake_upstream import expected_reply
-from tests.live_server import current_database_url, live_server
 from tests.turn_client import SSEParser
 
 pytestmark = [
@@ -19,24 +18,8 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def servers(django_db_setup, django_db_blocker, fake_upstream_server):
-    with django_db_blocker.unblock():
-        database_url = current_database_url()
-    env = {
-        "DATABASE_URL": database_url,
-        "REDIS_URL": os.environ["REDIS_URL"],
-        "LLM_PROVIDER": "openai",
-        "OPENAI_API_KEY": "sk-test",
-        "OPENAI_BASE_URL": fake_upstream_server.openai_base_url,
-        "OPENAI_MODEL": "gpt-test",
-        "LLM_RETRY_ATTEMPTS": "0",
-        "HTTP_DETACH_GRACE_SECONDS": "10",
-        "WS_DETACH_GRACE_SECONDS": "10",
-        "ALLOW_ANONYMOUS": "true",
-        "LOG_LEVEL": "WARNING",
-    }
-    with live_server(env, server="uvicorn") as a, live_server(env, server="uvicorn") as b:
-        yield a, b
+def servers(two_servers):
+    return two_servers
 
 
 def ws_url(base: str, key: str) -> str:
