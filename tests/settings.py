@@ -24,4 +24,7 @@ DEMO_PROVIDER_ALLOWED = os.environ.get("DEMO_PROVIDER_ALLOWED", "true") == "true
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # A file, not :memory:, so live server processes started by tests share it.
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test-db.sqlite3")}  # noqa: F405
+    # TEST_SQLITE_NAME lets two runs in one checkout keep apart.
+    DATABASES["default"]["TEST"] = {  # noqa: F405
+        "NAME": os.environ.get("TEST_SQLITE_NAME") or str(BASE_DIR / "test-db.sqlite3")  # noqa: F405
+    }
