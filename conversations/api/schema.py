@@ -94,6 +94,37 @@ def _forbid_nul(schema: Any) -> None:
         _forbid_nul(value)
 
 
+def _sse(data: dict[str, Any] | None = None) -> dict[str, Any]:
+    """An event stream's media type: ``schema`` describes one event, as OpenAPI 3.0 tools read it.
+
+    Each event is its fields (``event``, ``data``, ``id``, ``retry``); ``data`` is text, and where every
+    event of the stream carries a JSON object, ``contentMediaType``/``contentSchema`` say which.
+    """
+    event = {
+        "type": "object",
+        "required": ["data"],
+        "properties": {
+            "event": {"type": "string"},
+            "data": data or {"type": "string"},
+            "id": {"type": "string"},
+            "retry": {"type": "integer"},
+        },
+    }
+    return {"schema": event}
+
+
+def _json_data(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "string", "contentMediaType": "application/json", "contentSchema": schema}
+
+
+RESPONSES_EVENT = {
+    "type": "object",
+    "description": "A Responses API streaming event (response.created … response.completed, or error).",
+    "properties": {"type": {"type": "string"}, "sequence_number": {"type": "integer", "minimum": 0}},
+    "required": ["type", "sequence_number"],
+}
+
+
 def _errors(*codes: int) -> dict[str, Any]:
     return {
         str(c): {"description": "Error", "content": {"application/json": {"schema": ERROR}}} for c in codes
@@ -105,7 +136,7 @@ def _turn_responses() -> dict[str, Any]:
         "200": {
             "description": "The turn: SSE (text/event-stream), NDJSON, or the whole turn as JSON, by Accept.",
             "content": {
-                "text/event-stream": {"schema": {"type": "string"}},
+                "text/event-stream": _sse(_json_data(EVENT)),
                 "application/x-ndjson": {"schema": {"type": "string"}},
                 "application/json": {"schema": {"type": "object", "additionalProperties": True}},
             },
@@ -230,7 +261,7 @@ def add_non_drf_paths(result: dict, generator: Any, request: Any, public: bool) 
             {
                 "200": {
                     "description": "SSE",
-                    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                    "content": {"text/event-stream": _sse(_json_data(EVENT))},
                 },
                 **_errors(400, 401, 404, 503),
             },
@@ -243,10 +274,10 @@ def add_non_drf_paths(result: dict, generator: Any, request: Any, public: bool) 
             [],
             {
                 "200": {
-                    "description": "chat.completion, or chat.completion.chunk SSE",
+                    "description": "chat.completion, or chat.completion.chunk SSE (then data: [DONE])",
                     "content": {
                         "application/json": {"schema": {"type": "object"}},
-                        "text/event-stream": {"schema": {"type": "string"}},
+                        "text/event-stream": _sse(),
                     },
                 },
                 **_errors(400, 401, 413, 415, 422, 429, 502, 503, 504),
@@ -303,7 +334,7 @@ def add_non_drf_paths(result: dict, generator: Any, request: Any, public: bool) 
                     "description": "response, or its SSE events (response.created … response.completed)",
                     "content": {
                         "application/json": {"schema": {"type": "object"}},
-                        "text/event-stream": {"schema": {"type": "string"}},
+                        "text/event-stream": _sse(_json_data(RESPONSES_EVENT)),
                     },
                 },
                 **_errors(400, 401, 404, 409, 413, 415, 422, 429, 502, 503, 504),
@@ -340,7 +371,16 @@ def add_non_drf_paths(result: dict, generator: Any, request: Any, public: bool) 
                 {"name": "stream", "in": "query", "schema": {"type": "boolean"}},
                 {"name": "starting_after", "in": "query", "schema": {"type": "integer", "minimum": 0}},
             ],
-            {"200": response_object, **_errors(400, 401, 404, 503)},
+            {
+                "200": {
+                    "description": "response, or with stream=true its SSE events after starting_after",
+                    "content": {
+                        "application/json": {"schema": {"type": "object"}},
+                        "text/event-stream": _sse(_json_data(RESPONSES_EVENT)),
+                    },
+                },
+                **_errors(400, 401, 404, 503),
+            },
         ),
         "delete": _operation(
             "openai_responses_delete",
@@ -448,7 +488,7 @@ def _add_ai_sdk_paths(paths: dict[str, Any]) -> None:
     ]
     ui_stream = {
         "description": "A UI message stream (x-vercel-ai-ui-message-stream: v1): data: <chunk> frames, then [DONE]",
-        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        "content": {"text/event-stream": _sse()},
     }
     paths["/api/ai-sdk/chat"] = {
         "post": _operation(

@@ -120,3 +120,32 @@ def test_fuzz_every_operation_with_credentials(api_schema, fuzz_server, fuzz_key
 def test_fuzz_every_operation_without_credentials(api_schema, fuzz_server, ledger):
     failures = fuzz_all_operations(api_schema, fuzz_server, ledger, {}, max(3, EXAMPLES // 3))
     assert not failures, "\n".join(failures) + "\n--- server log ---\n" + server_errors(fuzz_server)
+
+
+# One streamed call of each operation that answers with an event stream, checked against the schema:
+# the fuzz reaches these only when it happens to draw stream=true (or the SSE Accept).
+STREAMED_CALLS = {
+    "native": ("/api/sessions/{session_key}/messages", {"session_key": "sse-schema"}, {"content": "Hi"}),
+    "chat": ("/v1/chat/completions", {}, {"messages": [{"role": "user", "content": "Hi"}], "stream": True}),
+    "responses": ("/v1/responses", {}, {"input": "Hi", "stream": True}),
+    "ai-sdk": (
+        "/api/ai-sdk/chat",
+        {},
+        {
+            "id": "ai-sdk-schema",
+            "trigger": "submit-message",
+            "messages": [{"id": "u1", "role": "user", "parts": [{"type": "text", "text": "Hi"}]}],
+        },
+    ),
+}
+
+
+@pytest.mark.parametrize(("path", "path_parameters", "body"), STREAMED_CALLS.values(), ids=STREAMED_CALLS)
+def test_event_streams_conform_to_the_schema(api_schema, fuzz_server, fuzz_key, path, path_parameters, body):
+    operation = api_schema[path]["POST"]
+    case = operation.Case(path_parameters=path_parameters or None, body=body, media_type="application/json")
+    headers = {"X-API-Key": fuzz_key, "Accept": "text/event-stream"}
+    response = case.call(base_url=fuzz_server.url, headers=headers, timeout=30)
+    assert response.status_code == 200, response.text[:300]
+    assert response.headers["content-type"][0].startswith("text/event-stream")
+    case.validate_response(response)
