@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from conversations.errors import NotFound
+from conversations.errors import NotFound, TurnRejected
 
 
 def in_mount_namespace(session_key: str) -> bool:
@@ -31,4 +31,14 @@ def require_native_key(owner_id: int | None, session_key: str) -> None:
         raise NotFound(
             f"No session with this key: keys starting with {session_key.partition(':')[0]}: belong to "
             "that /compat/ mount's callers and are reachable only through it."
+        )
+
+
+def require_creatable_key(owner_id: int | None, session_key: str) -> None:
+    """Refuse a new session (created or imported) under a mount's key for a caller without an owner:
+    the mount's next caller with that key would be handed the planted history."""
+    if not natively_reachable(owner_id, session_key):
+        reason = f"keys starting with {session_key.partition(':')[0]}: belong to that /compat/ mount."
+        raise TurnRejected(
+            f"session_key: {reason}", code="invalid_input", status=400, details={"session_key": [reason]}
         )

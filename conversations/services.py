@@ -13,11 +13,13 @@ from django.utils import timezone
 
 from conversations.counters import sessions_recount
 from conversations.models import Artifact, Conversation, Message
+from conversations.namespaces import require_creatable_key
 
 SESSION_EXPORT_FORMAT = "chat-session/1"
 
 
 def conversation_create(*, owner_id: int | None, session_key: str, **fields: object) -> Conversation:
+    require_creatable_key(owner_id, session_key)
     try:
         with transaction.atomic():
             return Conversation.objects.create(owner_id=owner_id, session_key=session_key, **fields)
@@ -149,6 +151,7 @@ def conversation_import(*, owner_id: int | None, data: dict) -> Conversation:
 
     session = data["session"]
     key = session["session_key"]
+    require_creatable_key(owner_id, key)
     if Conversation.objects.filter(owner_id=owner_id, session_key=key).exists():
         key = f"{key[:100]}-imported-{uuid.uuid4().hex[:8]}"
     conversation = Conversation.objects.create(

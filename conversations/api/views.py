@@ -30,7 +30,6 @@ from conversations.api.serializers import (
 )
 from conversations.counters import sessions_recount
 from conversations.models import Conversation, Message
-from conversations.namespaces import natively_reachable
 from providers.registry import get_registry
 
 LANGUAGE_TYPES = {
@@ -110,10 +109,6 @@ class SessionListCreate(generics.ListCreateAPIView):
     def perform_create(self, serializer: SessionSerializer) -> None:
         data = dict(serializer.validated_data)
         key = data.pop("session_key", None) or f"sess-{uuid.uuid4().hex[:12]}"
-        if not natively_reachable(owner_id_of(self.request), key):
-            raise ValidationError(
-                {"session_key": f"keys starting with {key.partition(':')[0]}: belong to that /compat/ mount."}
-            )
         conversation = services.conversation_create(
             owner_id=owner_id_of(self.request), session_key=key, **data
         )
