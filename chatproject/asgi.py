@@ -1,6 +1,7 @@
 """ASGI entry point: HTTP through Django (the streaming routes beside its per-request handler,
 through the same middleware: ``lean_edge.py``), WebSockets through Channels.
 
+A NUL in a URL is refused before routing, for both protocols (``url_guard.py``).
 WebSocket connections must come from an allowed host or one of ALLOWED_ORIGINS,
 and carry the Django session (AuthMiddlewareStack).
 """
@@ -21,6 +22,7 @@ from accounts.websocket import ApiKeyWebsocketMiddleware  # noqa: E402
 from chatproject.body_guard import RequestBodyGuard  # noqa: E402
 from chatproject.lean_edge import LeanEdge  # noqa: E402
 from chatproject.lifespan import LifespanApp  # noqa: E402
+from chatproject.url_guard import NulUrlGuard  # noqa: E402
 from conversations.request_end import RequestEndCallbacks  # noqa: E402
 from conversations.routing import websocket_urlpatterns  # noqa: E402
 
@@ -34,13 +36,15 @@ def allowed_websocket_origins() -> list[str]:
 
 
 application = LifespanApp(
-    ProtocolTypeRouter(
-        {
-            "http": RequestBodyGuard(RequestEndCallbacks(LeanEdge(django_asgi_app))),
-            "websocket": OriginValidator(
-                AuthMiddlewareStack(ApiKeyWebsocketMiddleware(URLRouter(websocket_urlpatterns))),
-                allowed_websocket_origins(),
-            ),
-        }
+    NulUrlGuard(
+        ProtocolTypeRouter(
+            {
+                "http": RequestBodyGuard(RequestEndCallbacks(LeanEdge(django_asgi_app))),
+                "websocket": OriginValidator(
+                    AuthMiddlewareStack(ApiKeyWebsocketMiddleware(URLRouter(websocket_urlpatterns))),
+                    allowed_websocket_origins(),
+                ),
+            }
+        )
     )
 )

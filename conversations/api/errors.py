@@ -43,7 +43,9 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
-    code = next((c for kind, c in CODES.items() if isinstance(exc, kind)), "error")
+    code = getattr(exc, "error_code", None) or next(
+        (c for kind, c in CODES.items() if isinstance(exc, kind)), "error"
+    )
     if isinstance(exc, exceptions.AuthenticationFailed) and response.status_code == status.HTTP_403_FORBIDDEN:
         response.status_code = status.HTTP_401_UNAUTHORIZED
     if isinstance(exc, exceptions.NotAuthenticated):
