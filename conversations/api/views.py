@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 from asgiref.sync import sync_to_async
 from django.http import HttpResponse, StreamingHttpResponse
 from django.utils.dateparse import parse_datetime
+from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
@@ -212,7 +213,8 @@ class ArtifactRaw(ArtifactDetail):
         if artifact.filename:
             content_type = mimetypes.guess_type(filename)[0] or content_type
         response = HttpResponse(artifact.content, content_type=f"{content_type}; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="{filename.replace(chr(34), "")}"'
+        # Django quotes or percent-encodes the name: an imported one may hold quotes, CR/LF or non-ASCII.
+        response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=filename)
         response["X-Content-Type-Options"] = "nosniff"
         return response
 
