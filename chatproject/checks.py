@@ -6,13 +6,15 @@ thread hop per hook), so Django reports W001-W003 wrongly and, worse, skips ever
 depends on that middleware (HSTS, SSL redirect, nosniff, referrer and opener policies, X-Frame
 DENY, the CSRF cookie). Its W001-W003 are silenced in settings; here those same checks run again
 against MIDDLEWARE with each subclass written as the Django class it extends, so each protection
-is checked (and a missing one still fails: ``chatproject.security.W001``-``W003``).
+is checked (and a missing one still fails: ``chatproject.security.W001``-``W003``). django-axes
+looks for its middleware the same way (``axes.W002``, silenced too): ``chatproject.axes.W002``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from axes.checks import axes_middleware_check
 from django.conf import settings
 from django.core.checks import CheckMessage, Tags, register
 from django.core.checks.security import base, csrf
@@ -23,6 +25,7 @@ DJANGO_MIDDLEWARE = (
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
+    "axes.middleware.AxesMiddleware",
 )
 MIDDLEWARE_CHECKS = (
     base.check_security_middleware,
@@ -37,12 +40,13 @@ MIDDLEWARE_CHECKS = (
     base.check_cross_origin_opener_policy,
     csrf.check_csrf_middleware,
     csrf.check_csrf_cookie_secure,
+    axes_middleware_check,
 )
-SILENCED_BY_SETTINGS = ("security.W001", "security.W002", "security.W003")
+SILENCED_BY_SETTINGS = ("security.W001", "security.W002", "security.W003", "axes.W002")
 
 
 def as_django_paths(middleware: list[str]) -> list[str]:
-    """MIDDLEWARE with each subclass of Django's security middleware written as Django's class."""
+    """MIDDLEWARE with each subclass of Django's (or axes') middleware written as the class it extends."""
     named = []
     for path in middleware:
         cls = import_string(path)

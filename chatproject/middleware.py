@@ -8,6 +8,10 @@ by the session; those still go to a thread, only when they have something to wri
 otherwise Django's: each class below is Django's class with ``__acall__`` (and ``process_view``)
 running the same methods inline on the event loop. Under a sync handler (the test client) nothing
 changes.
+
+``LoginThrottleMiddleware`` is django-axes' middleware the same way: it only reads a flag the login
+backend set, and its lockout response (``accounts.login_throttle.lockout_response``) does no I/O,
+so it is built inline instead of on the shared thread.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from axes import middleware as axes
+from axes.helpers import get_lockout_response
 from django.conf import settings
 from django.contrib.auth import middleware as auth
 from django.contrib.messages import middleware as messages
@@ -96,3 +102,13 @@ class CsrfViewMiddleware(InlineAsyncMixin, csrf.CsrfViewMiddleware):
         if not self._inline:
             return await csrf.CsrfViewMiddleware.__acall__(self, request)
         return await super().__acall__(request)
+
+
+class LoginThrottleMiddleware(axes.AxesMiddleware):
+    """Axes' middleware: a login refused for too many failures becomes ``429 login_locked``."""
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
+        response = await self.get_response(request)
+        if settings.AXES_ENABLED and getattr(request, "axes_locked_out", None):
+            response = get_lockout_response(request, response, getattr(request, "axes_credentials", None))
+        return response

@@ -7,6 +7,7 @@ parsed stops start-up with a message naming the variable and the accepted form.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -41,6 +42,7 @@ INSTALLED_APPS = [
     "channels",
     "rest_framework",
     "drf_spectacular",
+    "axes",
     "django.contrib.postgres",
     "chatproject",
     "providers",
@@ -64,10 +66,11 @@ MIDDLEWARE = [
     "chatproject.middleware.AuthenticationMiddleware",
     "chatproject.middleware.MessageMiddleware",
     "chatproject.middleware.XFrameOptionsMiddleware",
+    "chatproject.middleware.LoginThrottleMiddleware",  # django-axes' (last, as axes asks)
 ]
 
 # Django finds its middleware by path; ours are subclasses: chatproject/checks.py checks them instead.
-SILENCED_SYSTEM_CHECKS = ["security.W001", "security.W002", "security.W003"]
+SILENCED_SYSTEM_CHECKS = ["security.W001", "security.W002", "security.W003", "axes.W002"]
 
 ROOT_URLCONF = "chatproject.urls"
 ASGI_APPLICATION = "chatproject.asgi.application"
@@ -187,6 +190,25 @@ STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else 
 SERVESTATIC_USE_FINDERS = True
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
+
+# --- Login throttling (django-axes, accounts/login_throttle.py): AXES_FAILURE_LIMIT wrong passwords
+# in a row for one username from one address lock that pair for AXES_COOLOFF_MINUTES (never for good).
+# Counted in the database, which every server process shares.
+AUTHENTICATION_BACKENDS = [
+    "accounts.login_throttle.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = e.env_bool("AXES_ENABLED", True)
+AXES_FAILURE_LIMIT = e.env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=e.env_float("AXES_COOLOFF_MINUTES", 15.0, minimum=0.1))
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # a lock ends AXES_COOLOFF_MINUTES after it began
+AXES_CLIENT_IP_CALLABLE = "accounts.login_throttle.login_client_ip"
+AXES_LOCKOUT_CALLABLE = "accounts.login_throttle.lockout_response"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_VERBOSE = False
 
 # --- Production hardening: on unless DEBUG; each can be turned off behind a TLS-terminating proxy.
 SECURE_PROXY_SSL_HEADER = (

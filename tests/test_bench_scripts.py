@@ -39,6 +39,7 @@ CASES = {
     "db_roundtrips.py": {"script", "machine", "server", "results", "constant_in_reply_length"},
     "upstream_client.py": {"script", "machine", "args", "results"},
     "history_scale.py": {"script", "machine", "server", "build", "counts", "rows", "plans"},
+    "middleware_cost.py": {"script", "machine", "chain_us_per_request", "lockout_answer_us"},
 }
 
 

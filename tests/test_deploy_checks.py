@@ -29,3 +29,9 @@ def test_removing_a_protection_still_fails_the_checklist(settings):
     assert "chatproject.security.W003" in ids()
     settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if not m.endswith(".SecurityMiddleware")]
     assert "chatproject.security.W001" in ids()
+
+
+def test_removing_the_login_throttle_fails_the_checklist(settings):
+    assert "chatproject.axes.W002" not in ids()
+    settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if not m.endswith("LoginThrottleMiddleware")]
+    assert "chatproject.axes.W002" in ids()
