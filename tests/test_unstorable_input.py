@@ -109,7 +109,7 @@ def test_a_lone_surrogate_in_an_imported_session_is_400_and_stores_nothing(api):
 
 def test_a_lone_surrogate_or_nul_in_responses_metadata_is_refused_and_stores_nothing(api):
     for value, status in (("\\ud800", 400), ("a\\u0000b", 422)):
-        body = '{"model": "gpt-test", "input": "hi", "metadata": {"k": "%s"}}' % value
+        body = '{"model": "gpt-test", "input": "hi", "metadata": {"k": "' + value + '"}}'
         response = post_json(api, "/v1/responses", body)
         assert response.status_code == status, response.text
         assert response.json()["error"]["type"] == "invalid_request_error"  # the Responses API's shape
@@ -120,19 +120,19 @@ def test_a_lone_surrogate_or_nul_in_responses_metadata_is_refused_and_stores_not
 def test_json_nested_past_the_limit_is_400_on_the_history_api(api, depth):
     """330 levels was a RecursionError in the NUL check (814 bytes, a 100 kB traceback); 3,000 one in
     the standard library's decoder itself."""
-    error = error_of(post_json(api, "/api/sessions", '{"metadata": %s}' % nested(depth)), 400)
+    error = error_of(post_json(api, "/api/sessions", '{"metadata": ' + nested(depth) + "}"), 400)
     assert error["code"] == "body_too_deep" and str(MAX_JSON_DEPTH) in error["message"]
     assert not Conversation.objects.exists()
 
 
 def test_json_nested_past_the_limit_is_400_on_a_turn(api):
-    body = '{"content": "hi", "json_schema": %s}' % nested(330)
+    body = '{"content": "hi", "json_schema": ' + nested(330) + "}"
     assert error_of(post_json(api, "/api/sessions/deep/messages", body), 400)["code"] == "body_too_deep"
     assert not Conversation.objects.exists() and not Message.objects.exists()
 
 
 def test_json_nested_to_the_limit_is_accepted(api):
-    body = '{"session_key": "edge", "metadata": {"x": %s}}' % nested(MAX_JSON_DEPTH - 2)
+    body = '{"session_key": "edge", "metadata": {"x": ' + nested(MAX_JSON_DEPTH - 2) + "}}"
     assert post_json(api, "/api/sessions", body).status_code == 201  # the body, metadata, x: 64 levels
 
 
