@@ -3,8 +3,13 @@
 Prices are per million tokens (input, cached input, output), in USD, as :class:`~decimal.Decimal`.
 Where one comes from, first found: a :class:`~billing.models.ModelPrice` row in effect (edited in
 the admin, no deploy), the ``PRICES`` setting (JSON), the defaults shipped here for each provider's
-default and alias models (list prices when written; check your provider's page). A model with no
-price has an unknown cost: stored as empty, never as zero.
+default and alias models (list prices when written; check your provider's page). Each source may
+also price every model of a provider (``"provider:*"``, e.g. a self-hosted server at 0) and every
+model without a price of its own (``"*"``, the fallback price); an exact ``provider:model`` wins
+over its provider's ``*``, which wins over ``*``. A model with no price has an unknown cost: stored
+as empty, never as zero, and while a budget applies to its caller it is not served at all
+(:func:`conversations.turns.rules.reservation_rate`): an unknown price would reserve and spend
+nothing.
 
 The rows are read at most every :data:`REFRESH_SECONDS` per process, off the turn's path (a turn
 never waits for a price read: its two round trips stay two).
@@ -49,8 +54,9 @@ def _price(input: str, cached: str | None, output: str) -> Price:
 
 # List prices (USD per million tokens) of the models each provider uses by default and for the
 # aliases: input, cached input, output. The Responses provider shares OpenAI's models.
+# The offline demo ships a declared price of 0 for any model name it answers.
 DEFAULT_PRICES: Mapping[str, Price] = {
-    "demo:demo": _price("0", "0", "0"),
+    "demo:*": _price("0", "0", "0"),
     "openai:gpt-4o-mini": _price("0.15", "0.075", "0.60"),
     "openai:gpt-4o": _price("2.50", "1.25", "10.00"),
     "openai:gpt-4.1": _price("2.00", "0.50", "8.00"),
@@ -61,12 +67,21 @@ DEFAULT_PRICES: Mapping[str, Price] = {
     "zai:glm-4.5": _price("0.60", "0.11", "2.20"),
     "zai:glm-4.5-air": _price("0.20", "0.03", "1.10"),
     "zai:glm-4.6": _price("0.60", "0.11", "2.20"),
+    "zai:glm-4.5-flash": _price("0", "0", "0"),  # Z.AI's free model (the ``fast`` alias)
 }
+#: The key of the price every model without a price of its own takes (none unless declared).
+FALLBACK = "*"
 SHARED_MODELS = {"openai-responses": "openai"}
 
 
 def price_key(provider: str, model: str) -> str:
     return f"{SHARED_MODELS.get(provider, provider)}:{model}"
+
+
+def price_keys(provider: str, model: str) -> tuple[str, str, str]:
+    """The keys a model's price is looked up under, the first found wins: its own, its provider's
+    ``*``, the fallback. The opening SQL's ``coalesce`` (:mod:`conversations.turns.pg_writes`) says the same."""
+    return price_key(provider, model), price_key(provider, "*"), FALLBACK
 
 
 def _setting_prices() -> dict[str, Price]:
@@ -91,8 +106,12 @@ class PriceBook:
         self._rates: tuple[tuple, dict[str, list[str]]] | None = None
 
     def price(self, provider: str, model: str) -> Price | None:
-        key = price_key(provider, model)
-        return self._rows.get(key) or _setting_prices().get(key) or DEFAULT_PRICES.get(key)
+        setting = _setting_prices()
+        for key in price_keys(provider, model):
+            price = self._rows.get(key) or setting.get(key) or DEFAULT_PRICES.get(key)
+            if price is not None:
+                return price
+        return None
 
     def cost(
         self,
@@ -121,13 +140,12 @@ class PriceBook:
         return self._rates[1]
 
     def _build_rates(self) -> dict[str, list[str]]:
-        keys = {**DEFAULT_PRICES, **_setting_prices(), **self._rows}
+        setting = _setting_prices()
+        keys = {**DEFAULT_PRICES, **setting, **self._rows}
         rates = {}
         for key in keys:
-            provider, _, model = key.partition(":")
-            price = self.price(provider, model)
-            if price is not None:
-                rates[key] = [str(price.input / MILLION), str(price.output / MILLION)]
+            price = self._rows.get(key) or setting.get(key) or DEFAULT_PRICES.get(key)
+            rates[key] = [str(price.input / MILLION), str(price.output / MILLION)]
         for alias, provider in SHARED_MODELS.items():
             rates.update(
                 {

@@ -342,10 +342,11 @@ LLM_READ_TIMEOUT = e.env_float("LLM_READ_TIMEOUT", 120.0, minimum=0.1)
 LLM_HTTP_TRANSPORT = e.env_choice("LLM_HTTP_TRANSPORT", "asyncio", ("asyncio", "httpx"))
 LLM_MODEL_ALIASES = e.env_json_object("LLM_MODEL_ALIASES")
 
-# Optional per provider: <PREFIX>_MODELS (allowlist, JSON array or CSV) and <PREFIX>_EXTRA_HEADERS (JSON).
-for _prefix in ("GEMINI", "OPENAI", "ZAI", "OPENAI_COMPATIBLE"):
+# Optional per provider: <PREFIX>_MODELS (the models it serves, JSON array or CSV; "*": any name;
+# unset: its default, alias and shipped-price models) and <PREFIX>_EXTRA_HEADERS (JSON).
+for _prefix in ("GEMINI", "OPENAI", "ZAI", "OPENAI_COMPATIBLE", "DEMO"):
     globals()[f"{_prefix}_MODELS"] = e.env_list(f"{_prefix}_MODELS") or None
-    if _prefix != "GEMINI":
+    if _prefix not in ("GEMINI", "DEMO"):
         globals()[f"{_prefix}_EXTRA_HEADERS"] = e.env_json_object(f"{_prefix}_EXTRA_HEADERS")
 
 _KEYED_PROVIDERS = (

@@ -34,6 +34,19 @@ class UnknownProviderOrModel(TurnRejected):
     code = "unknown_provider_or_model"
 
 
+class ModelNotFound(UnknownProviderOrModel):
+    """The provider does not serve this model name (``GET /v1/models`` lists the ones it does)."""
+
+    code = "model_not_found"
+
+
+class PriceUnknown(TurnRejected):
+    """A budget applies to the turn and its model has no price: it would reserve and spend nothing."""
+
+    status = 422
+    code = "price_unknown"
+
+
 class TurnInProgress(TurnRejected):
     """This message (or another turn of the session) is still streaming."""
 

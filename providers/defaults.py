@@ -2,8 +2,13 @@
 
 Plain data: nothing here reads Django settings (only :mod:`providers.registry` and
 :mod:`providers.checks` do). Per provider ``spec.prefix`` names its settings:
-``<PREFIX>_API_KEY``, ``<PREFIX>_BASE_URL``, ``<PREFIX>_MODEL``, ``<PREFIX>_MODELS`` (allowlist) and
-``<PREFIX>_EXTRA_HEADERS``; ``openai`` and ``openai-responses`` share the ``OPENAI`` prefix.
+``<PREFIX>_API_KEY``, ``<PREFIX>_BASE_URL``, ``<PREFIX>_MODEL``, ``<PREFIX>_MODELS`` (the models it
+serves) and ``<PREFIX>_EXTRA_HEADERS``; ``openai`` and ``openai-responses`` share the ``OPENAI`` prefix.
+
+A provider serves the model names it is known to serve, and no others: its default model, the
+targets of its aliases and ``spec.models`` (the models with a shipped price,
+:data:`billing.prices.DEFAULT_PRICES`), or, when ``<PREFIX>_MODELS`` is set, that list and its
+default. ``<PREFIX>_MODELS=*`` (:data:`ANY_MODEL`) opens it to any well-formed name.
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ DEFAULT_GEMINI_API_VERSION = "v1beta"
 DEFAULT_HTTP_TRANSPORT = "asyncio"
 HTTP_TRANSPORTS = ("asyncio", "httpx")
 
-#: A model name accepted when ``<PREFIX>_MODELS`` is not set.
+#: ``<PREFIX>_MODELS=*``: the provider serves any well-formed model name (the operator's explicit choice).
+ANY_MODEL = "*"
+#: A well-formed model name (the only check on a name a provider opened with ``*`` serves).
 MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
 
 
@@ -32,7 +39,8 @@ class ProviderSpec:
 
     ``required_setting`` is what makes it "configured" (its API key, or for ``openai-compatible``
     its base URL); ``None`` means always available. ``adapter`` is ``module:Class``, imported only
-    when the provider is first used so an unused SDK is never loaded.
+    when the provider is first used so an unused SDK is never loaded. ``models`` are the names it
+    serves beside its default and its aliases' targets while ``<PREFIX>_MODELS`` is unset.
     """
 
     name: str
@@ -41,6 +49,7 @@ class ProviderSpec:
     default_model: str
     required_setting: str | None
     aliases: Mapping[str, str] = field(default_factory=dict)
+    models: tuple[str, ...] = ()
 
 
 def _frozen(mapping: dict[str, str]) -> Mapping[str, str]:
@@ -48,6 +57,7 @@ def _frozen(mapping: dict[str, str]) -> Mapping[str, str]:
 
 
 _OPENAI_ALIASES = _frozen({"fast": "gpt-4o-mini", "smart": "gpt-4.1"})
+_OPENAI_MODELS = ("gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-4.1-mini")
 
 PROVIDERS: Mapping[str, ProviderSpec] = MappingProxyType(
     {
@@ -61,6 +71,7 @@ PROVIDERS: Mapping[str, ProviderSpec] = MappingProxyType(
                 "gemini-2.5-flash",
                 "GEMINI_API_KEY",
                 _frozen({"fast": "gemini-2.5-flash", "smart": "gemini-2.5-pro"}),
+                ("gemini-2.5-flash", "gemini-2.5-pro", "gemini-2.5-flash-lite"),
             ),
             ProviderSpec(
                 "openai",
@@ -69,6 +80,7 @@ PROVIDERS: Mapping[str, ProviderSpec] = MappingProxyType(
                 "gpt-4o-mini",
                 "OPENAI_API_KEY",
                 _OPENAI_ALIASES,
+                _OPENAI_MODELS,
             ),
             ProviderSpec(
                 "openai-responses",
@@ -77,6 +89,7 @@ PROVIDERS: Mapping[str, ProviderSpec] = MappingProxyType(
                 "gpt-4o-mini",
                 "OPENAI_API_KEY",
                 _OPENAI_ALIASES,
+                _OPENAI_MODELS,
             ),
             ProviderSpec(
                 "zai",
@@ -85,6 +98,7 @@ PROVIDERS: Mapping[str, ProviderSpec] = MappingProxyType(
                 "glm-4.6",
                 "ZAI_API_KEY",
                 _frozen({"fast": "glm-4.5-flash", "smart": "glm-4.6"}),
+                ("glm-4.6", "glm-4.5", "glm-4.5-air", "glm-4.5-flash"),
             ),
             ProviderSpec(
                 "openai-compatible",

@@ -22,6 +22,7 @@ from django.dispatch import receiver
 
 from .base import Provider, Timeouts
 from .defaults import (
+    ANY_MODEL,
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_DEMO_DELAY,
     DEFAULT_GEMINI_API_VERSION,
@@ -40,7 +41,7 @@ class UnknownProvider(ValueError):
 
 
 class UnknownModel(ValueError):
-    """The model name is malformed or not in the provider's allowlist."""
+    """The model name is malformed or not one the provider serves."""
 
 
 class ProviderNotConfigured(ValueError):
@@ -51,8 +52,9 @@ class ProviderNotConfigured(ValueError):
 class ProviderConfig:
     """One provider's settings, read once.
 
-    ``options`` are its adapter's extra constructor arguments, the API key among them: never expose
-    them (they are left out of ``repr``).
+    ``allowed_models`` is ``<PREFIX>_MODELS`` (``None``: unset, the spec's models are served);
+    ``any_model`` is ``<PREFIX>_MODELS=*``. ``options`` are its adapter's extra constructor
+    arguments, the API key among them: never expose them (they are left out of ``repr``).
     """
 
     spec: ProviderSpec
@@ -61,6 +63,15 @@ class ProviderConfig:
     allowed_models: frozenset[str] | None
     aliases: Mapping[str, str]
     options: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    any_model: bool = False
+
+    @property
+    def served(self) -> frozenset[str]:
+        """The model names it serves by name (beside any name when ``any_model``): see
+        :mod:`providers.defaults`."""
+        if self.allowed_models is not None:
+            return self.allowed_models | {self.default_model}
+        return frozenset({self.default_model, *self.spec.models, *self.aliases.values()})
 
 
 def _setting(name: str, default: Any = None) -> Any:
@@ -136,13 +147,16 @@ def read_config(spec: ProviderSpec) -> ProviderConfig:
     if spec.name == "gemini":
         options["api_version"] = _setting("GEMINI_API_VERSION", DEFAULT_GEMINI_API_VERSION)
     required = spec.required_setting
+    allowed = _allowlist(f"{prefix}_MODELS")
+    any_model = allowed is not None and ANY_MODEL in allowed
     return ProviderConfig(
         spec=spec,
         configured=required is None or bool(_setting(required)),
         default_model=str(_setting(f"{prefix}_MODEL", spec.default_model)),
-        allowed_models=_allowlist(f"{prefix}_MODELS"),
+        allowed_models=None if any_model else allowed,
         aliases=aliases,
         options=options,
+        any_model=any_model,
     )
 
 
@@ -201,7 +215,8 @@ class ProviderRegistry:
         return provider
 
     def resolve_model(self, provider: str | None, model: str | None) -> str:
-        """The model name to send: ``None`` → the provider's default, aliases applied, allowlist enforced."""
+        """The model name to send: ``None`` → the provider's default, aliases applied; a name the
+        provider does not serve (:attr:`ProviderConfig.served`) raises :class:`UnknownModel`."""
         config = self.config(provider)
         requested = (model or "").strip()
         if not requested:
@@ -219,27 +234,27 @@ class ProviderRegistry:
                 f"invalid model name {requested!r}: use letters, digits and . _ : / - (at most 128 characters)"
             )
         if not self._allowed(config, requested):
-            allowed = ", ".join(sorted(config.allowed_models or ()))
+            served = ", ".join(sorted(config.served))
             raise UnknownModel(
-                f"model {requested!r} is not available for {config.spec.name}: use one of {allowed}, "
-                f"or add it to {prefix}_MODELS"
+                f"model {requested!r} is not served by {config.spec.name}: use one of {served} "
+                f"(GET /v1/models lists them), or ask the operator to add it to {prefix}_MODELS"
             )
         return requested
 
     @staticmethod
     def _allowed(config: ProviderConfig, model: str) -> bool:
-        allowed = config.allowed_models
-        return allowed is None or model in allowed or model == config.default_model
+        return config.any_model or model in config.served
 
     def catalog(self) -> list[tuple[str, str]]:
         """``(model id, provider)`` for every model id a request may name, in a stable order: for
-        each configured provider ``provider:model`` for its default and allowed models and
-        ``provider:alias`` for its usable aliases; then the default provider's, bare."""
+        each configured provider ``provider:model`` for the models it serves by name and
+        ``provider:alias`` for its usable aliases; then the default provider's, bare. (A provider
+        opened to any name with ``<PREFIX>_MODELS=*`` serves names beyond these.)"""
         entries: list[tuple[str, str]] = []
         bare: list[tuple[str, str]] = []
         for name in self.names(configured_only=True):
             config = self._configs[name]
-            ids = [config.default_model, *sorted((config.allowed_models or set()) - {config.default_model})]
+            ids = [config.default_model, *sorted(config.served - {config.default_model})]
             usable = {alias for alias, target in config.aliases.items() if self._allowed(config, target)}
             ids += sorted(usable - set(ids))  # an alias whose model the allowlist refuses is left out
             entries += [(f"{name}:{model}", name) for model in ids]

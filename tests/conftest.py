@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
 from django.contrib.auth import get_user_model
 
-from tests.live_server import listening
+from tests.live_server import FAKE_UPSTREAM_PRICES, listening
 
 FULL_SUITE_COMMAND = (
     "DATABASE_URL=postgres://postgres@127.0.0.1:5432/chat REDIS_URL=redis://127.0.0.1:6379/0 make test"
@@ -97,6 +98,7 @@ def openai_upstream(upstream, settings):
     settings.OPENAI_API_KEY = "sk-test-key"
     settings.OPENAI_BASE_URL = upstream.openai_base_url
     settings.OPENAI_MODEL = "gpt-test"
+    settings.PRICES = FAKE_UPSTREAM_PRICES
     settings.LLM_READ_TIMEOUT = 5.0
     settings.LLM_RETRY_ATTEMPTS = 0
     settings.LLM_RETRY_BACKOFF = 0.01
@@ -155,6 +157,7 @@ def two_servers(django_db_setup, django_db_blocker, fake_upstream_server):
         "OPENAI_API_KEY": "sk-test",
         "OPENAI_BASE_URL": fake_upstream_server.openai_base_url,
         "OPENAI_MODEL": "gpt-test",
+        "PRICES": json.dumps(FAKE_UPSTREAM_PRICES),
         "LLM_RETRY_ATTEMPTS": "0",
         "HTTP_DETACH_GRACE_SECONDS": "10",
         "WS_DETACH_GRACE_SECONDS": "10",

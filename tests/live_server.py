@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -32,6 +33,11 @@ def current_database_url() -> str:
     return f"postgres://{auth}@{conf['HOST'] or '127.0.0.1'}:{conf['PORT'] or 5432}/{conf['NAME']}"
 
 
+# The fake upstream bills nothing: its OpenAI models are declared free, as an operator declares a
+# self-hosted server's (a model without a price is refused while a budget applies: docs/usage.md).
+FAKE_UPSTREAM_PRICES = {"openai:*": {"input": 0, "output": 0}}
+
+
 def provider_env(upstream) -> dict[str, str]:
     """Environment for a server process whose providers (OpenAI first) answer from the fake upstream."""
     return {
@@ -39,6 +45,7 @@ def provider_env(upstream) -> dict[str, str]:
         "OPENAI_API_KEY": "sk-test",
         "OPENAI_BASE_URL": upstream.openai_base_url,
         "OPENAI_MODEL": "gpt-test",
+        "PRICES": json.dumps(FAKE_UPSTREAM_PRICES),
         "GEMINI_API_KEY": "gem-test",
         "GEMINI_BASE_URL": upstream.gemini_base_url,
         "ZAI_API_KEY": "id.secret",
@@ -81,6 +88,7 @@ class LiveServer:
         else:
             self.cmd = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(self.port)]
             self.cmd += [
+                "--no-proxy-headers",  # as the README's command: the app alone trusts X-Forwarded-*
                 "--no-access-log",
                 "--timeout-graceful-shutdown",
                 self.env.get("GRACEFUL_TIMEOUT", "5"),

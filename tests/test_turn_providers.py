@@ -92,6 +92,8 @@ def test_a_turn_naming_no_provider_continues_with_the_sessions(client, upstream,
 
 def test_a_session_created_with_a_provider_and_model_answers_with_them(client, upstream, settings):
     settings.LLM_PROVIDER = "demo"
+    settings.GEMINI_MODELS = ["gm-1"]  # served, and priced (anonymous callers have a budget)
+    settings.PRICES = {"gemini:gm-1": {"input": 0, "output": 0}}
     created = client.post(
         "/api/sessions", json={"session_key": "made", "provider": "gemini", "model": "gm-1"}
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.conf import settings
@@ -87,6 +87,8 @@ async def turn_pipeline(request: HttpRequest, route: Route, **params: str) -> Ht
         turn_request = await codec.decode(inbound)
         if route.mount is None:  # the native API never reaches a mount's sessions
             require_native_key(caller.owner_id, turn_request.session_key)
+        elif isinstance(turn_request, TurnRequest):  # the mount's budget applies: the route says so
+            turn_request = replace(turn_request, mount=route.mount)
         started = await route.start(turn_request)
     except (HttpError, TurnRejected) as exc:
         return http_response(codec.reject(exc, inbound))

@@ -31,12 +31,12 @@ from conversations.turns.rules import (
     TurnOutcome,
     artifact_values,
     branch_history,
-    budget_error,
     busy_cutoff,
     chain_from,
     closing_values,
     history_tokens,
     new_session_values,
+    opening_refusal,
     reservation,
     session_closing_counters,
     session_closing_values,
@@ -148,17 +148,15 @@ def turn_open(opening: TurnOpening) -> OpenedTurn | ExistingAnswer:
     budgets = budgets_locked(opening.claims) if opening.claims else []
     reserved = Decimal(0)
     if budgets:
-        if not has_room(budgets, now):
-            raise budget_error(
-                [
-                    (b.scope, b.subject, b.amount, b.spent, b.reserved, b.period, b.period_start)
-                    for b in budgets
-                ],
-                now,
-            )
+        rate = price_book.rate(provider, model)
+        if rate is None or not has_room(budgets, now):
+            rows = [
+                (b.scope, b.subject, b.amount, b.spent, b.reserved, b.period, b.period_start) for b in budgets
+            ]
+            raise opening_refusal(rows, now, rate, provider, model)
         contents = [row[4] for row in recent.values()]
         reserved = reservation(
-            price_book.rate(provider, model),
+            rate,
             opening.reserve_input_tokens + history_tokens(contents, opening.history_limit),
             opening.reserve_output_tokens,
         )

@@ -5,8 +5,9 @@ reference, checked against this module by ``tests/test_turn_store.py``), from
 the same rules (:mod:`conversations.turns.rules`: the columns the SQL sets are
 generated from its field lists), in one round trip each: opening is one batch
 of statements that locks (or creates) the session, reads what the turn needs
-and stores the two messages unless the session is busy or the client id was
-seen; closing is one statement. Each is one simple-protocol message with the
+and stores the two messages unless the session is busy, the client id was
+seen or a budget refuses (then a session it created is dropped again: a refused
+turn stores nothing); closing is one statement. Each is one simple-protocol message with the
 parameters bound client-side by psycopg (cheaper in CPU than psycopg's pipeline
 mode, measured), and a connection is held for one round trip only (under a
 saturated event loop, each await can take long). The connections come from an
@@ -42,11 +43,11 @@ from conversations.turns.rules import (
     TurnOutcome,
     artifact_values,
     branch_history,
-    budget_error,
     busy_cutoff,
     chain_from,
     closing_values,
     new_session_values,
+    opening_refusal,
     session_closing_counters,
     session_closing_values,
     turn_in_progress,
@@ -72,7 +73,8 @@ def _budget_sql(
     session: str, busy: str, chosen_provider: str, chosen_model: str, claims: int
 ) -> tuple[str, ...]:
     """The opening write's budget statements (:mod:`billing.budgets`: ensure, lock, reserve) and the
-    condition the message insert adds: every budget the turn is charged to had room and reserved."""
+    condition the message insert adds: every budget the turn is charged to had room and reserved, at
+    a known price (:func:`conversations.turns.rules.opening_refusal`)."""
     values = ", ".join(
         f"(%(c{i}_scope)s::varchar, %(c{i}_subject)s::varchar, %(c{i}_amount)s::numeric, %(c{i}_period)s::varchar)"
         for i in range(claims)
@@ -102,19 +104,23 @@ def _budget_sql(
             f" OR {alias}.period_start < {current(alias)}) THEN 0 ELSE {alias}.spent END)"
         )
 
-    rate = f"(%(rates)s::jsonb -> ({chosen_provider} || ':' || {chosen_model}))"
+    # billing.prices.price_keys: the model's own price, its provider's "*", the fallback "*"
+    rate = (
+        f"(SELECT coalesce(j -> ({chosen_provider} || ':' || {chosen_model}), j -> ({chosen_provider} || ':*'),"
+        " j -> '*') FROM (SELECT %(rates)s::jsonb AS j) AS prices)"
+    )
     history = (
         f"(SELECT ceil(coalesce(sum(length(content)), 0) / 4.0) FROM (SELECT content FROM {MESSAGES}"
         f" WHERE conversation_id = {session} ORDER BY created_at DESC LIMIT %(history_limit)s) h)"
     )
     amount = (  # rules.reservation
-        f"round(coalesce(({rate} ->> 0)::numeric * (%(reserve_in)s + {history})"
-        f" + ({rate} ->> 1)::numeric * %(reserve_out)s, 0), 8)"
+        f"(SELECT round(coalesce((r ->> 0)::numeric * (%(reserve_in)s + {history})"
+        f" + (r ->> 1)::numeric * %(reserve_out)s, 0), 8) FROM (SELECT {rate} AS r) AS priced)"
     )
     reserve = (
         f"UPDATE {BUDGETS} b SET spent = {spent('b')}, period_start = coalesce({current('b')}, b.period_start),"
         f" reserved = b.reserved + {amount}, reserved_for = %(answer_id)s::uuid"
-        f" WHERE (b.scope, b.subject) IN {named} AND NOT EXISTS ({busy})"
+        f" WHERE (b.scope, b.subject) IN {named} AND {rate} IS NOT NULL AND NOT EXISTS ({busy})"
         f" AND NOT EXISTS (SELECT 1 FROM {MESSAGES} WHERE conversation_id = {session}"
         "   AND client_message_id = %(client_id)s)"
         f" AND NOT EXISTS (SELECT 1 FROM {BUDGETS} x WHERE (x.scope, x.subject) IN {named}"
@@ -204,8 +210,18 @@ def _opening_sql(owner_id: int | None, claims: int = 0) -> tuple[str, ...]:
         f" updated_at = %(answer_at)s WHERE id = {session}"
         f" AND EXISTS (SELECT 1 FROM {MESSAGES} WHERE id = %(answer_id)s::uuid)"
     )
-    budget_statements = [ensure, lock_budgets, reserve] if claims else []
-    return (lock, existing, busy, recent, *budget_statements, insert, update)
+    if not claims:
+        return (lock, existing, busy, recent, insert, update)
+    # A refused opening stores nothing, as the ORM path's rolled-back transaction: the session the
+    # first statement created (its id is this opening's) goes again when the answer was not stored.
+    # Without budgets the insert is refused only on a session that already existed (busy, repeated
+    # client id). Created and dropped rather than created last: the first statement's row lock is
+    # what makes a concurrent first turn of the same key wait and then see this one's answer.
+    discard = (
+        f"DELETE FROM {CONVERSATIONS} WHERE id = %(id)s"
+        f" AND NOT EXISTS (SELECT 1 FROM {MESSAGES} WHERE id = %(answer_id)s::uuid)"
+    )
+    return (lock, existing, busy, recent, ensure, lock_budgets, reserve, insert, update, discard)
 
 
 @functools.lru_cache(maxsize=16)
@@ -259,8 +275,8 @@ async def turn_open(opening: TurnOpening) -> OpenedTurn | ExistingAnswer:
         return ExistingAnswer(str(answer_id), status)
     if streaming:
         raise turn_in_progress(str(streaming[0][0]))
-    if not inserted:
-        raise budget_error(list(budgets), now)
+    if not inserted:  # rules.opening_refusal: the SQL reserved nothing (no price, or a budget full)
+        raise opening_refusal(list(budgets), now, price_book.rate(*chosen), *chosen)
     recent_rows = {str(row[0]): row for row in rows or ()}
     parent_id = next(iter(recent_rows), None)
     if opening.system is not None:

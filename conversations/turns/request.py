@@ -39,6 +39,7 @@ class TurnRequest:
     rate_limit_key: str | None = None  # who is charged for this turn (API key, user or IP)
     rate_limit: str | None = None  # this turn's rate ("20/60 seconds"): None → RATE_LIMIT_TURNS, "" → none
     system_default: str | None = None  # told to the provider when the conversation has no system prompt
+    mount: str | None = None  # the seed mount the turn came through (its budget applies), set by its route
 
     def validate(self) -> None:
         """Raise :class:`InvalidTurnInput` or :class:`PayloadTooLarge` naming what to fix."""

@@ -16,7 +16,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from billing.budgets import Claim, period_end, period_start, spent_now
 from conversations.artifacts import CodeBlock
-from conversations.errors import BudgetExceeded, TurnInProgress
+from conversations.errors import BudgetExceeded, PriceUnknown, TurnInProgress
 from conversations.models import Message
 from providers.base import ChatMessage
 
@@ -261,10 +261,32 @@ def budget_error(rows: list[tuple], now: datetime) -> BudgetExceeded:
     return BudgetExceeded("Over budget: a budget this turn is charged to is used up.", budget="unknown")
 
 
-def reservation(rate: tuple[Decimal, Decimal] | None, input_tokens: int, output_tokens: int) -> Decimal:
-    """What a turn reserves at a per-token ``(input, output)`` rate (nothing when the price is unknown)."""
-    if rate is None:
-        return Decimal(0)
+def price_unknown(provider: str, model: str) -> PriceUnknown:
+    """The refusal of a turn a budget applies to whose model has no price (see :func:`opening_refusal`)."""
+    return PriceUnknown(
+        f"The model {provider}:{model} has no price, and a budget applies to this turn: name a priced "
+        f'model, or ask the operator to declare its price (a "{provider}:{model}" entry in PRICES, '
+        f'"{provider}:*" for all of its models, "*" as the fallback price, or a Model price in the admin).',
+        provider=provider,
+        model=model,
+    )
+
+
+def opening_refusal(
+    rows: list[tuple], now: datetime, rate: tuple[Decimal, Decimal] | None, provider: str, model: str
+) -> PriceUnknown | BudgetExceeded:
+    """Why an opening write with budgets stores nothing, the rule a budget cannot be bypassed by:
+    a turn a budget applies to is reserved and charged at its model's price, so a model without one
+    (:meth:`billing.prices.PriceBook.rate` is None: no price of its own, no ``provider:*`` price,
+    no fallback ``*``; an explicit 0 is a price) is refused (``price_unknown``), never served for
+    free; else a budget without room refuses it (:func:`budget_error`). The ORM path calls it when
+    ``rate`` is None or a budget is full; the native SQL reserves only at a known rate and calls
+    it when nothing was reserved."""
+    return price_unknown(provider, model) if rate is None else budget_error(rows, now)
+
+
+def reservation(rate: tuple[Decimal, Decimal], input_tokens: int, output_tokens: int) -> Decimal:
+    """What a turn reserves at a per-token ``(input, output)`` rate."""
     total = input_tokens * rate[0] + output_tokens * rate[1]
     return total.quantize(Decimal("0.00000001"), rounding=ROUND_HALF_UP)  # as PostgreSQL's numeric rounds
 

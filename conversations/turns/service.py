@@ -18,9 +18,8 @@ from django.conf import settings
 from billing.budgets import claims_for, input_estimate, output_reservation
 from billing.prices import price_book
 from conversations.db import run_db
-from conversations.errors import RepeatedTurnInProgress, TurnRejected, UnknownProviderOrModel
+from conversations.errors import ModelNotFound, RepeatedTurnInProgress, TurnRejected, UnknownProviderOrModel
 from conversations.models import Message
-from conversations.namespaces import in_mount_namespace
 from conversations.ratelimit import token_rate_limiter, turn_rate_limiter
 from conversations.turns import store
 from conversations.turns.admission import admission_gate
@@ -47,8 +46,10 @@ def _resolve(provider: str | None, model: str | None) -> tuple[Provider, str]:
                 status=503,
             )
         return resolved
-    except (UnknownProvider, UnknownModel) as exc:
-        raise UnknownProviderOrModel(str(exc)) from None
+    except UnknownModel as exc:
+        raise ModelNotFound(str(exc), field="model") from None
+    except UnknownProvider as exc:
+        raise UnknownProviderOrModel(str(exc), field="provider") from None
     except ProviderNotConfigured as exc:
         # Asked for by name: the client's choice (422). The server's default: its configuration (503).
         raise TurnRejected(
@@ -74,7 +75,9 @@ def _session_model(opened: OpenedTurn, default: tuple[Provider, str]) -> tuple[P
         return default
 
 
-def _fallbacks(primary: tuple[Provider, str]) -> list[tuple[Provider, str]]:
+def _fallbacks(primary: tuple[Provider, str], *, budgeted: bool) -> list[tuple[Provider, str]]:
+    """The primary, then ``LLM_FALLBACKS``; a turn a budget applies to skips those without a price
+    (the opening write's rule, :func:`conversations.turns.rules.opening_refusal`, for its fallbacks)."""
     candidates = [primary]
     for entry in settings.LLM_FALLBACKS:
         name, _, model = entry.partition(":")
@@ -82,6 +85,9 @@ def _fallbacks(primary: tuple[Provider, str]) -> list[tuple[Provider, str]]:
             candidate = get_registry().resolve(name, model or None)
         except (UnknownProvider, UnknownModel, ProviderNotConfigured) as exc:
             logger.warning("LLM_FALLBACKS entry %r skipped: %s", entry, exc)
+            continue
+        if budgeted and price_book.rate(candidate[0].name, candidate[1]) is None:
+            logger.warning("LLM_FALLBACKS entry %r skipped: a budget applies and it has no price", entry)
             continue
         if (candidate[0].name, candidate[1]) not in {(p.name, m) for p, m in candidates}:
             candidates.append(candidate)
@@ -164,10 +170,10 @@ async def turn_start(request: TurnRequest) -> Turn:
             )
     price_book.refresh_soon()
     api_key_id = _api_key_id(rate_key)
-    mount = request.session_key.partition(":")[0] if in_mount_namespace(request.session_key) else None
     opening = TurnOpening(
         api_key_id=api_key_id,
-        claims=claims_for(request.owner_id, api_key_id, mount),
+        # the mount's budget applies to the turns its route sets it on, never from the session key
+        claims=claims_for(request.owner_id, api_key_id, request.mount),
         reserve_input_tokens=input_estimate(request.content, request.system or ""),
         reserve_output_tokens=output_reservation(request.max_tokens),
         owner_id=request.owner_id,
@@ -196,4 +202,4 @@ async def turn_start(request: TurnRequest) -> Turn:
         return ReplayedTurn(await run_db(stored_turn_events, opened.message_id))
     if (opened.provider, opened.model) != (primary[0].name, primary[1]):
         primary = _session_model(opened, primary)
-    return LiveTurn(request, opened, _fallbacks(primary))
+    return LiveTurn(request, opened, _fallbacks(primary, budgeted=opened.max_tokens is not None))

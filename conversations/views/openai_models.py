@@ -3,7 +3,9 @@ format, so OpenAI-compatible clients (Open WebUI, LibreChat, LangChain) can disc
 
 Ids are ``provider:model`` for every configured provider and bare for the default provider
 (:meth:`providers.registry.ProviderRegistry.catalog`); any of them is a valid ``model`` for
-``/v1/chat/completions``. The offline demo is listed only where it may answer
+``/v1/chat/completions``, and a name no provider serves is refused there as it is here. A provider
+the operator opened to any name (``<PREFIX>_MODELS=*``) lists the names it knows, and
+``GET /v1/models/{id}`` finds any other it would serve. The offline demo is listed only where it may answer
 (``DEMO_PROVIDER_ALLOWED``). Authentication is the native API's (API key, session, anonymous when
 allowed); errors are OpenAI's shape.
 """
@@ -15,22 +17,42 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 
 from conversations.codecs.base import JsonReply
-from conversations.codecs.openai_chat import openai_error
+from conversations.codecs.openai_chat import openai_error, split_model
 from conversations.edge.errors import HttpError
 from conversations.edge.pipeline import http_response
 from conversations.views.auth import request_caller
-from providers.registry import get_registry
+from providers.registry import UnknownModel, UnknownProvider, get_registry
 
 #: ``created`` of every model object (OpenAI's field is a Unix time; these models have no such date).
 CREATED = 0
 
 
+def _model(model_id: str, provider: str) -> dict[str, object]:
+    return {"id": model_id, "object": "model", "created": CREATED, "owned_by": provider}
+
+
 def _models() -> dict[str, dict[str, object]]:
     return {
-        model_id: {"id": model_id, "object": "model", "created": CREATED, "owned_by": provider}
+        model_id: _model(model_id, provider)
         for model_id, provider in get_registry().catalog()
         if provider != "demo" or settings.DEMO_PROVIDER_ALLOWED
     }
+
+
+def _served(model_id: str) -> dict[str, object] | None:
+    """The model a turn naming ``model_id`` would be answered by, when a provider opened to any
+    name serves it (the same resolution as the turn's)."""
+    registry = get_registry()
+    provider, model = split_model(model_id)
+    try:
+        config = registry.config(provider)
+        registry.resolve_model(provider, model)
+    except (UnknownProvider, UnknownModel):
+        return None
+    name = config.spec.name
+    if not config.configured or (name == "demo" and not settings.DEMO_PROVIDER_ALLOWED):
+        return None
+    return _model(model_id, name)
 
 
 async def _refused(request: HttpRequest) -> HttpResponse | None:
@@ -53,7 +75,7 @@ async def models_list(request: HttpRequest) -> HttpResponse:
 async def model_detail(request: HttpRequest, model_id: str) -> HttpResponse:
     if refused := await _refused(request):
         return refused
-    model = _models().get(model_id)
+    model = _models().get(model_id) or _served(model_id)
     if model is None:
         message = f"The model {model_id!r} does not exist here: GET /v1/models lists the ones you may use."
         return http_response(openai_error(404, "model_not_found", message, param="model"))

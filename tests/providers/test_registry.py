@@ -184,9 +184,28 @@ def test_demo_resolves_any_alias_to_demo(keyed_settings):
     assert [registry.resolve_model("demo", a) for a in ("fast", "smart", "cheap")] == ["demo"] * 3
 
 
-def test_resolve_passes_through_a_plain_model_name(keyed_settings):
-    assert get_registry().resolve("openai", "gpt-4.1-2025-04-14")[1] == "gpt-4.1-2025-04-14"
-    assert get_registry().resolve_model("openai-compatible", "qwen2.5:7b-instruct") == "qwen2.5:7b-instruct"
+def test_a_name_a_provider_does_not_serve_is_refused_dated_snapshots_included(keyed_settings):
+    registry = get_registry()
+    for provider, model in [("openai", "gpt-4o-2024-08-06"), ("openai", "gpt-9"), ("demo", "any-model")]:
+        with pytest.raises(UnknownModel, match="is not served by"):
+            registry.resolve_model(provider, model)
+    # served without a setting: the default, the models with a shipped price, the aliases' targets
+    assert registry.resolve_model("openai", "gpt-4o") == "gpt-4o"
+    assert registry.resolve_model("zai", "glm-4.5-flash") == "glm-4.5-flash"
+    assert registry.resolve_model("demo", "demo") == "demo"
+
+
+def test_models_star_opens_a_provider_to_any_well_formed_name(keyed_settings):
+    keyed_settings.OPENAI_MODELS = "*"
+    keyed_settings.OPENAI_COMPATIBLE_MODELS = ["*"]
+    registry = get_registry()
+
+    assert registry.resolve("openai", "gpt-4.1-2025-04-14")[1] == "gpt-4.1-2025-04-14"
+    assert registry.resolve_model("openai-compatible", "qwen2.5:7b-instruct") == "qwen2.5:7b-instruct"
+    with pytest.raises(UnknownModel, match="invalid model name"):
+        registry.resolve_model("openai", "bad name")
+    with pytest.raises(UnknownModel):  # the other providers stay closed
+        registry.resolve_model("gemini", "gemini-9")
 
 
 @pytest.mark.parametrize("model", ["bad name", "-leading-dash", "../../etc/passwd", "a" * 129, "emoji🙂"])

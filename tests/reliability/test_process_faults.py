@@ -1,5 +1,6 @@
 """Server processes killed or stopped mid-stream: answers end in one terminal state, nothing is lost."""
 
+import json
 import os
 import signal
 import time
@@ -9,7 +10,7 @@ import pytest
 
 from conversations.models import Message
 from tests.fake_upstream import expected_reply
-from tests.live_server import LiveServer, current_database_url
+from tests.live_server import FAKE_UPSTREAM_PRICES, LiveServer, current_database_url
 from tests.turn_client import SSEParser
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -27,6 +28,7 @@ def server_env(django_db_blocker, fake_upstream_server):
         "OPENAI_API_KEY": "sk-test",
         "OPENAI_BASE_URL": fake_upstream_server.openai_base_url,
         "OPENAI_MODEL": "gpt-test",
+        "PRICES": json.dumps(FAKE_UPSTREAM_PRICES),
         "LLM_RETRY_ATTEMPTS": "0",
         "TURN_HEARTBEAT_SECONDS": "0.2",
         "TURN_SWEEP_SECONDS": "0.4",
