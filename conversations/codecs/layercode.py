@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import orjson
 
+from accounts.callers import Caller
 from conversations.codecs import base
 from conversations.codecs.base import Inbound, Reply, Started, StreamReply
 from conversations.edge.bodies import Field
@@ -25,6 +26,27 @@ logger = logging.getLogger(__name__)
 NAME = "layercode"
 TYPES = ("message", "session.start")
 TURN_ID_LENGTH = 128
+REQUEST_ID_PREFIX = "sig-"  # the turn's id (and, without a session_id, its session's) from its signature
+
+
+@dataclass(frozen=True, slots=True)
+class SignedCaller(Caller):
+    """The caller of a request whose signature was verified. ``replay_key`` names that exact
+    request (a hash of the verified signature: every replay of the request has the same one) and
+    ``valid_until`` is when its signature leaves the window (Unix seconds)."""
+
+    replay_key: str = ""
+    valid_until: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class SignedTurn(TurnRequest):
+    """A message from a signed request: a turn request that also names the exact request (its
+    caller's ``replay_key`` and ``valid_until``), so that a replay of it is told apart
+    (:mod:`conversations.dialects.replays`)."""
+
+    replay_key: str = ""
+    valid_until: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,11 +108,16 @@ class LayercodeCodec:
         self.voice = voice
 
     async def decode(self, inbound: Inbound) -> TurnRequest | Greeting:
+        """A message of a signed request without a ``turn_id`` takes its id from the signature
+        (and, without a ``session_id``, its session too), so a replay of the exact request is
+        the same turn of the same session: answered from storage, never by a second call."""
         field = Field(inbound.body)
         kind = field.str("type", default="message")
         turn_id = field.str("turn_id")
         session_id = field.str("session_id")
-        key = base.mount_session_key(NAME, session_id)
+        signed = inbound.caller if isinstance(inbound.caller, SignedCaller) else None
+        request_id = REQUEST_ID_PREFIX + signed.replay_key[:32] if signed is not None else None
+        key = base.mount_session_key(NAME, session_id or request_id)
         text = field.str("text") or ""
         if kind not in TYPES:
             raise HttpError(422, "invalid_input", "type must be message or session.start.", field="type")
@@ -101,15 +128,17 @@ class LayercodeCodec:
         if kind == "session.start":
             return Greeting(inbound.caller.owner_id, key, session_id, self.voice.greeting())
         provider, model = self.voice.choice()
-        return TurnRequest(
+        signature = {"replay_key": signed.replay_key, "valid_until": signed.valid_until} if signed else {}
+        return (SignedTurn if signed else TurnRequest)(
             session_key=key,
             content=text,
             owner_id=inbound.caller.owner_id,
-            client_message_id=turn_id or None,
+            client_message_id=turn_id or request_id,
             provider=provider,
             model=model,
             system=self.voice.system_prompt(),
             rate_limit_key=key if session_id else inbound.caller.rate_limit_key,
+            **signature,
         )
 
     def reject(self, error: HttpError | TurnRejected, inbound: Inbound | None = None) -> Reply:

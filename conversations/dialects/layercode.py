@@ -16,8 +16,12 @@ on errors. Where the seed is silent, the Layercode platform is the contract:
   (the platform retrying a webhook) makes no second provider call: a finished answer is replayed
   from storage (its whole text in one ``response.tts``, then ``response.end``; a failed one as the
   fallback, a stopped one as ``response.end`` alone); one still being answered in this process is
-  joined (what was said so far, then the rest as it comes). One being answered by another server
-  process cannot be told from another turn's answer, and is stopped as in a barge-in.
+  joined (what was said so far, then the rest as it comes), one answered by another process is
+  awaited and then replayed, never stopped.
+* **Replays**: the exact signed request again (within the signature's window) is the same turn
+  even without a ``turn_id`` (its id, and without a ``session_id`` its session, come from the
+  signature), answered as a retry; the replay of a request that was refused is refused too
+  (:mod:`.replays`: Redis, or this process's memory without it).
 * **Frames**: compact JSON, keys in the README's order, UTF-8; one ``response.tts`` per piece of
   the answer as it streams (Layercode's voice pipeline does its own sentence chunking).
 * **session.start**: a fixed greeting, ``LAYERCODE_GREETING`` (default Layercode's own, "Welcome
@@ -53,12 +57,20 @@ from django.views.decorators.http import require_POST
 
 from conversations.codecs.base import Started as StartedTurn
 from conversations.codecs.base import frames_of
-from conversations.codecs.layercode import NAME, Greeting, LayercodeCodec, Voice
+from conversations.codecs.layercode import NAME, Greeting, LayercodeCodec, SignedTurn, Voice
 from conversations.db import run_db
 from conversations.db_errors import DATABASE_DOWN, database_problem
 from conversations.dialects.mount_settings import dialect_setting
+from conversations.dialects.replays import (
+    OPENED,
+    OPENING,
+    REFUSED,
+    request_first_seen,
+    request_settle,
+    request_state,
+)
 from conversations.edge.pipeline import Route, streaming_route, turn_pipeline
-from conversations.errors import RepeatedTurnInProgress, TurnInProgress
+from conversations.errors import RepeatedTurnInProgress, TurnInProgress, TurnRejected
 from conversations.events import (
     TERMINAL_EVENTS,
     ArtifactReady,
@@ -85,6 +97,8 @@ DEFAULT_SYSTEM_PROMPT = (
     "short, natural spoken sentences, without markdown, lists, code, links or emoji."
 )
 BARGE_IN_WAIT = 5.0  # seconds to wait for a stopped answer to be saved
+REPLAY_WAIT = BARGE_IN_WAIT + 1.0  # seconds a replay waits for its original to open (or be refused)
+REPLAY_POLL = 0.1
 
 
 # --- settings ------------------------------------------------------------------------------------
@@ -172,6 +186,35 @@ async def answer(request: TurnRequest) -> AsyncIterator[TurnEvent]:
         return follow(turn, grace=settings.HTTP_DETACH_GRACE_SECONDS)
 
 
+async def answer_signed(signed: SignedTurn) -> AsyncIterator[TurnEvent]:
+    """A signed message: the first sight of the request is answered (:func:`answer`) and its
+    outcome recorded; a replay follows its original's answer, or is refused when it was."""
+    key = signed.replay_key
+    if await request_first_seen(key, signed.valid_until):
+        try:
+            events = await answer(signed)
+        except TurnRejected:
+            await request_settle(key, REFUSED)
+            raise
+        await request_settle(key, OPENED)
+        return events
+    state: str | None = OPENING
+    for _ in range(round(REPLAY_WAIT / REPLAY_POLL)):
+        state = await request_state(key)
+        if state != OPENING:
+            break
+        await asyncio.sleep(REPLAY_POLL)
+    if state == REFUSED:
+        raise TurnRejected(
+            "A replay of a signed request that was refused: it starts no turn. Sign each new "
+            "request when sending it.",
+            code="replay_refused",
+            status=409,
+        )
+    # Its answer, through the turn's idempotency (the same turn id): replayed, joined or awaited.
+    return await answer(signed)
+
+
 async def store_greeting(owner_id: int | None, key: str, text: str) -> None:
     """The greeting as the session's first message; the call goes on if the database is down."""
     try:
@@ -187,11 +230,14 @@ async def store_greeting(owner_id: int | None, key: str, text: str) -> None:
 
 
 async def start(decoded: TurnRequest | Greeting) -> StartedTurn:
-    """A greeting is stored (when the session is named); a message is answered (see :func:`answer`)."""
+    """A greeting is stored (when the session is named); a message is answered (see :func:`answer`
+    and, for a signed request, :func:`answer_signed`)."""
     if isinstance(decoded, Greeting):
         if decoded.text and decoded.session_id:
             await store_greeting(decoded.owner_id, decoded.session_key, decoded.text)
         return StartedTurn(None, frames_of(()))
+    if isinstance(decoded, SignedTurn):
+        return StartedTurn(None, await answer_signed(decoded))
     return StartedTurn(None, await answer(decoded))
 
 

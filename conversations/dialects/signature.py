@@ -9,8 +9,10 @@ needed, and the conversations stay in the mount's own namespace (no owner).
 
 Without ``LAYERCODE_WEBHOOK_SECRET`` the mount is closed (401 naming it), except with ``DEBUG``,
 where unsigned requests are accepted for local development (with a warning, once). A replayed
-request passes this check within the window: the turn's idempotency (``turn_id``) makes it
-harmless.
+request passes this check within the window: the caller it yields names the exact request
+(:class:`~conversations.codecs.layercode.SignedCaller`, a hash of the verified signature), so a
+replay is answered from the original's answer, never by a second provider call
+(:mod:`conversations.dialects.replays`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest
 
 from accounts.callers import Caller, client_ip
+from conversations.codecs.layercode import SignedCaller
 from conversations.edge.errors import HttpError
 
 logger = logging.getLogger(__name__)
@@ -70,8 +73,9 @@ def parse_header(header: str) -> tuple[int, list[str]]:
     return timestamp, macs
 
 
-def verify(header: str | None, body: bytes, secret: str, *, now: float | None = None) -> None:
-    """Raise :class:`SignatureError` unless ``header`` signs ``body`` with ``secret``, recently."""
+def verify(header: str | None, body: bytes, secret: str, *, now: float | None = None) -> tuple[int, str]:
+    """``(t, the matching v1)`` when ``header`` signs ``body`` with ``secret``, recently;
+    :class:`SignatureError` otherwise."""
     if not header:
         raise SignatureError(
             "signature_missing",
@@ -95,6 +99,13 @@ def verify(header: str | None, body: bytes, secret: str, *, now: float | None = 
             f"{TOLERANCE_SECONDS} s window: sign each request when sending it, and check this "
             "server's clock (NTP).",
         )
+    return timestamp, expected.decode()
+
+
+def replay_key(mac: str) -> str:
+    """What names one exact signed request: a hash of its verified signature (the same for every
+    replay of it, whatever else the header carries; the signature itself is never stored)."""
+    return hashlib.sha256(mac.encode()).hexdigest()
 
 
 _warned_unsigned = False
@@ -114,7 +125,8 @@ def _warn_unsigned_once() -> None:
 def webhook_caller(request: HttpRequest) -> Caller:
     """The caller of a Layercode webhook once its signature is verified (``HttpError`` 401 otherwise).
 
-    The caller has no owner (the mount's namespace); the view charges rate limits per session.
+    The caller has no owner (the mount's namespace); the view charges rate limits per session. A
+    signed request's caller names the request (:class:`SignedCaller`).
     """
     secret = getattr(settings, SECRET_SETTING, "")
     ip = client_ip(request)
@@ -134,7 +146,9 @@ def webhook_caller(request: HttpRequest) -> Caller:
     except RequestDataTooBig:
         raise HttpError(413, "payload_too_large", "The request body is too large.") from None
     try:
-        verify(request.headers.get(HEADER), body, secret)
+        timestamp, mac = verify(request.headers.get(HEADER), body, secret)
     except SignatureError as exc:
         raise HttpError(401, exc.code, exc.message) from None
-    return Caller(owner_id=None, ip=ip)
+    return SignedCaller(
+        owner_id=None, ip=ip, replay_key=replay_key(mac), valid_until=timestamp + TOLERANCE_SECONDS
+    )
