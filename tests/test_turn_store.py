@@ -5,15 +5,20 @@ from __future__ import annotations
 
 from dataclasses import fields
 from datetime import timedelta
+from decimal import Decimal
 
+import httpx
 import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from django.db import connection
 
+from accounts.keys import api_key_create
+from billing.budgets import BudgetSpec, Claim
+from billing.models import Budget
 from conversations.artifacts import CodeBlock
 from conversations.db import run_db
-from conversations.errors import TurnInProgress
+from conversations.errors import BudgetExceeded, TurnInProgress
 from conversations.models import Artifact, Conversation, Message
 from conversations.turns import pg_pool, pg_writes, recovery, store
 from conversations.turns.orm_writes import turn_finish, turn_open
@@ -240,6 +245,97 @@ async def test_native_writes_store_the_same_rows_as_the_orm(owned):
     assert answers[12] == ("session model", "openai-responses", "gpt-named", "resp_3")
     assert answers[13] == ("new session", "openai-responses", "gpt-default")
     await pg_pool.close_pool()
+
+
+def stored_state(owner_id: int | None, key: str) -> dict:
+    """Every column of the session under ``key`` (None when there is none) and its messages' ids."""
+    conversation = Conversation.objects.filter(owner_id=owner_id, session_key=key).values().first()
+    messages = list(Message.objects.filter(conversation__session_key=key).values_list("id", flat=True))
+    return {"session": conversation, "messages": sorted(map(str, messages))}
+
+
+def budget_state(used_up: str, fresh: str) -> tuple:
+    """The used-up budget's row, and what the one made from a default holds (None: no row).
+
+    The native path keeps a row it made from the default (spent and reserved at zero: the default
+    written down, nothing of the turn); the ORM path's transaction drops it with the rest."""
+    columns = ("amount", "spent", "reserved", "reserved_for", "period_start")
+    row = Budget.objects.filter(subject=used_up).values_list(*columns).get()
+    made = Budget.objects.filter(subject=fresh).values_list("spent", "reserved", "reserved_for").first()
+    return row, made in (None, (Decimal(0), Decimal(0), None))
+
+
+async def refusals(path: str, owner_id: int | None) -> list:
+    """Openings each path refuses, and what they left behind: nothing, on a new session or an old one."""
+    open_, finish = PATHS[path]
+    key = f"over-{path}-{owner_id}"
+    used_up, fresh = f"used-up-{path}", f"fresh-{path}"
+    await Budget.objects.acreate(
+        scope="key", subject=used_up, amount=Decimal(1), spent=Decimal(1), period="none"
+    )
+    claims = {
+        "used up": (Claim("key", used_up, None),),
+        # the issue's BUDGET_DEFAULT_USER=0/day: no row yet, made from the default
+        "zero by default": (Claim("key", fresh, BudgetSpec(Decimal(0), "day")),),
+    }
+    state = sync_to_async(stored_state)
+    budgets = sync_to_async(budget_state)
+    answers: list = []
+    for name, claim in claims.items():
+        with pytest.raises(BudgetExceeded) as refused:
+            await open_(opening(key, "my private question", owner_id, claims=claim, reserve_output_tokens=9))
+        answers.append((name, refused.value.code, refused.value.message, refused.value.details["budget"]))
+        answers.append((f"{name}: nothing stored", await state(owner_id, key)))
+    answers.append(("budgets unchanged", await budgets(used_up, fresh)))
+    first = await open_(opening(key, "allowed", owner_id))
+    before = await state(owner_id, key)
+    with pytest.raises(TurnInProgress):  # the other refusal of an opening: an answer still streaming
+        await open_(opening(key, "too soon", owner_id, claims=claims["zero by default"]))
+    answers.append(("busy: session unchanged", await state(owner_id, key) == before))
+    await finish(first.conversation_id, first.assistant_message_id, complete("Hi!", "resp_1"))
+    before = await state(owner_id, key)
+    for name, claim in claims.items():
+        with pytest.raises(BudgetExceeded):
+            await open_(opening(key, "my private question", owner_id, claims=claim, reserve_output_tokens=9))
+        answers.append((f"{name}: session unchanged", await state(owner_id, key) == before))
+    answers.append(("budgets still unchanged", await budgets(used_up, fresh)))
+    return answers
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("owned", [False, True], ids=["anonymous", "owned"])
+async def test_a_refused_opening_stores_nothing_on_either_path(owned, settings):
+    settings.PRICES = {"openai:gpt-test": {"input": 0, "output": 10}}  # a budget refuses it, not its price
+    owner_id = None
+    if owned:
+        owner = await sync_to_async(get_user_model().objects.create_user)("parity", password="x")
+        owner_id = owner.pk
+    orm = await refusals("orm", owner_id)
+    native = await refusals("native", owner_id)
+    assert native == orm
+    assert orm[1] == ("used up: nothing stored", {"session": None, "messages": []})
+    assert orm[3] == ("zero by default: nothing stored", {"session": None, "messages": []})
+    untouched = ((Decimal(1), Decimal(1), Decimal(0), None, None), True)
+    assert orm[4] == ("budgets unchanged", untouched) and orm[-1] == ("budgets still unchanged", untouched)
+    assert all(same for _, same in orm[5:-1])
+    await pg_pool.close_pool()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("native", [True, False] if connection.vendor == "postgresql" else [False])
+def test_a_turn_refused_for_budget_lists_no_session(asgi_server, openai_upstream, settings, user, native):
+    settings.TURN_DB_ASYNC = native
+    settings.PRICES = {"openai:gpt-test": {"input": 0, "output": 10}}  # a budget refuses it, not its price
+    settings.BUDGET_DEFAULT_USER = "0/day"
+    headers = {"X-API-Key": api_key_create(owner=user, name="over")[1]}
+    with httpx.Client(base_url=asgi_server.url, headers=headers, timeout=20) as http:
+        refused = http.post("/api/sessions/over-1/messages", json={"content": "my private question"})
+        assert refused.status_code == 429
+        assert refused.json()["error"]["code"] == "budget_exceeded"
+        assert http.get("/api/sessions").json()["results"] == []
+        assert http.get("/api/sessions/over-1").status_code == 404
+    assert not Conversation.objects.exists() and not Message.objects.exists()
 
 
 @postgresql_only

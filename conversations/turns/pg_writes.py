@@ -7,9 +7,9 @@ generated from its field lists), in one round trip each: opening is one batch
 of statements that locks (or creates) the session, reads what the turn needs
 and stores the two messages unless the session is busy, the client id was
 seen or a budget refuses (then a session it created is dropped again: a refused
-turn stores nothing); closing is one statement. Each is one simple-protocol message with the
-parameters bound client-side by psycopg (cheaper in CPU than psycopg's pipeline
-mode, measured), and a connection is held for one round trip only (under a
+turn stores nothing); closing is one statement. Each is one simple-protocol
+message with the parameters bound client-side by psycopg (cheaper in CPU than
+psycopg's pipeline mode, measured), and a connection is held for one round trip only (under a
 saturated event loop, each await can take long). The connections come from an
 :class:`~psycopg_pool.AsyncConnectionPool` per event loop, held only for those
 round trips, never while streaming.
