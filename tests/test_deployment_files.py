@@ -7,6 +7,7 @@ live server the way the container runs it.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -63,3 +64,21 @@ def test_the_health_probe_passes_on_a_healthy_server_and_fails_without_one():
         server.stop()
     down = subprocess.run(probe, env=env, capture_output=True, text=True)
     assert down.returncode == 1 and "unhealthy" in down.stderr
+
+
+def test_the_image_leaves_out_local_state_and_secrets():
+    ignored = {
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    for entry in (".git", ".env", ".venv", "*.sqlite3", "**/node_modules", "bench/results"):
+        assert entry in ignored, f".dockerignore should leave out {entry}"
+    assert "!.env.example" in ignored
+
+
+def test_the_docs_name_the_compose_service_that_exists():
+    for page in ("README.md", *(str(p.relative_to(ROOT)) for p in (ROOT / "docs").glob("*.md"))):
+        text = (ROOT / page).read_text()
+        for service in re.findall(r"docker compose (?:run --rm|exec) (\w+)", text):
+            assert service in COMPOSE["services"], f"{page} names a compose service {service!r}"

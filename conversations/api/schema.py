@@ -68,7 +68,10 @@ MESSAGE_ID = {
 _JSON_SCALAR = [{"type": "string", "pattern": NO_NUL}, {"type": "number"}, {"type": "boolean"}]
 JSON_OBJECT_NO_NUL = {
     "type": "object",
-    "description": "Any JSON object (up to 20 kB); no key or string may contain a NUL (\\u0000) character.",
+    "description": (
+        "Any JSON object (up to 20 kB, nested at most 64 levels); no key or string may contain a NUL "
+        "(\\u0000) character or a lone surrogate."
+    ),
     "additionalProperties": {
         "nullable": True,
         "anyOf": [
@@ -357,7 +360,12 @@ def add_non_drf_paths(result: dict, generator: Any, request: Any, public: bool) 
                     "background": {"type": "boolean"},
                     "temperature": {"type": "number"},
                     "max_output_tokens": {"type": "integer"},
-                    "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
+                    "metadata": {
+                        "type": "object",
+                        "description": "At most 16 pairs; keys of at most 64 characters (OpenAI's limits).",
+                        "maxProperties": 16,
+                        "additionalProperties": {"type": "string", "maxLength": 512},
+                    },
                 },
             },
         )

@@ -15,6 +15,7 @@ import uuid
 from conversations.codecs import base
 from conversations.codecs.base import Inbound, JsonReply, Reply, Started, StreamReply
 from conversations.codecs.messages import read_messages
+from conversations.codecs.openai_metadata import read_metadata
 from conversations.edge.bodies import Field
 from conversations.edge.errors import HttpError
 from conversations.errors import TurnRejected
@@ -42,6 +43,7 @@ class OpenAIChatCodec:
     async def decode(self, inbound: Inbound) -> TurnRequest:
         body, headers = inbound.body, inbound.headers
         field = Field(body)
+        read_metadata(field)  # not stored here, but held to OpenAI's limits as OpenAI holds it
         parsed = read_messages(body.get("messages"))
         if parsed.problems:
             raise HttpError(422, "invalid_input", parsed.problems[0].sentence(), field="messages")

@@ -18,6 +18,7 @@ from typing import Any
 from conversations.codecs import base
 from conversations.codecs.base import Inbound, JsonReply, Reply, Started, StreamReply
 from conversations.codecs.openai_chat import split_model
+from conversations.codecs.openai_metadata import read_metadata
 from conversations.edge.bodies import Field
 from conversations.edge.errors import HttpError, retry_after_headers
 from conversations.errors import TurnRejected
@@ -37,7 +38,6 @@ from providers.base import ChatMessage
 
 ROLES = {"user": "user", "assistant": "assistant", "system": "system", "developer": "system"}
 TEXT_PARTS = ("input_text", "output_text", "text")
-METADATA_KEYS = 16
 
 
 def responses_error(
@@ -108,17 +108,6 @@ def read_input(raw: Any) -> list[dict[str, str]]:
     return items
 
 
-def _check_metadata(field: Field) -> None:
-    metadata = field.object("metadata") or {}
-    if len(metadata) > METADATA_KEYS or not all(isinstance(v, str) for v in metadata.values()):
-        raise HttpError(
-            422,
-            "invalid_input",
-            f"metadata must hold at most {METADATA_KEYS} string values.",
-            field="metadata",
-        )
-
-
 class OpenAIResponsesCodec:
     async def decode(self, inbound: Inbound) -> ResponsesTurn:
         body, field, owner_id = inbound.body, Field(inbound.body), inbound.caller.owner_id
@@ -132,7 +121,7 @@ class OpenAIResponsesCodec:
             )
         stream, background = field.bool("stream"), field.bool("background")
         instructions = field.str("instructions")
-        _check_metadata(field)
+        read_metadata(field)
         items = read_input(body.get("input"))
         system = [i["text"] for i in items if ROLES[i["role"]] == "system"]
         if instructions is not None:
