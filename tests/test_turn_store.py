@@ -18,7 +18,7 @@ from billing.budgets import BudgetSpec, Claim
 from billing.models import Budget
 from conversations.artifacts import CodeBlock
 from conversations.db import run_db
-from conversations.errors import BudgetExceeded, TurnInProgress
+from conversations.errors import TurnInProgress, TurnRejected
 from conversations.models import Artifact, Conversation, Message
 from conversations.turns import pg_pool, pg_writes, recovery, store
 from conversations.turns.orm_writes import turn_finish, turn_open
@@ -254,51 +254,61 @@ def stored_state(owner_id: int | None, key: str) -> dict:
     return {"session": conversation, "messages": sorted(map(str, messages))}
 
 
-def budget_state(used_up: str, fresh: str) -> tuple:
-    """The used-up budget's row, and what the one made from a default holds (None: no row).
+def budget_state(used_up: str, made: tuple[str, ...]) -> tuple:
+    """The used-up budget's row, and whether those made from a default hold nothing (or do not exist).
 
-    The native path keeps a row it made from the default (spent and reserved at zero: the default
+    The native path keeps a row it made from a default (spent and reserved at zero: the default
     written down, nothing of the turn); the ORM path's transaction drops it with the rest."""
     columns = ("amount", "spent", "reserved", "reserved_for", "period_start")
     row = Budget.objects.filter(subject=used_up).values_list(*columns).get()
-    made = Budget.objects.filter(subject=fresh).values_list("spent", "reserved", "reserved_for").first()
-    return row, made in (None, (Decimal(0), Decimal(0), None))
+    held = Budget.objects.filter(subject__in=made).values_list("spent", "reserved", "reserved_for")
+    return row, all(values == (Decimal(0), Decimal(0), None) for values in held)
 
 
 async def refusals(path: str, owner_id: int | None) -> list:
     """Openings each path refuses, and what they left behind: nothing, on a new session or an old one."""
     open_, finish = PATHS[path]
     key = f"over-{path}-{owner_id}"
-    used_up, fresh = f"used-up-{path}", f"fresh-{path}"
+    used_up, made = f"used-up-{path}", (f"zero-{path}", f"roomy-{path}")
     await Budget.objects.acreate(
         scope="key", subject=used_up, amount=Decimal(1), spent=Decimal(1), period="none"
     )
-    claims = {
-        "used up": (Claim("key", used_up, None),),
+    refused_turns = {
+        "used up": {"claims": (Claim("key", used_up, None),)},
         # the issue's BUDGET_DEFAULT_USER=0/day: no row yet, made from the default
-        "zero by default": (Claim("key", fresh, BudgetSpec(Decimal(0), "day")),),
+        "zero by default": {"claims": (Claim("key", made[0], BudgetSpec(Decimal(0), "day")),)},
+        # a budget with room, a model without a price (rules.opening_refusal)
+        "no price": {
+            "claims": (Claim("key", made[1], BudgetSpec(Decimal(5), "day")),),
+            "model": "gpt-unpriced",
+        },
     }
     state = sync_to_async(stored_state)
     budgets = sync_to_async(budget_state)
+
+    async def refuse(turn: dict, content: str = "my private question") -> tuple:
+        with pytest.raises(TurnRejected) as refused:
+            await open_(opening(key, content, owner_id, reserve_output_tokens=9, **turn))
+        # what differs between the runs: seconds from now, the streaming answer's id
+        details = {k: v for k, v in refused.value.details.items() if k not in ("retry_after", "message_id")}
+        return refused.value.code, refused.value.status, refused.value.message, details
+
     answers: list = []
-    for name, claim in claims.items():
-        with pytest.raises(BudgetExceeded) as refused:
-            await open_(opening(key, "my private question", owner_id, claims=claim, reserve_output_tokens=9))
-        answers.append((name, refused.value.code, refused.value.message, refused.value.details["budget"]))
+    for name, turn in refused_turns.items():
+        answers.append((name, *await refuse(turn)))
         answers.append((f"{name}: nothing stored", await state(owner_id, key)))
-    answers.append(("budgets unchanged", await budgets(used_up, fresh)))
+    answers.append(("budgets unchanged", await budgets(used_up, made)))
     first = await open_(opening(key, "allowed", owner_id))
     before = await state(owner_id, key)
-    with pytest.raises(TurnInProgress):  # the other refusal of an opening: an answer still streaming
-        await open_(opening(key, "too soon", owner_id, claims=claims["zero by default"]))
+    # the opening's other refusal: an answer still streaming (on a new session it cannot happen)
+    answers.append(("busy", *await refuse(refused_turns["no price"], "too soon")))
     answers.append(("busy: session unchanged", await state(owner_id, key) == before))
     await finish(first.conversation_id, first.assistant_message_id, complete("Hi!", "resp_1"))
     before = await state(owner_id, key)
-    for name, claim in claims.items():
-        with pytest.raises(BudgetExceeded):
-            await open_(opening(key, "my private question", owner_id, claims=claim, reserve_output_tokens=9))
+    for name, turn in refused_turns.items():
+        answers.append((f"{name}, again", *await refuse(turn)))
         answers.append((f"{name}: session unchanged", await state(owner_id, key) == before))
-    answers.append(("budgets still unchanged", await budgets(used_up, fresh)))
+    answers.append(("budgets still unchanged", await budgets(used_up, made)))
     return answers
 
 
@@ -306,7 +316,7 @@ async def refusals(path: str, owner_id: int | None) -> list:
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("owned", [False, True], ids=["anonymous", "owned"])
 async def test_a_refused_opening_stores_nothing_on_either_path(owned, settings):
-    settings.PRICES = {"openai:gpt-test": {"input": 0, "output": 10}}  # a budget refuses it, not its price
+    settings.PRICES = {"openai:gpt-test": {"input": 0, "output": 10}}  # and gpt-unpriced has none
     owner_id = None
     if owned:
         owner = await sync_to_async(get_user_model().objects.create_user)("parity", password="x")
@@ -314,11 +324,19 @@ async def test_a_refused_opening_stores_nothing_on_either_path(owned, settings):
     orm = await refusals("orm", owner_id)
     native = await refusals("native", owner_id)
     assert native == orm
-    assert orm[1] == ("used up: nothing stored", {"session": None, "messages": []})
-    assert orm[3] == ("zero by default: nothing stored", {"session": None, "messages": []})
+    said = {answer[0]: answer[1:] for answer in orm}
+    refused = {
+        "used up": "budget_exceeded",
+        "zero by default": "budget_exceeded",
+        "no price": "price_unknown",
+    }
+    for name, code in refused.items():
+        assert said[name][0] == said[f"{name}, again"][0] == code
+        assert said[f"{name}: nothing stored"] == ({"session": None, "messages": []},)
+        assert said[f"{name}: session unchanged"] == (True,)
+    assert said["busy"][:2] == ("turn_in_progress", 409) and said["busy: session unchanged"] == (True,)
     untouched = ((Decimal(1), Decimal(1), Decimal(0), None, None), True)
-    assert orm[4] == ("budgets unchanged", untouched) and orm[-1] == ("budgets still unchanged", untouched)
-    assert all(same for _, same in orm[5:-1])
+    assert said["budgets unchanged"] == said["budgets still unchanged"] == (untouched,)
     await pg_pool.close_pool()
 
 
