@@ -49,10 +49,12 @@ class LifespanApp:
                 return
 
     async def startup(self) -> None:
+        from chatproject.startup_report import report
         from conversations.turns.recovery import maintenance
         from conversations.turns.running import start_accepting
 
         await asyncio.to_thread(warm_up)
+        report()
         await warm_connections()
         tune_gc()
         start_accepting()
