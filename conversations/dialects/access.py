@@ -7,7 +7,8 @@
   the conversations its owner's. The default with ``DEBUG``.
 * ``api_key`` — ``X-API-Key`` / ``Authorization: Bearer``: a personal key (the conversations are
   its owner's) or the shared ``API_KEY`` (the mount's namespace). 004 (``chat-api``) follows its
-  seed: whenever ``API_KEY`` is set, the key is required there.
+  seed ("if set, ``X-API-Key`` is required"): whenever ``API_KEY`` is set, this is its rule —
+  by default, and in place of ``anonymous``; only an explicit ``closed`` closes it then.
 * ``signature`` — the platform signs each request (Layercode's webhooks); the mount verifies it.
 
 Session cookies never authenticate a mount (its endpoints are CSRF-exempt, as their clients are
@@ -33,12 +34,16 @@ def access_variable(dialect: str) -> str:
 
 def mount_access(dialect: str) -> str:
     """The mount's access rule: its setting, else the dialect's own default (layercode: its
-    signature), else ``anonymous`` with ``DEBUG`` and ``closed`` without."""
-    default = "signature" if dialect == "layercode" else ("anonymous" if settings.DEBUG else "closed")
-    mode = dialect_setting(dialect, "ACCESS") or default
-    if dialect == "chat-api" and settings.API_KEY and mode == "anonymous":
-        return "api_key"  # the seed's rule: API_KEY set means the key is required
-    return mode
+    signature; chat-api: ``api_key`` when ``API_KEY`` is set), else ``anonymous`` with ``DEBUG``
+    and ``closed`` without."""
+    mode = dialect_setting(dialect, "ACCESS")
+    if dialect == "chat-api" and settings.API_KEY and mode in ("", "anonymous"):
+        return "api_key"  # the seed's rule: API_KEY set means the key is required (and opens it)
+    if mode:
+        return mode
+    if dialect == "layercode":
+        return "signature"
+    return "anonymous" if settings.DEBUG else "closed"
 
 
 async def mount_caller(request: HttpRequest, dialect: str) -> Caller:
