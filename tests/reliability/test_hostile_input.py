@@ -112,3 +112,129 @@ def test_websocket_floods_and_oversized_frames_are_limited(server, ledger):
     assert closed or "too_many_frames" in codes
     assert not Message.objects.exists()
     assert httpx.get(server.url + "/health", timeout=10).status_code == 200
+
+
+@pytest.fixture
+def owner_key(db):
+    """An authenticated caller: issue 27's unhandled 500s were found with a personal key."""
+    from django.contrib.auth import get_user_model
+
+    from accounts.keys import api_key_create
+
+    owner = get_user_model().objects.create_user("hostile-owner", password="pw-hostile-123")
+    return owner, api_key_create(owner=owner, name="hostile")[1]
+
+
+def nested_array(depth: int) -> bytes:
+    return b"[" * depth + b"]" * depth
+
+
+UNSTORABLE = {  # name: (method, path, body, status, code); each was a 500 before issue 27
+    "NUL in q=": ("GET", "/api/sessions?q=a%00b", None, 400, "nul_in_url"),
+    "NUL in provider=": ("GET", "/api/sessions?provider=a%00b", None, 400, "nul_in_url"),
+    "NUL in model=": ("GET", "/api/sessions?model=%00", None, 400, "nul_in_url"),
+    "NUL in a session key": ("GET", "/api/sessions/a%00b", None, 400, "nul_in_url"),
+    "NUL in an export's key": ("GET", "/api/sessions/a%00b/export", None, 400, "nul_in_url"),
+    "NUL in a turn's key": ("POST", "/api/sessions/a%00b/messages", b'{"content": "hi"}', 400, "nul_in_url"),
+    "lone surrogate in session metadata": (
+        "POST",
+        "/api/sessions",
+        b'{"metadata": {"k": "\\ud800"}}',
+        400,
+        "invalid_input",
+    ),
+    "NUL in responses metadata": (
+        "POST",
+        "/v1/responses",
+        b'{"input": "hi", "metadata": {"k": "a\\u0000"}}',
+        422,
+        "invalid_input",
+    ),
+    "json 330 deep (a recursive check's RecursionError)": (
+        "POST",
+        "/api/sessions",
+        b'{"metadata": {"k": ' + nested_array(330) + b"}}",
+        400,
+        "body_too_deep",
+    ),
+    "json 3,000 deep (the standard decoder's RecursionError)": (
+        "POST",
+        "/api/sessions",
+        b'{"metadata": {"k": ' + nested_array(3000) + b"}}",
+        400,
+        "body_too_deep",
+    ),
+    "json 330 deep in a turn": (
+        "POST",
+        "/api/sessions/deep/messages",
+        b'{"content": "hi", "json_schema": {"k": ' + nested_array(330) + b"}}",
+        400,
+        "body_too_deep",
+    ),
+    "responses metadata value of 150 kB": (
+        "POST",
+        "/v1/responses",
+        b'{"input": "hi", "metadata": {"k": "' + b"x" * 150_000 + b'"}}',
+        422,
+        "invalid_input",
+    ),
+}
+
+
+def test_unstorable_input_gets_4xx_json_and_stores_nothing(server, ledger, owner_key):
+    from conversations.models import Conversation
+
+    headers = {"X-API-Key": owner_key[1], "Content-Type": "application/json"}
+    for name, (method, path, body, status, code) in UNSTORABLE.items():
+        response = httpx.request(method, server.url + path, content=body, headers=headers, timeout=10)
+        ledger.add("hostile_inputs")
+        ledger.add("server_5xx", response.status_code >= 500)
+        assert response.status_code == status, (name, response.status_code, response.text[:200])
+        assert response.json()["error"]["code"] == code, name
+    assert not Conversation.objects.exists() and not Message.objects.exists()
+
+
+def test_a_nul_in_a_socket_path_gets_an_error_frame_and_a_close_code(server, ledger, owner_key):
+    from websockets.exceptions import ConnectionClosed
+
+    url = server.url.replace("http://", "ws://") + "/ws/chat/a%00b/"
+    with ws_connect(url, additional_headers={"X-API-Key": owner_key[1]}) as ws:
+        ledger.add("hostile_inputs")
+        assert json.loads(ws.recv(timeout=5))["code"] == "nul_in_url"
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=5)
+    assert closed.value.rcvd.code == 4400
+    assert httpx.get(server.url + "/health", timeout=10).status_code == 200
+
+
+def test_an_artifact_name_with_cr_lf_downloads_with_a_clean_header(server, ledger, owner_key):
+    from conversations.models import Artifact
+
+    headers = {"X-API-Key": owner_key[1]}
+    artifact = {
+        "position": 0,
+        "language": "python",
+        "filename": "a\r\nSet-Cookie: x=1\r\n.py",
+        "content": "1\n",
+    }
+    message = {
+        "id": "1",
+        "role": "assistant",
+        "content": "code",
+        "status": "complete",
+        "created_at": "2026-01-01T00:00:00Z",
+        "artifacts": [artifact],
+    }
+    export = {"format": "chat-session/1", "session": {"session_key": "crlf"}, "messages": [message]}
+    assert (
+        httpx.post(f"{server.url}/api/sessions/import", json=export, headers=headers, timeout=10).status_code
+        == 201
+    )
+    pk = Artifact.objects.get().pk
+    response = httpx.get(f"{server.url}/api/sessions/crlf/artifacts/{pk}/raw", headers=headers, timeout=10)
+    ledger.add("hostile_inputs")
+    ledger.add("server_5xx", response.status_code >= 500)
+    assert response.status_code == 200 and "set-cookie" not in response.headers
+    assert response.headers["content-disposition"].startswith(
+        "attachment; filename*=utf-8''a%0D%0ASet-Cookie"
+    )
