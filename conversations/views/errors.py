@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.deprecation import MiddlewareMixin
 from django.views.defaults import page_not_found, server_error
@@ -26,6 +27,33 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
             {"error": {"code": "not_found", "message": "No such endpoint or object."}}, status=404
         )
     return page_not_found(request, exception)
+
+
+class DebugApiNotFoundMiddleware:
+    """Under ``DEBUG`` (only: settings add it then), an API path that matches no route answers the
+    API's JSON 404 like production does, instead of Django's HTML debug page (which ignores
+    ``handler404``). Runs inline on either stack: it only looks at the response."""
+
+    sync_capable = async_capable = True
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
+
+    def _json(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        html = response.get("Content-Type", "").startswith("text/html")
+        if response.status_code == 404 and html and request.path.startswith(API_PREFIXES):
+            return not_found(request)
+        return response
+
+    def __call__(self, request: HttpRequest):
+        if iscoroutinefunction(self):
+            return self._acall(request)
+        return self._json(request, self.get_response(request))
+
+    async def _acall(self, request: HttpRequest) -> HttpResponse:
+        return self._json(request, await self.get_response(request))
 
 
 def internal_error(request: HttpRequest) -> HttpResponse:
