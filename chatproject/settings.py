@@ -69,6 +69,9 @@ MIDDLEWARE = [
     "chatproject.middleware.LoginThrottleMiddleware",  # django-axes' (last, as axes asks)
 ]
 
+if DEBUG:  # an unmatched API path answers JSON, as in production (Django's debug 404 page is HTML)
+    MIDDLEWARE.insert(1, "conversations.views.errors.DebugApiNotFoundMiddleware")
+
 # Django finds its middleware by path; ours are subclasses: chatproject/checks.py checks them instead.
 SILENCED_SYSTEM_CHECKS = ["security.W001", "security.W002", "security.W003", "axes.W002"]
 
@@ -292,6 +295,9 @@ REQUEST_BODY_TIMEOUT_SECONDS = e.env_float("REQUEST_BODY_TIMEOUT_SECONDS", 30.0,
 REQUEST_MAX_HEADER_BYTES = e.env_int("REQUEST_MAX_HEADER_BYTES", 32 * 1024, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_MAX_BYTES
 WS_MAX_FRAMES_PER_SECOND = e.env_float("WS_MAX_FRAMES_PER_SECOND", 20.0, minimum=0.1)
+# A WebSocket's API key in its URL (?api_key=) lands in access logs: refused unless this is on
+# (old clients, while they move to the X-API-Key header or a ticket from POST /api/ws-ticket).
+WS_API_KEY_IN_QUERY = e.env_bool("WS_API_KEY_IN_QUERY", False)
 # Retries before the first token (never after), then fallbacks ("provider:model", in order).
 LLM_RETRY_ATTEMPTS = e.env_int("LLM_RETRY_ATTEMPTS", 2, minimum=0, maximum=10)
 LLM_RETRY_BACKOFF = e.env_float("LLM_RETRY_BACKOFF", 0.5)
