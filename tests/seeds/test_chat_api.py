@@ -136,6 +136,7 @@ def test_without_an_openai_key_llm_provider_picks_the_provider(asgi_server, gemi
 
 
 def test_llm_model_picks_the_model_and_compat_chat_api_model_wins(client, upstream, settings):
+    settings.OPENAI_MODELS = ["gpt-seed-model", "gpt-compat-model"]  # the models the provider serves
     settings.LLM_MODEL = "gpt-seed-model"
     chat(client, {"message": "which model"})
     assert upstream.requests[-1].json["model"] == "gpt-seed-model"
