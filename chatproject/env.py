@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from typing import Any
 from urllib.parse import urlparse
 
@@ -17,6 +18,17 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 env = environ.Env()
+
+
+def read_env_file(path: str) -> bool:
+    """Load ``path`` (a ``.env`` file: ``NAME=value`` lines) into the environment, without
+    overwriting a variable that is already set: the real environment wins. An empty path or a
+    missing file reads nothing. Returns whether a file was read."""
+    if not path or not os.path.isfile(path):
+        return False
+    environ.Env.read_env(path, overwrite=False)
+    return True
+
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 

@@ -7,6 +7,7 @@ parsed stops start-up with a message naming the variable and the accepted form.
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,6 +16,11 @@ from django.core.exceptions import ImproperlyConfigured
 from chatproject import env as e
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+
+# A .env file beside manage.py (or ENV_FILE; empty: none) fills in what the environment leaves unset.
+# The test settings set ENV_FILE empty: a developer's .env never changes a test run or CI.
+ENV_FILE = os.environ.get("ENV_FILE", str(BASE_DIR / ".env"))
+e.read_env_file(ENV_FILE)
 
 DEBUG = e.env_bool("DEBUG", False)
 SECRET_KEY = e.env_str("SECRET_KEY")

@@ -7,6 +7,7 @@ DATABASE_URL / REDIS_URL come from the environment as usual (CI sets both).
 
 import os
 
+os.environ["ENV_FILE"] = ""  # a developer's .env never reaches a test run (nor its server processes)
 os.environ.setdefault("SECRET_KEY", "test-suite-only-insecure-key")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("SECURE_COOKIES", "false")

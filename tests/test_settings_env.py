@@ -95,3 +95,64 @@ def test_the_gemini_key_may_be_given_as_the_seeds_google_generative_ai_api_key()
         [sys.executable, "-c", show], cwd=ROOT, env=child_env, capture_output=True, text=True, timeout=60
     )
     assert result.stdout.split() == ["seed-key", "gemini"], result.stderr
+
+
+def test_a_dot_env_file_fills_in_what_the_environment_leaves_unset(tmp_path):
+    dot_env = tmp_path / ".env"
+    dot_env.write_text("MAX_HISTORY_MESSAGES=7\nLOG_LEVEL=WARNING\n")
+    code = "from django.conf import settings; print(settings.MAX_HISTORY_MESSAGES, settings.LOG_LEVEL)"
+    child_env = {k: v for k, v in os.environ.items() if k not in ("MAX_HISTORY_MESSAGES", "LOG_LEVEL")}
+    child_env.update(
+        {"DJANGO_SETTINGS_MODULE": "chatproject.settings", "SECRET_KEY": "x" * 50, "ENV_FILE": str(dot_env)}
+    )
+
+    def read(**env: str) -> str:
+        run = subprocess.run(
+            [sys.executable, "-c", "import django; django.setup(); " + code],
+            cwd=ROOT,
+            env={**child_env, **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert run.returncode == 0, run.stderr
+        return run.stdout.split()
+
+    assert read() == ["7", "WARNING"]
+    assert read(LOG_LEVEL="ERROR") == ["7", "ERROR"]  # the environment wins
+    assert read(ENV_FILE="") == ["10", "INFO"]  # no file: the defaults
+
+
+def test_the_test_settings_never_read_a_dot_env():
+    from django.conf import settings
+
+    assert settings.ENV_FILE == ""
+
+
+def test_a_setting_to_fix_is_one_line_from_manage_py_and_the_asgi_server():
+    env = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "DJANGO_SETTINGS_MODULE")}
+    env.update({"SECRET_KEY": "", "ENV_FILE": ""})
+    command = subprocess.run(
+        [sys.executable, "manage.py", "createsuperuser", "--noinput"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert command.returncode != 0
+    assert command.stderr.strip().splitlines() == [
+        "manage.py: SECRET_KEY is not set: set SECRET_KEY to a long random string "
+        "(or DEBUG=true for local development, which uses an insecure development key)."
+    ]
+    server = subprocess.run(
+        [sys.executable, "-c", "import chatproject.asgi"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert server.returncode != 0
+    assert "Traceback" not in server.stderr
+    assert server.stderr.strip().startswith("chatproject.asgi: SECRET_KEY is not set")
