@@ -153,7 +153,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         client_id = frame.get("client_message_id")
         inbound = Inbound(
             headers={},
-            body=frame,
+            body={k: v for k, v in frame.items() if k != "type"},  # the frame's kind, not a field
             caller=self._caller(),
             params={"session_key": self.session_key},
             received_at=0.0,

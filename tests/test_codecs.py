@@ -10,10 +10,13 @@ from pathlib import Path
 import pytest
 
 from accounts.callers import Caller
+from conversations.codecs.ai_sdk import UIMessageStreamCodec
 from conversations.codecs.base import Inbound
+from conversations.codecs.coding_agent import CodingAgentCodec
 from conversations.codecs.messages import read_messages
 from conversations.codecs.native import NativeCodec
 from conversations.codecs.openai_chat import OpenAIChatCodec
+from conversations.codecs.openai_responses import OpenAIResponsesCodec
 from conversations.codecs.zai import ZaiCodec
 from conversations.edge.errors import HttpError
 from providers.base import ChatMessage
@@ -161,3 +164,268 @@ def test_the_import_rule_would_catch_a_mount_module():
     mount = CODECS.parent / "dialects" / "zai.py"  # wiring, not a codec: it reads the registry
     assert "providers.registry" in imports_of(mount)
     assert "providers.registry".startswith(FORBIDDEN)
+
+
+def refusal(codec, body: dict, **params: str) -> HttpError:
+    with pytest.raises(HttpError) as refused:
+        asyncio.run(
+            codec.decode(
+                Inbound(
+                    headers={},
+                    body=body,
+                    caller=Caller(owner_id=7, ip="1.2.3.4"),
+                    params=params,
+                    received_at=0.0,
+                )
+            )
+        )
+    return refused.value
+
+
+USER = {"role": "user", "content": "Hi"}
+
+
+def test_tool_results_tool_calls_and_attachments_are_problems_of_their_own():
+    parsed = read_messages(
+        [
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": "see"}, {"type": "image_url", "image_url": {}}],
+            },
+            {"role": "assistant", "content": None, "tool_calls": [{"id": "c1"}]},
+            {"role": "tool", "tool_call_id": "c1", "content": "42"},
+            {"role": "user", "content": [{"type": "refusal", "refusal": "x"}]},
+            {"role": "assistant", "content": "ok", "tool_calls": []},  # empty: nothing called
+        ]
+    )
+    assert [(p.field, p.code) for p in parsed.problems] == [
+        ("messages[0].content[1]", "attachments_not_supported"),
+        ("messages[1].tool_calls", "tools_not_supported"),
+        ("messages[2].role", "tools_not_supported"),
+        ("messages[3].content", "invalid_input"),  # an unknown part was dropped before: refused now
+    ]
+    assert parsed.messages == (ChatMessage("assistant", "ok"),)
+
+
+@pytest.mark.parametrize(
+    ("extra", "code", "field"),
+    [
+        ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools_not_supported", "tools"),
+        ({"tool_choice": "required"}, "tools_not_supported", "tool_choice"),
+        ({"functions": [{"name": "f"}]}, "tools_not_supported", "functions"),
+        ({"function_call": {"name": "f"}}, "tools_not_supported", "function_call"),
+        ({"web_search_options": {}}, "tools_not_supported", "web_search_options"),
+        ({"audio": {"voice": "alloy"}}, "attachments_not_supported", "audio"),
+        ({"n": 2}, "unsupported_parameter", "n"),
+        ({"n": True}, "unsupported_parameter", "n"),
+        ({"logprobs": True}, "unsupported_parameter", "logprobs"),
+        ({"stop": ["\n"]}, "unsupported_parameter", "stop"),
+        ({"seed": 1}, "unsupported_parameter", "seed"),
+        ({"top_p": 0.5}, "unsupported_parameter", "top_p"),
+        ({"presence_penalty": 1}, "unsupported_parameter", "presence_penalty"),
+        ({"modalities": ["text", "audio"]}, "unsupported_parameter", "modalities"),
+        ({"top_k": 5}, "unsupported_parameter", "top_k"),  # not OpenAI's: unknown, as OpenAI refuses it
+        ({"response_format": {"type": "xml"}}, "invalid_input", "response_format"),
+        (
+            {"messages": [{"role": "user", "content": [{"type": "input_audio"}]}]},
+            "attachments_not_supported",
+            "messages[0].content[0]",
+        ),
+        ({"messages": [{"role": "tool", "content": "r"}, USER]}, "tools_not_supported", "messages[0].role"),
+    ],
+)
+def test_the_openai_codec_refuses_what_it_would_drop_naming_the_field(extra, code, field):
+    error = refusal(OpenAIChatCodec(), {"messages": [USER], **extra})
+    assert (error.status, error.code, error.details["field"]) == (422, code, field)
+    assert field.split(".")[0].split("[")[0] in error.message
+    reply = OpenAIChatCodec().reject(error)
+    assert reply.body["error"]["param"] == field and reply.body["error"]["type"] == "invalid_request_error"
+
+
+def test_the_openai_codec_accepts_the_no_ops():
+    body = {
+        "messages": [USER],
+        "tools": [],
+        "tool_choice": "none",
+        "parallel_tool_calls": False,
+        "functions": [],
+        "n": 1,
+        "top_p": 1,
+        "stop": None,
+        "logprobs": False,
+        "frequency_penalty": 0.0,
+        "modalities": ["text"],
+        "store": True,
+        "metadata": {"a": "b"},
+        "service_tier": "auto",
+        "stream_options": {"include_usage": True},
+        "response_format": {"type": "text"},
+    }
+    request = asyncio.run(OpenAIChatCodec().decode(inbound(body)))
+    assert (request.content, request.json_output) == ("Hi", False)
+
+
+@pytest.mark.parametrize(
+    ("extra", "code", "field"),
+    [
+        ({"tools": [{"type": "web_search"}]}, "tools_not_supported", "tools"),
+        ({"tool_choice": {"type": "function", "name": "f"}}, "tools_not_supported", "tool_choice"),
+        ({"text": {"format": {"type": "json_schema", "schema": {}}}}, "unsupported_parameter", "text"),
+        ({"reasoning": {"effort": "high"}}, "unsupported_parameter", "reasoning"),
+        ({"include": ["message.output_text.logprobs"]}, "unsupported_parameter", "include"),
+        ({"prompt": {"id": "pmpt_1"}}, "unsupported_parameter", "prompt"),
+        ({"frequency_penalty": 1}, "unsupported_parameter", "frequency_penalty"),  # a chat field
+        (
+            {"input": [{"role": "user", "content": [{"type": "input_image", "image_url": "u"}]}]},
+            "attachments_not_supported",
+            "input",
+        ),
+        (
+            {
+                "input": [
+                    {"role": "user", "content": [{"type": "input_text", "text": "x"}, {"type": "input_file"}]}
+                ]
+            },
+            "attachments_not_supported",
+            "input",
+        ),
+        (
+            {"input": [{"type": "function_call_output", "call_id": "c", "output": "4"}]},
+            "tools_not_supported",
+            "input",
+        ),
+    ],
+)
+def test_the_responses_codec_refuses_what_it_would_drop_naming_the_field(extra, code, field):
+    error = refusal(OpenAIResponsesCodec(), {"input": "Hi", **extra})
+    assert (error.status, error.code, error.details["field"]) == (422, code, field)
+    body = OpenAIResponsesCodec().reject(error).body["error"]
+    assert (body["code"], body["param"], body["type"]) == (code, field, "invalid_request_error")
+
+
+def test_the_responses_codec_accepts_the_no_ops():
+    body = {
+        "input": "Hi",
+        "tools": [],
+        "tool_choice": "auto",
+        "parallel_tool_calls": True,
+        "text": {"format": {"type": "text"}},
+        "reasoning": None,
+        "include": [],
+        "truncation": "disabled",
+        "user": "u1",
+        "top_p": 1.0,
+    }
+    turn = asyncio.run(OpenAIResponsesCodec().decode(inbound(body)))
+    assert turn.request.content == "Hi"
+
+
+def ui_body(*parts: dict, **extra) -> dict:
+    return {"id": "c1", "messages": [{"id": "u1", "role": "user", "parts": list(parts)}], **extra}
+
+
+TEXT = {"type": "text", "text": "Hi"}
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "field"),
+    [
+        (
+            ui_body(TEXT, {"type": "file", "mediaType": "image/png", "url": "data:,"}),
+            "attachments_not_supported",
+            "messages",
+        ),
+        (
+            ui_body(TEXT, {"type": "tool-weather", "toolCallId": "t", "state": "input-available"}),
+            "tools_not_supported",
+            "messages",
+        ),
+        (
+            {
+                "id": "c1",
+                "messages": [
+                    {
+                        "id": "a1",
+                        "role": "assistant",
+                        "parts": [
+                            {
+                                "type": "dynamic-tool",
+                                "toolName": "w",
+                                "toolCallId": "t",
+                                "state": "output-available",
+                            }
+                        ],
+                    }
+                ],
+            },
+            "tools_not_supported",
+            "messages",
+        ),
+        (ui_body(TEXT, webSearch=True), "unsupported_parameter", "webSearch"),
+        (ui_body(TEXT, tools=[{"name": "f"}]), "tools_not_supported", "tools"),
+    ],
+)
+def test_the_ai_sdk_codec_refuses_what_it_would_drop(body, code, field):
+    error = refusal(UIMessageStreamCodec(), body)
+    assert (error.status, error.code, error.details["field"]) == (422, code, field)
+
+
+def test_the_ai_sdk_codec_reads_text_and_leaves_the_apps_own_parts():
+    body = ui_body({"type": "step-start"}, TEXT, {"type": "data-note", "data": {}}, provider="demo")
+    turn = asyncio.run(UIMessageStreamCodec().decode(inbound(body)))
+    assert (turn.request.content, turn.request.provider) == ("Hi", "demo")
+
+
+@pytest.mark.parametrize(
+    ("extra", "code"),
+    [
+        ({"tools": [{"name": "f"}]}, "tools_not_supported"),
+        ({"attachments": [{"url": "u"}]}, "attachments_not_supported"),
+        ({"n": 2}, "unsupported_parameter"),
+        ({"stream": True}, "unsupported_parameter"),  # Accept picks the format, not a field
+    ],
+)
+def test_the_native_codec_refuses_any_field_it_does_not_take(extra, code):
+    error = refusal(NativeCodec(), {"content": "Hi", **extra}, session_key="s")
+    assert (error.status, error.code, error.details["field"]) == (422, code, next(iter(extra)))
+
+
+def test_the_native_codec_accepts_empty_tools_and_attachments():
+    request = asyncio.run(
+        NativeCodec().decode(
+            Inbound(
+                headers={},
+                body={"content": "Hi", "tools": [], "attachments": []},
+                caller=Caller(owner_id=None, ip="9.9.9.9"),
+                params={"session_key": "s"},
+                received_at=0.0,
+            )
+        )
+    )
+    assert request.content == "Hi"
+
+
+def test_the_zai_codec_refuses_tools_in_the_seeds_400():
+    codec = ZaiCodec(lambda: "zai", lambda: None)
+    error = refusal(codec, {"messages": [USER], "tools": [{"type": "function"}]})
+    reply = codec.reject(error)
+    assert reply.status == 400 and reply.body["error"]["code"] == "tools_not_supported"
+    assert reply.body["error"]["field"] == "tools"
+    error = refusal(codec, {"messages": [{"role": "tool", "content": "r"}, USER]})
+    assert (error.status, error.code) == (400, "tools_not_supported")
+    assert error.details["details"][0]["field"] == "messages[0].role"
+    # the seed's other fields are its clients' (its own backend ignores them): still accepted
+    asyncio.run(codec.decode(inbound({"messages": [USER], "top_p": 0.5, "tools": [], "tool_choice": "none"})))
+
+
+def test_the_coding_agent_codec_refuses_an_image_part():
+    error = refusal(
+        CodingAgentCodec(lambda: (None, None)),
+        {"session_id": "s", "messages": [{"role": "user", "content": [TEXT, {"type": "image_url"}]}]},
+    )
+    assert (error.status, error.code) == (422, "attachments_not_supported")
+
+
+def test_the_native_regenerate_refuses_content_it_would_not_read():
+    error = refusal(NativeCodec("regenerate_of"), {"content": "new text"}, session_key="s", message_id="m")
+    assert (error.status, error.code, error.details["field"]) == (422, "unsupported_parameter", "content")

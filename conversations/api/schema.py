@@ -47,6 +47,7 @@ TURN_BODY = {
         "json": {"type": "boolean"},
         "json_schema": {"type": "object"},
     },
+    "additionalProperties": False,  # any other field is refused (422 naming it), never ignored
 }
 SESSION_KEY = {
     "name": "session_key",
@@ -234,7 +235,11 @@ def add_non_drf_paths(result: dict, generator: Any, request: Any, public: bool) 
             "Answer the same message again: a new branch, streamed",
             [SESSION_KEY, MESSAGE_ID],
             _turn_responses(),
-            {"type": "object"},
+            {  # the native fields but content: the same message is answered again
+                "type": "object",
+                "properties": {k: v for k, v in TURN_BODY["properties"].items() if k != "content"},
+                "additionalProperties": False,
+            },
         )
     }
     paths[base + "/{message_id}/stop"] = {

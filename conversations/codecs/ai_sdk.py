@@ -12,6 +12,12 @@ message (its UI id is the idempotency key: a retried request replays the stored 
 ``messageId`` naming a stored user message it is an edit, answered as a new branch.
 ``regenerate-message`` answers the same user message again, as a new branch: ``messageId`` (our
 answer's id, which the stream's ``start`` gave the client) or else the last user message.
+
+What the server cannot honour is refused with 422 naming it, never dropped: a ``file`` part
+(``attachments_not_supported``), a tool part or a tool result to send back
+(``tools_not_supported``), a body field it does not know (``unsupported_parameter``). Other parts
+of a user message (``data-*``, sources, ``step-start``) are the app's: the SDK's own
+``convertToModelMessages`` does not send them to a model either.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from typing import Any
 from conversations.codecs import base
 from conversations.codecs.base import Inbound, JsonReply, Reply, Started, StreamReply
 from conversations.codecs.openai_chat import split_model
+from conversations.codecs.request_fields import AI_SDK, ATTACHMENTS, TOOLS
 from conversations.edge.bodies import Field
 from conversations.edge.errors import HttpError
 from conversations.errors import TurnRejected
@@ -70,8 +77,32 @@ def message_text(message: Any, index: int) -> str:
                 raise _bad(f"{where}.parts[{n}].text must be a string.")
             texts.append(part["text"])
         elif part["type"] == "file":
-            raise _bad(f"{where}.parts[{n}] is a file: this server takes text parts only; send the text.")
+            raise HttpError(
+                422,
+                ATTACHMENTS,
+                f"{where}.parts[{n}] is a file: attachments are not supported yet; send text parts only.",
+                field="messages",
+            )
+        elif is_tool_part(part["type"]):
+            raise _no_tools(f"{where}.parts[{n}] is a tool part")
     return "".join(texts)
+
+
+def is_tool_part(kind: str) -> bool:
+    return kind.startswith("tool-") or kind == "dynamic-tool"
+
+
+def _has_tool_part(message: Any) -> bool:
+    parts = message.get("parts") if isinstance(message, dict) else None
+    return isinstance(parts, list) and any(
+        isinstance(p, dict) and is_tool_part(str(p.get("type"))) for p in parts
+    )
+
+
+def _no_tools(what: str) -> HttpError:
+    return HttpError(
+        422, TOOLS, f"{what}: tool calling is not supported yet; send the user's text only.", field="messages"
+    )
 
 
 def _ui_id(value: Any, field: str) -> str | None:
@@ -84,6 +115,7 @@ def _ui_id(value: Any, field: str) -> str | None:
 
 def decode_chat_request(body: dict[str, Any], inbound: Inbound) -> UIChatTurn:
     """The SDK's body as a turn (shared by the HTTP route and the WebSocket ``send`` frame)."""
+    AI_SDK.check(body)
     field = Field(body)
     chat_id = field.str("id", required=True) or ""
     if not chat_id.strip() or len(chat_id) > base.SESSION_KEY_LENGTH:
@@ -122,6 +154,8 @@ def decode_chat_request(body: dict[str, Any], inbound: Inbound) -> UIChatTurn:
         if target is None:
             raise _bad("Nothing to regenerate: send messageId (the answer to regenerate).", "messageId")
         return UIChatTurn(request, regenerate=True, target=target)
+    if messages and _has_tool_part(messages[-1]):  # addToolResult sends the answer back
+        raise _no_tools(f"messages[{len(messages) - 1}] sends a tool result back")
     if not messages or last_user is None or last_user[0] != len(messages) - 1:
         raise _bad("The last message must be the user's new message (role user).")
     index, message = last_user

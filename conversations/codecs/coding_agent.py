@@ -58,8 +58,9 @@ class CodingAgentEncoder:
 def last_user_message(raw: Any) -> str:
     """The newest ``user`` message of ``messages`` (earlier ones are the client's copy of the history)."""
     parsed = read_messages(raw)
-    if parsed.problems:
-        raise HttpError(422, "invalid_input", parsed.problems[0].sentence(), field="messages")
+    if parsed.problems:  # a tool result or an image is refused by name, never dropped
+        problem = parsed.problems[0]
+        raise HttpError(422, problem.code, problem.sentence(), field="messages")
     users = [message.content for message in parsed.messages if message.role == "user"]
     if not users:
         raise HttpError(

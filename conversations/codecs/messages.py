@@ -3,7 +3,9 @@ send it (the OpenAI chat API, the Z.AI seed, the coding-agent seed).
 
 :func:`read_messages` finds every problem at once (each codec reports them its own way: the
 first as a sentence, or all as details), takes system messages apart as the system prompt, and
-keeps the rest in order.
+keeps the rest in order. What a message carries besides text — a tool call or result, an image,
+audio or a file — is a problem of its own (``tools_not_supported``, ``attachments_not_supported``),
+never dropped: an answer to the text alone would answer a question the client did not ask.
 """
 
 from __future__ import annotations
@@ -11,16 +13,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from conversations.codecs.request_fields import ATTACHMENT_PARTS, ATTACHMENTS, TOOLS
 from providers.base import ChatMessage
 
 # Accepted roles and what each is stored as (OpenAI's newer ``developer`` is a system message).
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+TOOL_ROLES = ("tool", "function")  # a tool's result, sent back for the model to read
+TOOL_KEYS = ("tool_calls", "function_call")  # an assistant message that called tools
+INVALID = "invalid_input"
 
 
 @dataclass(frozen=True, slots=True)
 class Problem:
     field: str  # "messages", "messages[2]", "messages[2].role"
     message: str  # what it must be: "must be system, user or assistant"
+    code: str = INVALID  # or tools_not_supported, attachments_not_supported
 
     def sentence(self) -> str:
         return f"{self.field} {self.message}."
@@ -40,13 +47,43 @@ class MessageList:
         return self.messages[-1] if self.messages else None
 
 
-def _text(content: Any, text_parts: bool) -> str | None:
+def _text(content: Any, text_parts: bool, where: str) -> str | Problem:
     if isinstance(content, str):
         return content
-    if text_parts and isinstance(content, list):
-        parts = [p.get("text") for p in content if isinstance(p, dict) and p.get("type") == "text"]
-        if all(isinstance(p, str) for p in parts):
-            return "".join(parts)  # type: ignore[arg-type]
+    if isinstance(content, list):
+        for n, part in enumerate(content):
+            kind = part.get("type") if isinstance(part, dict) else None
+            if kind in ATTACHMENT_PARTS:
+                return Problem(
+                    f"{where}.content[{n}]",
+                    f"is {kind}: attachments are not supported yet, send text only",
+                    ATTACHMENTS,
+                )
+        texts = [p.get("text") for p in content if isinstance(p, dict) and p.get("type") == "text"]
+        if text_parts and len(texts) == len(content) and all(isinstance(t, str) for t in texts):
+            return "".join(texts)  # type: ignore[arg-type]
+    kind = "a string or text parts" if text_parts else "a string"
+    return Problem(f"{where}.content", f"must be {kind}")
+
+
+def _tool_problem(item: dict[str, Any], where: str) -> Problem | None:
+    if item.get("role") in TOOL_ROLES:
+        return Problem(
+            f"{where}.role",
+            f"is {item['role']}: tool calling is not supported yet, send no tool results",
+            TOOLS,
+        )
+    for key in TOOL_KEYS:
+        if item.get(key):
+            return Problem(
+                f"{where}.{key}",
+                "is a tool call: tool calling is not supported yet, send no tool calls",
+                TOOLS,
+            )
+    if item.get("audio"):
+        return Problem(
+            f"{where}.audio", "is audio: attachments are not supported yet, send text", ATTACHMENTS
+        )
     return None
 
 
@@ -66,14 +103,17 @@ def read_messages(raw: Any, *, text_parts: bool = True, roles: dict[str, str] = 
         if not isinstance(item, dict):
             problems.append(Problem(where, "must be an object with role and content"))
             continue
+        unsupported = _tool_problem(item, where)
+        if unsupported is not None:
+            problems.append(unsupported)
+            continue
         role = roles.get(item.get("role")) if isinstance(item.get("role"), str) else None
-        text = _text(item.get("content"), text_parts)
+        text = _text(item.get("content"), text_parts, where)
         if role is None:
             problems.append(Problem(f"{where}.role", "must be system, user or assistant"))
-        if text is None:
-            kind = "a string or text parts" if text_parts else "a string"
-            problems.append(Problem(f"{where}.content", f"must be {kind}"))
-        if role is None or text is None:
+        if isinstance(text, Problem):
+            problems.append(text)
+        if role is None or isinstance(text, Problem):
             continue
         if role == "system":
             system.append(text)

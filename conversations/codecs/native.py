@@ -4,7 +4,8 @@ answered as SSE, NDJSON or one JSON object, as ``Accept`` asks.
 Body: ``content`` (not needed to regenerate), ``client_message_id``, ``provider``, ``model``,
 ``system``, ``temperature``, ``max_tokens``, ``json`` / ``json_schema``. Every event is one SSE
 frame (``id:`` seq, ``event:`` type, ``data:`` its JSON) or one NDJSON line; the JSON reply is the
-turn's summary, with the status of its ending (see docs/api.md).
+turn's summary, with the status of its ending (see docs/api.md). Any other field is refused with
+422 naming it (:mod:`conversations.codecs.request_fields`): nothing a client sends is ignored.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import replace
 
 from conversations.codecs import base
 from conversations.codecs.base import Inbound, JsonReply, Reply, Started, StreamReply
+from conversations.codecs.request_fields import NATIVE, UNSUPPORTED
 from conversations.edge.bodies import Field
 from conversations.edge.errors import HttpError, failed_turn_status, retry_after_headers
 from conversations.errors import TurnRejected
@@ -31,6 +33,15 @@ def negotiate(accept: str) -> str:
 
 def turn_request_from_body(body: dict, session_key: str, owner_id: int | None, **branch: str) -> TurnRequest:
     """``branch`` is ``edit_of=<id>`` or ``regenerate_of=<id>`` (which needs no content)."""
+    NATIVE.check(body)
+    if "regenerate_of" in branch and body.get("content") is not None:
+        raise HttpError(
+            422,
+            UNSUPPORTED,
+            "content is not read by regenerate (the same message is answered again): leave it out, "
+            "or edit the message to send new text.",
+            field="content",
+        )
     field = Field(body)
     json_schema = field.object("json_schema")
     return TurnRequest(

@@ -5,7 +5,9 @@ request otherwise); ``Idempotency-Key`` makes a retried request replay instead o
 provider again. ``model`` may be ``provider:model`` (``gemini:gemini-2.5-flash``), a model of the
 default provider, or an alias. The client's ``messages`` are the context. Streamed, the reply is
 ``chat.completion.chunk`` frames ending with ``[DONE]``; otherwise one ``chat.completion``.
-Errors are OpenAI's shape (``type``, ``param``) inside ours.
+Errors are OpenAI's shape (``type``, ``param``) inside ours. A field this server cannot honour
+(``tools``, an image part, ``n: 2``…) is refused with 422 naming it, never ignored
+(:mod:`conversations.codecs.request_fields`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from conversations.codecs import base
 from conversations.codecs.base import Inbound, JsonReply, Reply, Started, StreamReply
 from conversations.codecs.messages import read_messages
 from conversations.codecs.openai_metadata import read_metadata
+from conversations.codecs.request_fields import CHAT_COMPLETIONS
 from conversations.edge.bodies import Field
 from conversations.edge.errors import HttpError
 from conversations.errors import TurnRejected
@@ -34,6 +37,9 @@ def split_model(model: str | None) -> tuple[str | None, str | None]:
     return None, model
 
 
+RESPONSE_FORMATS = ("text", "json_object", "json_schema")
+
+
 def openai_error(status: int, code: str, message: str, param: str | None = None) -> JsonReply:
     kind = "invalid_request_error" if status < 500 else "api_error"
     return JsonReply(base.error_body(code, message, type=kind, param=param), status)
@@ -43,15 +49,25 @@ class OpenAIChatCodec:
     async def decode(self, inbound: Inbound) -> TurnRequest:
         body, headers = inbound.body, inbound.headers
         field = Field(body)
+        CHAT_COMPLETIONS.check(body)
         read_metadata(field)  # not stored here, but held to OpenAI's limits as OpenAI holds it
         parsed = read_messages(body.get("messages"))
         if parsed.problems:
-            raise HttpError(422, "invalid_input", parsed.problems[0].sentence(), field="messages")
+            problem = parsed.problems[0]
+            where = "messages" if problem.code == "invalid_input" else problem.field
+            raise HttpError(422, problem.code, problem.sentence(), field=where)
         if parsed.last is None or parsed.last.role != "user":
             raise HttpError(422, "invalid_input", "the last message must have role user.", field="messages")
         provider, model = split_model(field.str("model"))
         field.bool("stream"), field.object("stream_options")  # checked now: the reply reads them
         response_format = field.object("response_format") or {}
+        if response_format and response_format.get("type") not in RESPONSE_FORMATS:
+            raise HttpError(
+                422,
+                "invalid_input",
+                "response_format.type must be text, json_object or json_schema.",
+                field="response_format",
+            )
         json_schema = response_format.get("json_schema")
         schema = json_schema.get("schema") if isinstance(json_schema, dict) else None
         session_key = headers.get("X-Session-Id") or field.str("user") or f"openai-{uuid.uuid4().hex}"

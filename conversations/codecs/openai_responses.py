@@ -6,7 +6,9 @@ that answer's session from that answer (``reply_to``: any earlier answer of the 
 when it is not the newest). ``instructions`` (and system or developer input items) are the
 session's system prompt. ``input`` is a string or message items with text; several messages,
 without ``previous_response_id``, are the client's own transcript (as with chat completions).
-``store: false`` is refused: every response here is stored. Errors are OpenAI's shape.
+``store: false`` is refused: every response here is stored. Errors are OpenAI's shape. A field
+this server cannot honour (``tools``, an ``input_image`` part, ``reasoning``…) is refused with 422
+naming it, never ignored (:mod:`conversations.codecs.request_fields`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from conversations.codecs import base
 from conversations.codecs.base import Inbound, JsonReply, Reply, Started, StreamReply
 from conversations.codecs.openai_chat import split_model
 from conversations.codecs.openai_metadata import read_metadata
+from conversations.codecs.request_fields import ATTACHMENT_PARTS, ATTACHMENTS, RESPONSES, TOOLS, tool_item
 from conversations.edge.bodies import Field
 from conversations.edge.errors import HttpError, retry_after_headers
 from conversations.errors import TurnRejected
@@ -72,6 +75,15 @@ def _item_text(content: Any, where: str) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list) and content:
+        for n, part in enumerate(content):
+            kind = part.get("type") if isinstance(part, dict) else None
+            if kind in ATTACHMENT_PARTS:
+                raise HttpError(
+                    422,
+                    ATTACHMENTS,
+                    f"{where}.content[{n}] is {kind}: attachments are not supported yet; send input_text only.",
+                    field="input",
+                )
         texts = [p.get("text") for p in content if isinstance(p, dict) and p.get("type") in TEXT_PARTS]
         if len(texts) == len(content) and all(isinstance(t, str) for t in texts):
             return "".join(texts)  # type: ignore[arg-type]
@@ -93,6 +105,13 @@ def read_input(raw: Any) -> list[dict[str, str]]:
     items = []
     for index, item in enumerate(raw):
         where = f"input[{index}]"
+        if isinstance(item, dict) and tool_item(item.get("type")):
+            raise HttpError(
+                422,
+                TOOLS,
+                f"{where} is a {item['type']} item: tool calling is not supported yet; send message items only.",
+                field="input",
+            )
         if (
             not isinstance(item, dict)
             or item.get("type", "message") != "message"
@@ -111,6 +130,7 @@ def read_input(raw: Any) -> list[dict[str, str]]:
 class OpenAIResponsesCodec:
     async def decode(self, inbound: Inbound) -> ResponsesTurn:
         body, field, owner_id = inbound.body, Field(inbound.body), inbound.caller.owner_id
+        RESPONSES.check(body)
         if not field.bool("store", True):
             raise HttpError(
                 400,

@@ -11,7 +11,8 @@ from typing import Any
 
 from conversations.codecs import base
 from conversations.codecs.base import Inbound, JsonReply, Reply, Started, StreamReply
-from conversations.codecs.messages import read_messages
+from conversations.codecs.messages import INVALID, read_messages
+from conversations.codecs.request_fields import check_tools
 from conversations.edge.bodies import Field
 from conversations.edge.errors import HttpError, retry_after_headers
 from conversations.errors import TurnRejected
@@ -56,20 +57,21 @@ class ZaiChunkEncoder:
 
 
 # --- decoding ------------------------------------------------------------------------------------
-def invalid(problems: list[dict[str, str]]) -> HttpError:
+def invalid(problems: list[dict[str, str]], code: str = "invalid_messages") -> HttpError:
     summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
-    return HttpError(400, "invalid_messages", f"Invalid messages: {summary}.", details=problems)
+    return HttpError(400, code, f"Invalid messages: {summary}.", details=problems)
 
 
 def parse_messages(raw: Any):
     """The request's messages, or a 400 listing every problem."""
     parsed = read_messages(raw, text_parts=False, roles=ROLES)
     problems = [problem.to_dict() for problem in parsed.problems]
+    unsupported = [p.code for p in parsed.problems if p.code != INVALID]
     last = parsed.last
     if not problems and (last is None or last.role != "user" or not last.content.strip()):
         problems.append({"field": "messages", "message": "the last message must be a non-empty user message"})
-    if problems:
-        raise invalid(problems)
+    if problems:  # a tool or attachment is named by its own code, the list keeps every problem
+        raise invalid(problems, unsupported[0] if unsupported else "invalid_messages")
     return parsed
 
 
@@ -83,6 +85,7 @@ class ZaiCodec:
     async def decode(self, inbound: Inbound) -> TurnRequest:
         field = Field(inbound.body)
         field.bool("stream", default=True)  # checked now: the reply reads it
+        check_tools(inbound.body)  # 400 tools_not_supported: zai-sdk would have called them
         parsed = parse_messages(inbound.body.get("messages"))
         temperature, max_tokens = field.number("temperature"), field.int("max_tokens")
         return TurnRequest(

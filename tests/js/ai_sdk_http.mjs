@@ -28,7 +28,9 @@ async function send({ chatId, messages, trigger = "submit-message", messageId, a
 const out = {};
 try {
   if (args.scenario === "send") {
-    const stream = await send({ chatId: args.chatId, messages: [userMessage(args.userId ?? "u1", args.text)] });
+    const message = userMessage(args.userId ?? "u1", args.text);
+    message.parts.push(...(args.parts ?? []));  // e.g. a file part the server must refuse
+    const stream = await send({ chatId: args.chatId, messages: [message] });
     Object.assign(out, await readAll(stream));
   } else if (args.scenario === "regenerate") {
     const messages = [userMessage(args.userId, args.text)];

@@ -187,3 +187,12 @@ def test_served_at_the_root_when_it_is_the_root_dialect(asgi_server, zai_upstrea
         "at the root"
     )
     assert health["status"] == "healthy"
+
+
+def test_tools_are_a_400_naming_them_not_dropped(client, upstream):
+    tools = [{"type": "function", "function": {"name": "weather", "parameters": {"type": "object"}}}]
+    response = client.post("/api/chat", json=chat_body("weather?", tools=tools))
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert (error["code"], error["field"]) == ("tools_not_supported", "tools")
+    assert not Conversation.objects.exists() and upstream.requests == []

@@ -1,0 +1,186 @@
+"""Nothing a client sends is dropped: each endpoint refuses what it cannot honour with 422 naming
+the field (``tools_not_supported``, ``attachments_not_supported``, ``unsupported_parameter``), in
+its protocol's error shape, and stores nothing. Driven by the real clients: the official openai
+SDK, the AI SDK's own transport, plain HTTP for the native API."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from openai import UnprocessableEntityError
+
+from accounts.keys import api_key_create
+from conversations.models import Conversation, Message
+from tests.fake_upstream import expected_reply
+from tests.js_clients import run_js
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+WEATHER = {
+    "type": "function",
+    "function": {"name": "weather", "parameters": {"type": "object", "properties": {}}},
+}
+
+
+def refused(call) -> dict:
+    with pytest.raises(UnprocessableEntityError) as info:
+        call()
+    assert not Message.objects.exists() and not Conversation.objects.exists()
+    return info.value.body  # the SDK's body: the inner error object
+
+
+def test_chat_completions_refuses_tools_naming_them(sdk, openai_upstream):
+    body = refused(
+        lambda: sdk.chat.completions.create(
+            model="gpt-test", messages=[{"role": "user", "content": "weather?"}], tools=[WEATHER]
+        )
+    )
+    assert (body["code"], body["param"], body["type"]) == (
+        "tools_not_supported",
+        "tools",
+        "invalid_request_error",
+    )
+    assert "tools" in body["message"]
+    assert openai_upstream.requests == []
+
+
+def test_chat_completions_refuses_an_image_part(sdk):
+    content = [
+        {"type": "text", "text": "what is this?"},
+        {"type": "image_url", "image_url": {"url": "data:,"}},
+    ]
+    body = refused(
+        lambda: sdk.chat.completions.create(model="gpt-test", messages=[{"role": "user", "content": content}])
+    )
+    assert (body["code"], body["param"]) == ("attachments_not_supported", "messages[0].content[1]")
+
+
+def test_chat_completions_refuses_a_tool_result_in_the_history(sdk):
+    messages = [
+        {"role": "user", "content": "weather?"},
+        {
+            "role": "assistant",
+            "tool_calls": [
+                {"id": "c1", "type": "function", "function": WEATHER["function"] | {"arguments": "{}"}}
+            ],
+        },
+        {"role": "tool", "tool_call_id": "c1", "content": "sunny"},
+        {"role": "user", "content": "so?"},
+    ]
+    body = refused(lambda: sdk.chat.completions.create(model="gpt-test", messages=messages))
+    assert (body["code"], body["param"]) == ("tools_not_supported", "messages[1].tool_calls")
+
+
+@pytest.mark.parametrize(
+    ("extra", "param"), [({"n": 2}, "n"), ({"logprobs": True}, "logprobs"), ({"seed": 7}, "seed")]
+)
+def test_chat_completions_refuses_what_would_change_the_answer(sdk, extra, param):
+    body = refused(
+        lambda: sdk.chat.completions.create(
+            model="gpt-test", messages=[{"role": "user", "content": "x"}], **extra
+        )
+    )
+    assert (body["code"], body["param"]) == ("unsupported_parameter", param)
+
+
+def test_chat_completions_accepts_the_no_ops(sdk):
+    completion = sdk.chat.completions.create(
+        model="gpt-test",
+        messages=[{"role": "user", "content": "plain [[chunks=2]]"}],
+        tools=[],
+        tool_choice="none",
+        n=1,
+        user="no-ops",
+        store=True,
+        metadata={"k": "v"},
+    )
+    assert completion.choices[0].message.content == expected_reply("plain [[chunks=2]]")
+
+
+def test_responses_refuses_tools_and_attachments_naming_them(sdk, openai_upstream):
+    tool = {"type": "function", "name": "weather", "parameters": {"type": "object", "properties": {}}}
+    body = refused(lambda: sdk.responses.create(model="gpt-test", input="weather?", tools=[tool]))
+    assert (body["code"], body["param"], body["type"]) == (
+        "tools_not_supported",
+        "tools",
+        "invalid_request_error",
+    )
+    image = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "input_text", "text": "this?"},
+                {"type": "input_image", "image_url": "data:,"},
+            ],
+        }
+    ]
+    body = refused(lambda: sdk.responses.create(model="gpt-test", input=image))
+    assert (body["code"], body["param"]) == ("attachments_not_supported", "input")
+    output = [{"type": "function_call_output", "call_id": "c1", "output": "sunny"}]
+    body = refused(lambda: sdk.responses.create(model="gpt-test", input=output))
+    assert body["code"] == "tools_not_supported"
+    body = refused(lambda: sdk.responses.create(model="gpt-test", input="x", reasoning={"effort": "high"}))
+    assert (body["code"], body["param"]) == ("unsupported_parameter", "reasoning")
+    assert openai_upstream.requests == []
+
+
+def test_responses_accepts_empty_tools_and_tool_choice_none(sdk):
+    response = sdk.responses.create(
+        model="gpt-test", input="plain [[chunks=2]]", tools=[], tool_choice="none"
+    )
+    assert response.output_text == expected_reply("plain [[chunks=2]]")
+
+
+@pytest.fixture
+def http(asgi_server, openai_upstream):
+    with httpx.Client(base_url=asgi_server.url, timeout=20) as client:
+        yield client
+
+
+@pytest.mark.parametrize(
+    ("extra", "code"),
+    [
+        ({"tools": [WEATHER]}, "tools_not_supported"),
+        ({"files": ["f"]}, "attachments_not_supported"),
+        ({"stop": "x"}, "unsupported_parameter"),
+    ],
+)
+def test_the_native_turn_refuses_a_field_it_does_not_take(http, extra, code):
+    response = http.post("/api/sessions/s1/messages", json={"content": "Hi", **extra})
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert (error["code"], error["field"]) == (code, next(iter(extra)))
+    assert not Conversation.objects.exists()
+
+
+def test_the_ai_sdk_route_refuses_a_file_part_and_an_unknown_body_field(http):
+    file = {"type": "file", "mediaType": "image/png", "url": "data:image/png;base64,AA=="}
+    message = {"id": "u1", "role": "user", "parts": [{"type": "text", "text": "this?"}, file]}
+    response = http.post(
+        "/api/ai-sdk/chat", json={"id": "c1", "messages": [message], "trigger": "submit-message"}
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "attachments_not_supported"
+    message["parts"].pop()
+    response = http.post("/api/ai-sdk/chat", json={"id": "c1", "messages": [message], "webSearch": True})
+    assert (response.status_code, response.json()["error"]["field"]) == (422, "webSearch")
+    assert not Conversation.objects.exists()
+
+
+@pytest.mark.parametrize("pkg", ["ai", "ai5"])
+def test_the_ai_sdk_transport_throws_the_refusal_of_a_file_part(asgi_server, openai_upstream, user, pkg):
+    key = api_key_create(owner=user, name="ai-sdk")[1]
+    out = run_js(
+        "ai_sdk_http.mjs",
+        {
+            "pkg": pkg,
+            "base": asgi_server.url,
+            "scenario": "send",
+            "headers": {"X-API-Key": key},
+            "chatId": "files",
+            "text": "what is in this picture?",
+            "parts": [{"type": "file", "mediaType": "image/png", "url": "data:image/png;base64,AA=="}],
+        },
+    )
+    assert "attachments_not_supported" in out["thrown"]
+    assert not Conversation.objects.exists() and openai_upstream.requests == []
