@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from accounts.keys import api_key_create
 from billing.models import Budget
-from conversations.models import Message
+from conversations.models import Conversation, Message
 from tests.live_server import LiveServer, live_server
 from tests.reliability.conftest import SOAK
 from tests.reliability.test_redis_outage import OwnRedis
@@ -76,6 +76,8 @@ def test_parallel_turns_on_two_processes_overshoot_a_budget_by_at_most_one_reser
     answers = Message.objects.filter(role="assistant", conversation__owner=user)
     assert answers.count() == results.count(200)
     assert budget.spent == sum(m.cost for m in answers)
+    # a refused turn stored nothing: not even its new session (issue 27, item 4)
+    assert Conversation.objects.filter(owner=user).count() == results.count(200)
 
 
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs the redis-server binary")
