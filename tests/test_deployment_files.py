@@ -6,11 +6,13 @@ live server the way the container runs it.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
 
+import jsonschema_rs
 import pytest
 import yaml
 
@@ -82,3 +84,15 @@ def test_the_docs_name_the_compose_service_that_exists():
         text = (ROOT / page).read_text()
         for service in re.findall(r"docker compose (?:run --rm|exec) (\w+)", text):
             assert service in COMPOSE["services"], f"{page} names a compose service {service!r}"
+
+
+def test_the_compose_file_validates_against_the_compose_specification():
+    schema = json.loads((ROOT / "tests" / "data" / "compose-spec" / "compose-spec.json").read_text())
+    validator = jsonschema_rs.validator_for(schema)
+    errors = [f"{'/'.join(map(str, e.instance_path))}: {e.message}" for e in validator.iter_errors(COMPOSE)]
+    assert not errors, "\n".join(errors)
+    broken = {
+        **COMPOSE,
+        "services": {**COMPOSE["services"], "web": {**COMPOSE["services"]["web"], "ports": 8000}},
+    }
+    assert not validator.is_valid(broken)  # the schema does check what it is given
