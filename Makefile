@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test test-embedded lint format upstream bench reliability-soak check-deploy clean
+.PHONY: run superuser test test-embedded lint format upstream bench reliability-soak check-deploy clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 run: $(VENV)/.runtime
 	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py migrate --noinput
 	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+## superuser: create an administrator account (DEBUG on unless set, like run)
+superuser: $(VENV)/.runtime
+	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py migrate --noinput
+	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py createsuperuser
 
 ## test: the whole suite (uses DATABASE_URL / REDIS_URL when set; SQLite and in-memory otherwise)
 test: $(VENV)/.dev

@@ -14,6 +14,8 @@ from django.shortcuts import render
 from django.urls import reverse, reverse_lazy
 from django.views.decorators.csrf import ensure_csrf_cookie
 
+from accounts.first_user import first_user_open
+
 
 @ensure_csrf_cookie
 @login_required(login_url=reverse_lazy("chat-login"))
@@ -31,6 +33,9 @@ class ChatLoginView(auth_views.LoginView):
     template_name = "chat/login.html"
     redirect_authenticated_user = True
     next_page = reverse_lazy("chat-page")
+
+    def get_context_data(self, **kwargs):
+        return {**super().get_context_data(**kwargs), "first_user_open": first_user_open(self.request)}
 
 
 class ChatLogoutView(auth_views.LogoutView):
