@@ -14,8 +14,9 @@ Many chats' turns over one socket, each request named by the client's ``requestI
 
 A chunk's ``sequence`` is its position in the encoding of the turn's events from the first, so
 resuming by it is exact in any process. Authentication is the handshake's: a ticket from
-``POST /api/ai-sdk/ws-ticket`` (``?ticket=``, bound to the page's Origin), the session cookie or
-an API key; the Origin is checked for every socket (``chatproject/asgi.py``). A frame that is not
+``POST /api/ws-ticket`` (``?ticket=``, bound to the page's Origin; taken by
+``ws_tickets.TicketWebsocketMiddleware``), the session cookie or an API key header; the Origin
+is checked for every socket (``chatproject/asgi.py``). A frame that is not
 valid (see ``safeValidateWebSocketChatTransportRequest`` in the ``ai`` package) closes the socket
 with 1008, as the protocol says; too large a frame with 1009.
 """
@@ -27,7 +28,6 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import parse_qs
 
 import orjson
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -50,7 +50,6 @@ from conversations.turns.service import turn_start
 from conversations.turns.ui_chat import ui_chat_request
 from conversations.views.streams import resumed_events
 from conversations.wire.ui_message import UIMessageEncoder
-from conversations.ws_tickets import ticket_take
 
 logger = logging.getLogger(__name__)
 
@@ -108,12 +107,8 @@ class AISDKChatConsumer(AsyncWebsocketConsumer):
         self.caller = caller
 
     async def _authenticate(self) -> Caller | None:
-        headers = {k.decode("latin1").lower(): v.decode("latin1") for k, v in self.scope.get("headers", [])}
+        """The caller the handshake names (a ticket, an API key, the session), or None: refused."""
         ip = (self.scope.get("client") or ("unknown",))[0]
-        ticket = parse_qs(self.scope.get("query_string", b"").decode("latin1")).get("ticket", [None])[0]
-        if ticket is not None:
-            taken = await ticket_take(ticket, headers.get("origin", ""))
-            return taken.caller(ip) if taken is not None else None
         if self.scope.get("auth_error") is not None:
             return None
         if self.scope.get("caller") is not None:

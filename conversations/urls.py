@@ -1,6 +1,14 @@
 from django.urls import include, path
 
-from conversations.views import ai_sdk, openai_compat, openai_models, openai_responses, streams, turns
+from conversations.views import (
+    ai_sdk,
+    openai_compat,
+    openai_models,
+    openai_responses,
+    streams,
+    turns,
+    ws_tickets,
+)
 
 M = "api/sessions/<str:session_key>/messages"
 
@@ -11,7 +19,8 @@ urlpatterns = [
     path(f"{M}/<uuid:message_id>/edit", turns.edit_message, name="session-message-edit"),
     path(f"{M}/<uuid:message_id>/regenerate", turns.regenerate_message, name="session-message-regenerate"),
     path("api/ai-sdk/chat", ai_sdk.chat, name="ai-sdk-chat"),
-    path("api/ai-sdk/ws-ticket", ai_sdk.ws_ticket, name="ai-sdk-ws-ticket"),
+    path("api/ws-ticket", ws_tickets.ws_ticket, name="ws-ticket"),
+    path("api/ai-sdk/ws-ticket", ws_tickets.ws_ticket, name="ai-sdk-ws-ticket"),  # its first name
     path("api/ai-sdk/chat/<str:chat_id>/stream", ai_sdk.resume_chat_stream, name="ai-sdk-chat-stream"),
     path("api/ai-sdk/chat/<str:chat_id>/stop", ai_sdk.stop_chat, name="ai-sdk-chat-stop"),
     path("v1/chat/completions", openai_compat.chat_completions, name="openai-chat-completions"),

@@ -15,10 +15,9 @@ from accounts.keys import api_key_create
 from conversations.models import Conversation, Message
 from tests.fake_upstream import expected_reply
 from tests.js_clients import run_js
+from tests.origins import page_origin
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-ORIGIN = "http://localhost"
 
 
 @pytest.fixture
@@ -47,7 +46,7 @@ def js(asgi_server, openai_upstream, key):
     def run(scenario: str, **args):
         payload = {
             "base": asgi_server.url,
-            "origin": ORIGIN,
+            "origin": page_origin(asgi_server.url),
             "headers": {"X-API-Key": key},
             "scenario": scenario,
         }
@@ -85,8 +84,7 @@ def test_resume_on_a_new_connection_to_another_process_gets_the_whole_answer(two
     args = {
         "base": a,
         "resumeBase": b,
-        "origin": ORIGIN,
-        "scenario": "resume",
+        "scenario": "resume",  # each socket from a page of the server it opens on
         "chatId": "ws-mp",
         "text": text,
     }
@@ -102,17 +100,19 @@ def test_resume_on_a_new_connection_to_another_process_gets_the_whole_answer(two
 
 
 # --- the wire by hand -------------------------------------------------------------------------------
-def ticket(url: str, key: str | None = None, origin: str = ORIGIN) -> str:
-    headers = {"Origin": origin, **({"X-API-Key": key} if key else {})}
-    response = httpx.post(f"{url}/api/ai-sdk/ws-ticket", headers=headers)
+def ticket(url: str, key: str | None = None, origin: str | None = None, path: str = "/api/ws-ticket") -> str:
+    headers = {"Origin": origin or page_origin(url), **({"X-API-Key": key} if key else {})}
+    response = httpx.post(url + path, headers=headers)
     assert response.status_code == 200, response.text
     assert response.json()["expires_in"] == 60
     return response.json()["ticket"]
 
 
-def socket(url: str, query: str = "", origin: str = ORIGIN):
+def socket(url: str, query: str = "", origin: str | None = None):
     return ws_connect(
-        url.replace("http://", "ws://") + "/ws/ai-sdk/chat" + query, origin=origin, open_timeout=10
+        url.replace("http://", "ws://") + "/ws/ai-sdk/chat" + query,
+        origin=origin or page_origin(url),
+        open_timeout=10,
     )
 
 
@@ -221,7 +221,7 @@ def test_an_invalid_frame_closes_the_socket_with_1008(asgi_server, openai_upstre
 
 def test_a_ticket_works_once_from_its_origin_only(asgi_server, openai_upstream, key, settings):
     settings.ALLOW_ANONYMOUS = False
-    good = ticket(asgi_server.url, key)
+    good = ticket(asgi_server.url, key, path="/api/ai-sdk/ws-ticket")  # its first name still works
     with socket(asgi_server.url, f"?ticket={good}") as ws:
         ws.send(send_frame("t", "ticketed", "hi [[chunks=1]]"))
         assert frames_until_end(ws, "t")[-1]["type"] == "end"
@@ -234,7 +234,9 @@ def test_a_ticket_works_once_from_its_origin_only(asgi_server, openai_upstream, 
         assert close_code(ws) == 4401  # no credentials at all
     missing = httpx.post(f"{asgi_server.url}/api/ai-sdk/ws-ticket", headers={"X-API-Key": key})
     assert missing.status_code == 400 and missing.json()["error"]["code"] == "origin_required"
-    refused = httpx.post(f"{asgi_server.url}/api/ai-sdk/ws-ticket", headers={"Origin": ORIGIN})
+    refused = httpx.post(
+        f"{asgi_server.url}/api/ai-sdk/ws-ticket", headers={"Origin": page_origin(asgi_server.url)}
+    )
     assert refused.status_code == 401
 
 
@@ -249,7 +251,8 @@ def test_without_its_store_no_ticket_is_issued_and_none_is_accepted(
 ):
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
     refused = httpx.post(
-        f"{asgi_server.url}/api/ai-sdk/ws-ticket", headers={"Origin": ORIGIN, "X-API-Key": key}
+        f"{asgi_server.url}/api/ai-sdk/ws-ticket",
+        headers={"Origin": page_origin(asgi_server.url), "X-API-Key": key},
     )
     assert refused.status_code == 503 and refused.json()["error"]["code"] == "ticket_store_unavailable"
     settings.ALLOW_ANONYMOUS = False

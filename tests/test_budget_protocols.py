@@ -15,6 +15,7 @@ from websockets.sync.client import connect as ws_connect
 
 from billing.models import Budget
 from conversations.models import Message
+from tests.origins import page_origin
 from tests.seeds.test_layercode import Signed
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -54,7 +55,7 @@ def test_native_http(asgi_server, openai_upstream, anonymous_over_budget):
 def test_native_websocket_error_frame(asgi_server, openai_upstream, anonymous_over_budget):
     httpx.post(f"{asgi_server.url}/api/sessions", json={"session_key": "ws-b"})
     url = asgi_server.url.replace("http://", "ws://") + "/ws/chat/ws-b/"
-    with ws_connect(url, origin="http://localhost") as ws:
+    with ws_connect(url, origin=page_origin(url)) as ws:
         ws.send(json.dumps({"type": "message", "content": "hi"}))
         frame = json.loads(ws.recv(timeout=10))
     assert frame["type"] == "error" and frame["code"] == "budget_exceeded"
@@ -79,7 +80,7 @@ def test_ai_sdk_http_and_websocket(asgi_server, openai_upstream, anonymous_over_
     body = {"id": "ai-b", "messages": [message], "trigger": "submit-message"}
     assert_refused(httpx.post(f"{asgi_server.url}/api/ai-sdk/chat", json=body))
     url = asgi_server.url.replace("http://", "ws://") + "/ws/ai-sdk/chat"
-    with ws_connect(url, origin="http://localhost") as ws:
+    with ws_connect(url, origin=page_origin(url)) as ws:
         ws.send(json.dumps({"type": "send", "requestId": "r", "headers": {}, "body": {}, **body}))
         frame = json.loads(ws.recv(timeout=10))
     assert frame["type"] == "error" and "budget" in frame["errorText"] and "resets at" in frame["errorText"]

@@ -81,7 +81,7 @@ async def test_another_owners_socket_is_4403(world):
     communicator = WebsocketCommunicator(
         application,
         "/ws/chat/bobs/",
-        headers=[(b"origin", b"http://localhost"), (b"x-api-key", key.encode())],
+        headers=[(b"host", b"localhost"), (b"origin", b"http://localhost"), (b"x-api-key", key.encode())],
     )
     connected, _ = await communicator.connect(timeout=5)
     assert connected
@@ -91,7 +91,9 @@ async def test_another_owners_socket_is_4403(world):
 
 async def test_a_revoked_or_malformed_key_on_a_socket_is_4401(world):
     communicator = WebsocketCommunicator(
-        application, "/ws/chat/bobs/?api_key=ck_nope_nope", headers=[(b"origin", b"http://localhost")]
+        application,
+        "/ws/chat/bobs/",
+        headers=[(b"host", b"localhost"), (b"origin", b"http://localhost"), (b"x-api-key", b"ck_nope_nope")],
     )
     assert (await communicator.connect(timeout=5))[0]
     assert (await communicator.receive_output(timeout=5))["code"] == 4401

@@ -128,7 +128,9 @@ def test_an_owner_imports_a_mount_style_key_into_their_own_sessions(user):
 
 async def test_a_socket_cannot_join_a_mounts_conversation(voice_call):
     socket = WebsocketCommunicator(
-        application, f"/ws/chat/{voice_call.session_key}/", headers=[(b"origin", b"http://localhost")]
+        application,
+        f"/ws/chat/{voice_call.session_key}/",
+        headers=[(b"host", b"localhost"), (b"origin", b"http://localhost")],
     )
     connected, _ = await socket.connect()
     assert connected

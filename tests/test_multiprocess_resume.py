@@ -9,6 +9,7 @@ from websockets.sync.client import connect as ws_connect
 
 from tests.factories import make_conversation
 from tests.fake_upstream import expected_reply
+from tests.origins import page_origin
 from tests.turn_client import SSEParser
 
 pytestmark = [
@@ -43,8 +44,8 @@ def test_a_turn_started_on_one_process_is_watched_from_the_other(servers, upstre
     a, b = servers
     make_conversation(owner=None, session_key="mp-watch")
     text = "watch me [[chunks=10 delay=0.02]]"
-    with ws_connect(ws_url(b, "mp-watch"), origin="http://localhost") as watcher:
-        with ws_connect(ws_url(a, "mp-watch"), origin="http://localhost") as sender:
+    with ws_connect(ws_url(b, "mp-watch"), origin=page_origin(b)) as watcher:
+        with ws_connect(ws_url(a, "mp-watch"), origin=page_origin(a)) as sender:
             sender.send(json.dumps({"type": "message", "content": text}))
             sent = frames_until_terminal(sender)
         watched = frames_until_terminal(watcher)
@@ -57,10 +58,10 @@ def test_websocket_client_cut_off_resumes_on_the_other_process(servers, upstream
     a, b = servers
     make_conversation(owner=None, session_key="mp-ws")
     text = "resume across [[chunks=12 delay=0.05]]"
-    with ws_connect(ws_url(a, "mp-ws"), origin="http://localhost") as first:
+    with ws_connect(ws_url(a, "mp-ws"), origin=page_origin(a)) as first:
         first.send(json.dumps({"type": "message", "content": text}))
         seen = [json.loads(first.recv(timeout=10)) for _ in range(4)]
-    with ws_connect(ws_url(b, "mp-ws"), origin="http://localhost") as second:
+    with ws_connect(ws_url(b, "mp-ws"), origin=page_origin(b)) as second:
         second.send(
             json.dumps({"type": "resume", "message_id": seen[0]["message_id"], "after_seq": seen[-1]["seq"]})
         )
@@ -104,7 +105,7 @@ def test_sse_client_cut_off_resumes_on_the_other_process_with_last_event_id(serv
 def test_an_idle_socket_stays_open_longer_than_the_channel_layer_poll(servers):
     a, _ = servers
     make_conversation(owner=None, session_key="mp-idle")
-    with ws_connect(ws_url(a, "mp-idle"), origin="http://localhost") as ws:
+    with ws_connect(ws_url(a, "mp-idle"), origin=page_origin(a)) as ws:
         import time
 
         time.sleep(7)  # channels-redis blocks 5 s per poll on Redis

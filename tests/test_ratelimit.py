@@ -53,7 +53,11 @@ def test_websocket_messages_are_rate_limited_too(settings):
     make_conversation(owner=None, session_key="rl-ws")
 
     async def scenario():
-        ws = WebsocketCommunicator(application, "/ws/chat/rl-ws/", headers=[(b"origin", b"http://localhost")])
+        ws = WebsocketCommunicator(
+            application,
+            "/ws/chat/rl-ws/",
+            headers=[(b"host", b"localhost"), (b"origin", b"http://localhost")],
+        )
         ws.scope["client"] = (f"10.9.{uuid.uuid4().int % 250}.1", 1234)
         await ws.connect(timeout=5)
         await ws.send_json_to({"type": "message", "content": "one"})

@@ -21,6 +21,7 @@ import pytest
 from websockets.asyncio.client import connect as ws_connect
 
 from tests.live_server import ROOT, LiveServer
+from tests.origins import page_origin
 from tests.turn_client import SSEParser
 
 TURNS = 20
@@ -116,7 +117,7 @@ async def create_session(url: str, key: str) -> None:
 
 
 def ws_open(url: str, key: str):
-    return ws_connect(url.replace("http://", "ws://") + f"/ws/chat/{key}/", origin="http://localhost")
+    return ws_connect(url.replace("http://", "ws://") + f"/ws/chat/{key}/", origin=page_origin(url))
 
 
 async def ws_turn(url: str, key: str, content: str) -> list[dict]:

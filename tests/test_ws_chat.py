@@ -18,10 +18,11 @@ from tests.fake_upstream import expected_reply
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ORIGIN = (b"origin", b"http://localhost")
+HOST = (b"host", b"localhost")  # the page and the socket share an origin
 
 
 async def connect(session_key: str, cookie: str | None = None) -> WebsocketCommunicator:
-    headers = [ORIGIN] + ([(b"cookie", cookie.encode())] if cookie else [])
+    headers = [HOST, ORIGIN] + ([(b"cookie", cookie.encode())] if cookie else [])
     communicator = WebsocketCommunicator(application, f"/ws/chat/{session_key}/", headers=headers)
     connected, code = await communicator.connect(timeout=5)
     assert connected, code
@@ -188,12 +189,12 @@ async def test_turn_is_stopped_when_no_listener_returns_within_the_grace_period(
 
 
 async def test_unknown_session_closes_4403(openai_upstream):
-    assert await close_code("/ws/chat/nope/", [ORIGIN]) == 4403
+    assert await close_code("/ws/chat/nope/", [HOST, ORIGIN]) == 4403
 
 
 async def test_no_credentials_closes_4401_when_anonymous_use_is_off(session, settings):
     settings.ALLOW_ANONYMOUS = False
-    assert await close_code("/ws/chat/ws-1/", [ORIGIN]) == 4401
+    assert await close_code("/ws/chat/ws-1/", [HOST, ORIGIN]) == 4401
 
 
 async def test_session_cookie_authenticates_and_another_owners_session_is_4403(openai_upstream):
@@ -211,7 +212,7 @@ async def test_session_cookie_authenticates_and_another_owners_session_is_4403(o
     await ws.send_json_to({"type": "ping"})
     assert await ws.receive_json_from(timeout=5) == {"type": "pong"}
     await ws.disconnect()
-    assert await close_code("/ws/chat/his/", [ORIGIN, (b"cookie", cookie.encode())]) == 4403
+    assert await close_code("/ws/chat/his/", [HOST, ORIGIN, (b"cookie", cookie.encode())]) == 4403
 
 
 async def test_foreign_origin_is_refused(session):

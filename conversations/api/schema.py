@@ -552,29 +552,37 @@ def _add_ai_sdk_paths(paths: dict[str, Any]) -> None:
             },
         )
     }
-    paths["/api/ai-sdk/ws-ticket"] = {
-        "post": _operation(
-            "ai_sdk_ws_ticket",
-            "A single-use 60 s ticket for ws/ai-sdk/chat?ticket=, bound to the caller and the page's Origin",
-            [],
-            {
-                "200": {
-                    "description": "{ticket, expires_in, origin}",
-                    "content": {"application/json": {"schema": {"type": "object"}}},
+    for path, operation_id, deprecated in (
+        ("/api/ws-ticket", "ws_ticket", False),
+        ("/api/ai-sdk/ws-ticket", "ai_sdk_ws_ticket", True),  # the first name, kept for its clients
+    ):
+        paths[path] = {
+            "post": _operation(
+                operation_id,
+                "A single-use 60 s ticket for ws/chat/{key}/?ticket= and ws/ai-sdk/chat?ticket=, bound to "
+                "the caller and the page's Origin"
+                + (" (the same as POST /api/ws-ticket)" if deprecated else ""),
+                [],
+                {
+                    "200": {
+                        "description": "{ticket, expires_in, origin}",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    },
+                    **_errors(400, 401, 503),
                 },
-                **_errors(400, 401, 503),
-            },
-        )
-    }
-    paths["/api/ai-sdk/ws-ticket"]["post"]["requestBody"] = {
-        "required": False,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "properties": {"origin": {"type": "string", "pattern": NO_NUL_NON_BLANK}},
-                    "description": "origin: the page's Origin, when the request carries no Origin header",
+            )
+        }
+        paths[path]["post"]["requestBody"] = {
+            "required": False,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"origin": {"type": "string", "pattern": NO_NUL_NON_BLANK}},
+                        "description": "origin: the page's Origin, when the request carries no Origin header",
+                    }
                 }
-            }
-        },
-    }
+            },
+        }
+        if deprecated:
+            paths[path]["post"]["deprecated"] = True

@@ -9,7 +9,6 @@ chat's running answer wherever it runs (wire ``useChat``'s stop button to it onc
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -21,7 +20,6 @@ from django.views.decorators.http import require_GET, require_POST
 from conversations.codecs.ai_sdk import UIChatTurn, UIMessageStreamCodec
 from conversations.codecs.base import Started
 from conversations.db import run_db
-from conversations.edge.bodies import read_json_object
 from conversations.edge.errors import HttpError, error_response
 from conversations.edge.pipeline import Route, streaming_route, turn_pipeline
 from conversations.errors import TurnRejected
@@ -31,12 +29,9 @@ from conversations.turns import resume
 from conversations.turns.jobs import follow, turn_stop_for_owner
 from conversations.turns.service import turn_start
 from conversations.turns.ui_chat import ui_chat_request
-from conversations.views.auth import request_caller, request_owner_id
+from conversations.views.auth import request_owner_id
 from conversations.views.streams import resumed_events
 from conversations.wire import ui_message
-from conversations.ws_tickets import TICKET_SECONDS, ticket_issue
-
-logger = logging.getLogger(__name__)
 
 
 async def start_ui_chat(turn: UIChatTurn) -> Started:
@@ -103,34 +98,3 @@ async def stop_chat(request: HttpRequest, chat_id: str) -> HttpResponse:
     if answer_id is None:
         return error_response(HttpError(404, "not_running", "No answer is being generated in this chat."))
     return JsonResponse({"id": chat_id, "message_id": answer_id, "stopping": True}, status=202)
-
-
-@csrf_exempt
-@require_POST
-async def ws_ticket(request: HttpRequest) -> HttpResponse:
-    """A single-use ticket (60 s) for ``ws/ai-sdk/chat?ticket=``, bound to the caller and the page's Origin."""
-    try:
-        caller = await request_caller(request)
-        origin = request.headers.get("Origin") or (read_json_object(request) if request.body else {}).get(
-            "origin"
-        )
-        if not isinstance(origin, str) or not origin:
-            raise HttpError(
-                400,
-                "origin_required",
-                'Send the Origin header (browsers do) or {"origin": "https://your.app"}: the ticket works '
-                "only from the page that opens the socket.",
-                field="origin",
-            )
-    except (HttpError, TurnRejected) as exc:
-        return error_response(exc)
-    try:
-        ticket = await ticket_issue(caller, origin)
-    except Exception as exc:  # Redis down
-        logger.warning("WebSocket ticket store (Redis) unavailable: %s", type(exc).__name__)
-        return error_response(
-            HttpError(
-                503, "ticket_store_unavailable", "Tickets cannot be issued right now: retry in a moment."
-            )
-        )
-    return JsonResponse({"ticket": ticket, "expires_in": TICKET_SECONDS, "origin": origin})

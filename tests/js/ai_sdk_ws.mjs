@@ -1,8 +1,9 @@
 // The `ai` package's own WebSocketChatTransport (ai 7) against live servers:
 // `node ai_sdk_ws.mjs '<json>'` runs one scenario and prints one JSON line. Driven by
 // tests/test_ai_sdk_ws.py. Each connection authenticates the way a browser app would: `params`
-// fetches a fresh single-use ticket (POST /api/ai-sdk/ws-ticket) for every socket it opens.
-// Node 20 has no global WebSocket: the `ws` package is passed in, sending the page's Origin.
+// fetches a fresh single-use ticket (POST /api/ws-ticket) for every socket it opens.
+// Node 20 has no global WebSocket: the `ws` package is passed in, sending the page's Origin
+// (`args.origin`, else the origin of the server the page came from).
 //
 // Scenarios: send, abort (mid-answer), resume (the first server's socket closes mid-answer, a new
 // transport on the second server resumes), resume-none.
@@ -15,22 +16,25 @@ const args = JSON.parse(process.argv[2]);
 const { WebSocketChatTransport, readUIMessageStream } = await import(args.pkg ?? "ai");
 const readAll = (stream, options) => readStream(stream, readUIMessageStream, options);
 
-class PageWebSocket extends WebSocket {
-  constructor(url, protocols) {
-    super(url, protocols, { origin: args.origin });
-  }
+function pageWebSocket(origin) {
+  return class PageWebSocket extends WebSocket {
+    constructor(url, protocols) {
+      super(url, protocols, { origin });
+    }
+  };
 }
 
 function transportFor(base) {
+  const origin = args.origin ?? new URL(base).origin;
   return new WebSocketChatTransport({
     url: `${base.replace(/^http/, "ws")}/ws/ai-sdk/chat`,
-    webSocket: PageWebSocket,
+    webSocket: pageWebSocket(origin),
     body: args.body ?? {},
     params: async () => {
-      const response = await fetch(`${base}/api/ai-sdk/ws-ticket`, {
+      const response = await fetch(`${base}/api/ws-ticket`, {
         method: "POST",
         headers: { "content-type": "application/json", ...(args.headers ?? {}) },
-        body: JSON.stringify({ origin: args.origin }),
+        body: JSON.stringify({ origin }),
       });
       if (!response.ok) throw new Error(`ticket: ${response.status} ${await response.text()}`);
       return { ticket: (await response.json()).ticket };

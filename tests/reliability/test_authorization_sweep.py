@@ -11,6 +11,7 @@ from websockets.sync.client import connect as ws_connect
 from accounts.keys import api_key_create, api_key_revoke
 from tests.factories import make_artifact, make_conversation, make_message
 from tests.live_server import LiveServer
+from tests.origins import page_origin
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -67,9 +68,15 @@ def test_no_credential_reaches_another_owners_data(server, world, ledger):
                 assert response.status_code in expected, (label, method, url, response.status_code)
         # the objects are all still there, unchanged
         assert http.get("/api/sessions/bobs", headers={"X-API-Key": world["revoked"]}).status_code == 401
-    for key, code in ((world["alice"], 4403), (world["revoked"], 4401), (None, 4401)):
-        url = server.url.replace("http://", "ws://") + "/ws/chat/bobs/" + (f"?api_key={key}" if key else "")
-        with ws_connect(url, origin="http://localhost") as ws:
+    url = server.url.replace("http://", "ws://") + "/ws/chat/bobs/"
+    for key, query, code in (
+        (world["alice"], "", 4403),
+        (world["revoked"], "", 4401),
+        (None, "", 4401),
+        (None, f"?api_key={world['alice']}", 4401),  # a key in the URL is refused (WS_API_KEY_IN_QUERY)
+    ):
+        headers = {"X-API-Key": key} if key else {}
+        with ws_connect(url + query, origin=page_origin(url), additional_headers=headers) as ws:
             with pytest.raises(Exception):  # noqa: B017 - closed by the server
                 ws.recv(timeout=5)
             assert ws.close_code == code

@@ -42,6 +42,7 @@ from websockets.asyncio.client import connect as ws_connect
 from conversations.models import Message
 from tests.factories import make_conversation
 from tests.fake_upstream import expected_reply
+from tests.origins import page_origin
 from tests.reliability.conftest import SOAK
 from tests.turn_client import SSEParser
 
@@ -188,7 +189,7 @@ async def http_turn(client: httpx.AsyncClient, plan: Plan) -> Outcome:
 async def sse_resume_turn(client: httpx.AsyncClient, ws_base: str, plan: Plan) -> Outcome:
     """An SSE client cut off while a tab (a WebSocket of the session) keeps the turn running."""
     outcome = Outcome(plan)
-    async with ws_connect(f"{ws_base}/ws/chat/{plan.key}/", origin="http://localhost") as tab:
+    async with ws_connect(f"{ws_base}/ws/chat/{plan.key}/", origin=page_origin(ws_base)) as tab:
         await tab.send(json.dumps({"type": "ping"}))  # answered once the tab is registered as a listener
         assert json.loads(await asyncio.wait_for(tab.recv(), RECV_TIMEOUT)) == {"type": "pong"}
         keeper = asyncio.create_task(frames_until_terminal(tab))
@@ -247,7 +248,7 @@ async def ws_turn(ws_base: str, plan: Plan) -> Outcome:
     outcome = Outcome(plan)
     url = f"{ws_base}/ws/chat/{plan.key}/"
     message = {"type": "message", "content": plan.content, "client_message_id": f"c-{plan.index}"}
-    ws = await ws_connect(url, origin="http://localhost")
+    ws = await ws_connect(url, origin=page_origin(url))
     await ws.send(json.dumps(message))
     if plan.cut:
         outcome.before = await frames_until_terminal(ws, plan.cut)
@@ -256,7 +257,7 @@ async def ws_turn(ws_base: str, plan: Plan) -> Outcome:
     else:
         await ws.close()
     await asyncio.sleep(plan.reconnect_after)
-    async with ws_connect(url, origin="http://localhost") as again:
+    async with ws_connect(url, origin=page_origin(url)) as again:
         outcome.hops += 1
         if outcome.before:
             last = outcome.before[-1]

@@ -10,6 +10,7 @@ from websockets.sync.client import connect as ws_connect
 
 from conversations.models import Message
 from tests.factories import make_conversation
+from tests.origins import page_origin
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -92,12 +93,12 @@ def test_a_slow_body_is_cut_off_within_the_body_timeout(server, ledger):
 def test_websocket_floods_and_oversized_frames_are_limited(server, ledger):
     make_conversation(owner=None, session_key="flood")
     url = server.url.replace("http://", "ws://") + "/ws/chat/flood/"
-    with ws_connect(url, origin="http://localhost") as ws:
+    with ws_connect(url, origin=page_origin(url)) as ws:
         ws.send(json.dumps({"type": "message", "content": "x" * 400_000}))
         ledger.add("hostile_inputs")
         assert json.loads(ws.recv(timeout=5))["code"] == "frame_too_large"
     closed = False
-    with ws_connect(url, origin="http://localhost") as ws:
+    with ws_connect(url, origin=page_origin(url)) as ws:
         try:
             for _ in range(400):
                 ws.send(json.dumps({"type": "ping"}))

@@ -13,6 +13,7 @@ from websockets.sync.client import connect as ws_connect
 from conversations.models import Message
 from tests.fake_upstream import expected_reply
 from tests.live_server import LiveServer, free_port
+from tests.origins import page_origin
 from tests.turn_client import SSEParser, sse_events
 
 pytestmark = [
@@ -95,7 +96,7 @@ def test_turns_survive_losing_redis_and_everything_recovers_when_it_returns(reli
             health = http.get("/health")
             assert health.status_code == 503 and health.json()["redis"] == "unavailable"
             ws_url = server.url.replace("http://", "ws://") + "/ws/chat/outage-2/"
-            with ws_connect(ws_url, origin="http://localhost") as ws:  # same-process fan-out still works
+            with ws_connect(ws_url, origin=page_origin(ws_url)) as ws:  # same-process fan-out still works
                 assert json.loads(ws.recv(timeout=10))["code"] == "fanout_degraded"
                 ws.send(json.dumps({"type": "message", "content": "over the socket [[chunks=3]]"}))
                 frames = [json.loads(ws.recv(timeout=10)) for _ in range(6)]
