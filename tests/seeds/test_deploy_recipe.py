@@ -60,6 +60,7 @@ def deployed(django_db_setup, django_db_blocker, fake_upstream_server):
     }
     env = {
         "DJANGO_SETTINGS_MODULE": "chatproject.settings",
+        "ENV_FILE": "",  # no .env of this checkout: only the recipe's settings
         **unset,
         # 1. production settings (plain HTTP on localhost, as the compose file of step 4 serves)
         "DEBUG": "false",
