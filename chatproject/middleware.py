@@ -12,6 +12,9 @@ changes.
 ``LoginThrottleMiddleware`` is django-axes' middleware the same way: it only reads a flag the login
 backend set, and its lockout response (``accounts.login_throttle.lockout_response``) does no I/O,
 so it is built inline instead of on the shared thread.
+
+``ContentSecurityPolicyMiddleware`` is django-csp's the same way: it only builds a header from
+settings (``CONTENT_SECURITY_POLICY``), and adds the page's own WebSocket origin to ``connect-src``.
 """
 
 from __future__ import annotations
@@ -22,10 +25,13 @@ from typing import Any
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from axes import middleware as axes
 from axes.helpers import get_lockout_response
+from csp import middleware as csp
+from csp.middleware import PolicyParts
 from django.conf import settings
 from django.contrib.auth import middleware as auth
 from django.contrib.messages import middleware as messages
 from django.contrib.sessions import middleware as sessions
+from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.middleware import clickjacking, common, csrf, security
@@ -112,3 +118,25 @@ class LoginThrottleMiddleware(axes.AxesMiddleware):
         if settings.AXES_ENABLED and getattr(request, "axes_locked_out", None):
             response = get_lockout_response(request, response, getattr(request, "axes_credentials", None))
         return response
+
+
+class ContentSecurityPolicyMiddleware(InlineAsyncMixin, csp.CSPMiddleware):
+    """django-csp's ``Content-Security-Policy`` on every response Django builds (docs/browser.md).
+
+    ``connect-src 'self'`` covers ``ws://``/``wss://`` to the page's own host only in browsers that
+    follow CSP Level 3; this names that origin outright (the host Django has already checked against
+    ``ALLOWED_HOSTS``), so the chat page's WebSocket connects in the others too, and no other host's.
+    """
+
+    def get_policy_parts(
+        self, request: HttpRequest, response: HttpResponseBase, report_only: bool = False
+    ) -> PolicyParts:
+        parts = super().get_policy_parts(request, response, report_only)
+        try:
+            host = request.get_host()
+        except DisallowedHost:
+            return parts
+        update = dict(parts.update or {})
+        update["connect-src"] = [*update.get("connect-src", ()), f"ws://{host}", f"wss://{host}"]
+        parts.update = update
+        return parts

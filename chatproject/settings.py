@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "channels",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served from here (no CDN)
     "axes",
     "django.contrib.postgres",
     "chatproject",
@@ -64,6 +65,7 @@ MIDDLEWARE = [
     "conversations.request_ids.RequestIdMiddleware",
     "conversations.views.errors.DatabaseUnavailableMiddleware",
     "chatproject.middleware.SecurityMiddleware",
+    "chatproject.middleware.ContentSecurityPolicyMiddleware",  # django-csp's; CONTENT_SECURITY_POLICY
     "servestatic.middleware.ServeStaticMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "chatproject.middleware.SessionMiddleware",
@@ -231,6 +233,23 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = e.env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", Fa
 SECURE_HSTS_PRELOAD = e.env_bool("SECURE_HSTS_PRELOAD", False)
 SECURE_REDIRECT_EXEMPT = [r"^health$", r"^compat/[^/]+/health$"]  # load-balancer probes over plain HTTP
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy on every page Django serves (django-csp; docs/browser.md): the chat page,
+# the admin and its usage page, the API docs run only their own static files. The page's WebSocket
+# origin (ws://host, wss://host) is added to connect-src per request (chatproject/middleware.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 # --- Logging.
 LOG_LEVEL = e.env_log_level("LOG_LEVEL", "INFO")
@@ -472,12 +491,23 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "conversations.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
+# Who may read the OpenAPI schema (/api/schema/) and Swagger UI (/api/docs/): public, authenticated
+# (a user or an API key), staff, or off (404). Default: public under DEBUG, authenticated otherwise.
+API_DOCS = e.env_choice(
+    "API_DOCS", "public" if DEBUG else "authenticated", ("public", "authenticated", "staff", "off")
+)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Chat backend API",
     "DESCRIPTION": "History, chat turns and streaming for LLM chat applications.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI from drf-spectacular-sidecar's static files, not a CDN; no validator badge (a
+    # request to validator.swagger.io with the whole schema URL).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "conversations.api.schema.add_non_drf_paths",

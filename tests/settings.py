@@ -13,6 +13,7 @@ os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("SECURE_COOKIES", "false")
 os.environ.setdefault("ALLOW_ANONYMOUS", "true")
 os.environ.setdefault("RATE_LIMIT_TURNS", "")  # the rate-limit tests turn it on
+os.environ.setdefault("API_DOCS", "public")  # tests read /api/schema/ anonymously; test_api_docs.py the rest
 # The seed mounts open, as a deployment for their clients opens them (closed is the default).
 for _mount in ("GEMINI_GATEWAY", "CODING_AGENT", "ZAI", "CHAT_API"):
     os.environ.setdefault(f"COMPAT_{_mount}_ACCESS", "anonymous")
