@@ -102,7 +102,7 @@ def _sse(data: dict[str, Any] | None = None) -> dict[str, Any]:
     """An event stream's media type: ``schema`` describes one event, as OpenAPI 3.0 tools read it.
 
     Each event is its fields (``event``, ``data``, ``id``, ``retry``); ``data`` is text, and where every
-    event of the stream carries a JSON object, ``contentMediaType``/``contentSchema`` say which.
+    event of the stream carries a JSON object, :func:`_json_data` says which.
     """
     event = {
         "type": "object",
@@ -118,7 +118,14 @@ def _sse(data: dict[str, Any] | None = None) -> dict[str, Any]:
 
 
 def _json_data(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "string", "contentMediaType": "application/json", "contentSchema": schema}
+    """An event's ``data``: the text of one JSON object (OpenAPI 3.0 has no ``contentSchema``: its
+    shape goes in the ``x-content-schema`` extension)."""
+    return {
+        "type": "string",
+        "pattern": "^\\{",
+        "description": "One JSON object (x-content-schema).",
+        "x-content-schema": schema,
+    }
 
 
 RESPONSES_EVENT = {
