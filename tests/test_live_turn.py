@@ -28,6 +28,7 @@ async def test_a_turn_stopped_before_its_stream_started_ends_interrupted_and_sav
 
 
 async def test_a_turn_every_candidate_failed_records_the_last_one_tried(openai_upstream, settings):
+    settings.OPENAI_MODELS = ["gpt-test", "backup-model"]  # the fallback model is one OpenAI serves
     settings.LLM_FALLBACKS = ["openai:backup-model"]
     openai_upstream.push_fault("503", times=1, model="gpt-test")
     openai_upstream.push_fault("503", times=1, model="backup-model")

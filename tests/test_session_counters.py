@@ -67,6 +67,7 @@ def test_every_kind_of_turn_keeps_the_counters(asgi_server, openai_upstream, wri
 
 def test_a_model_without_a_price_counts_as_unknown(asgi_server, openai_upstream, settings):
     settings.PRICES = {}
+    settings.BUDGET_ANONYMOUS = ""  # no budget applies: an unpriced model answers (docs/usage.md)
     post(asgi_server.url, "/api/sessions/unpriced/messages", content="free? [[chunks=2]]")
     kept = assert_no_drift("unpriced")
     assert kept["cost"] is None and kept["cost_unknown_answers"] == 1

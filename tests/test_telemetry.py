@@ -128,6 +128,7 @@ async def test_retries_and_the_fallback_are_sibling_attempts_under_one_turn_span
     recorded, openai_upstream, settings
 ):
     settings.LLM_RETRY_ATTEMPTS = 1
+    settings.OPENAI_MODELS = ["gpt-test", "backup-model"]  # the fallback model is one OpenAI serves
     settings.LLM_FALLBACKS = ["openai:backup-model"]
     openai_upstream.push_fault("500", times=2, model="gpt-test")
     events = await asyncio.wait_for(

@@ -173,6 +173,7 @@ def test_error_before_first_token_is_retried(client, upstream, settings):
 
 
 def test_falls_back_to_the_next_configured_model_before_the_first_token(client, upstream, settings):
+    settings.OPENAI_MODELS = ["gpt-test", "backup-model"]  # the fallback model is one OpenAI serves
     settings.LLM_FALLBACKS = ["openai:backup-model"]
     upstream.push_fault("503", times=5, model="gpt-test")
     _status, events = sse_events(
@@ -297,7 +298,7 @@ def test_json_mode_turn_with_invalid_json_fails_with_a_clear_code(client):
         ({"content": 5}, {}, 422, "invalid_input"),
         ({"content": "x" * 100_001}, {}, 413, "payload_too_large"),
         ({"content": "hi", "provider": "nope"}, {}, 422, "unknown_provider_or_model"),
-        ({"content": "hi", "model": "bad model!"}, {}, 422, "unknown_provider_or_model"),
+        ({"content": "hi", "model": "bad model!"}, {}, 422, "model_not_found"),
         ({"content": "hi", "temperature": 3}, {}, 422, "invalid_input"),
         ({"content": "hi", "max_tokens": 0}, {}, 422, "invalid_input"),
     ],
