@@ -9,22 +9,26 @@ compared whole (``websocket_origin.py``), and carry the Django session (AuthMidd
 import os
 
 from django.core.asgi import get_asgi_application
+from django.core.exceptions import ImproperlyConfigured
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatproject.settings")
-django_asgi_app = get_asgi_application()
+try:
+    django_asgi_app = get_asgi_application()
+except ImproperlyConfigured as exc:  # a setting to fix: one line naming it, not a traceback
+    raise SystemExit(f"chatproject.asgi: {exc}") from None
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.auth import AuthMiddlewareStack
+from channels.routing import ProtocolTypeRouter, URLRouter
 
-from accounts.websocket import ApiKeyWebsocketMiddleware  # noqa: E402
-from chatproject.body_guard import RequestBodyGuard  # noqa: E402
-from chatproject.lean_edge import LeanEdge  # noqa: E402
-from chatproject.lifespan import LifespanApp  # noqa: E402
-from chatproject.url_guard import NulUrlGuard  # noqa: E402
-from chatproject.websocket_origin import SameOriginValidator  # noqa: E402
-from conversations.request_end import RequestEndCallbacks  # noqa: E402
-from conversations.routing import websocket_urlpatterns  # noqa: E402
-from conversations.ws_tickets import TicketWebsocketMiddleware  # noqa: E402
+from accounts.websocket import ApiKeyWebsocketMiddleware
+from chatproject.body_guard import RequestBodyGuard
+from chatproject.lean_edge import LeanEdge
+from chatproject.lifespan import LifespanApp
+from chatproject.url_guard import NulUrlGuard
+from chatproject.websocket_origin import SameOriginValidator
+from conversations.request_end import RequestEndCallbacks
+from conversations.routing import websocket_urlpatterns
+from conversations.ws_tickets import TicketWebsocketMiddleware
 
 application = LifespanApp(
     NulUrlGuard(
