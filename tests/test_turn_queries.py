@@ -1,5 +1,6 @@
 """PostgreSQL round trips per turn, counted on the wire (a proxy in front of PostgreSQL), for both write paths."""
 
+import json
 import os
 import time
 
@@ -7,7 +8,7 @@ import httpx
 import pytest
 from django.db import connection
 
-from tests.live_server import current_database_url, live_server
+from tests.live_server import FAKE_UPSTREAM_PRICES, current_database_url, live_server
 from tests.pg_wire_proxy import PgWireProxy
 from tests.turn_client import sse_events
 
@@ -48,6 +49,7 @@ def test_database_round_trips_per_turn_are_few_and_do_not_grow_with_the_reply_le
         "OPENAI_API_KEY": "sk-test",
         "OPENAI_BASE_URL": fake_upstream_server.openai_base_url,
         "OPENAI_MODEL": "gpt-test",
+        "PRICES": json.dumps(FAKE_UPSTREAM_PRICES),
         "LOG_LEVEL": "WARNING",
     }
     with live_server(env, server="uvicorn") as url:
