@@ -74,3 +74,11 @@ def forwarded_ip(peer: str | None, forwarded_for: str | None) -> str:
 def client_ip(request) -> str:
     """:func:`forwarded_ip` of a Django request."""
     return forwarded_ip(request.META.get("REMOTE_ADDR"), request.META.get("HTTP_X_FORWARDED_FOR"))
+
+
+def scope_client_ip(scope: dict) -> str:
+    """:func:`forwarded_ip` of an ASGI scope (a WebSocket's handshake): the same address an HTTP
+    request from that client gets, behind the same proxies."""
+    peer = (scope.get("client") or (None,))[0]
+    forwarded = [v for k, v in scope.get("headers", ()) if k.lower() == b"x-forwarded-for"]
+    return forwarded_ip(peer, b",".join(forwarded).decode("latin1") if forwarded else None)

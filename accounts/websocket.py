@@ -16,7 +16,7 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from accounts.callers import AuthenticationError, caller_from_key
+from accounts.callers import AuthenticationError, caller_from_key, scope_client_ip
 from accounts.models import ApiKey
 
 
@@ -62,9 +62,8 @@ class ApiKeyWebsocketMiddleware:
                 return await self.app({**scope, "auth_error": KEY_IN_URL}, receive, send)
             raw = raw if raw is not None else in_query
         if raw is not None:
-            client = scope.get("client") or ("", 0)
             try:
-                caller, user = await _caller_user(raw, client[0])
+                caller, user = await _caller_user(raw, scope_client_ip(scope))
             except AuthenticationError as exc:
                 scope = {**scope, "auth_error": exc}
             else:

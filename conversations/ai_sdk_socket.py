@@ -33,7 +33,7 @@ import orjson
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from accounts.callers import Caller
+from accounts.callers import Caller, scope_client_ip
 from conversations.codecs.ai_sdk import decode_chat_request
 from conversations.codecs.base import Inbound
 from conversations.db import run_db
@@ -108,7 +108,7 @@ class AISDKChatConsumer(AsyncWebsocketConsumer):
 
     async def _authenticate(self) -> Caller | None:
         """The caller the handshake names (a ticket, an API key, the session), or None: refused."""
-        ip = (self.scope.get("client") or ("unknown",))[0]
+        ip = scope_client_ip(self.scope)
         if self.scope.get("auth_error") is not None:
             return None
         if self.scope.get("caller") is not None:

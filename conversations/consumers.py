@@ -19,7 +19,7 @@ import orjson
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from accounts.callers import Caller
+from accounts.callers import Caller, scope_client_ip
 from conversations import local_fanout
 from conversations.codecs.base import Inbound
 from conversations.codecs.native import NativeCodec
@@ -103,7 +103,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         caller = self.scope.get("caller")
         if caller is not None:
             return caller
-        return Caller(owner_id=self.owner_id, ip=(self.scope.get("client") or ("unknown",))[0])
+        return Caller(owner_id=self.owner_id, ip=scope_client_ip(self.scope))
 
     async def _refuse(self, code: int) -> None:
         """Accept, then close with an application code the client can read (4401, 4403)."""

@@ -222,3 +222,21 @@ def test_the_rate_limit_counts_the_address_nginx_saw_not_the_forwarded_header(pr
         codes = [turn(first, n, f"10.9.8.{n}") for n in range(4)]  # a new "address" every time
         assert codes == [200, 200, 200, 429], codes
         assert turn(second, 0, "10.9.8.1") == 200  # another client, its own limit
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="rate limits need REDIS_URL")
+def test_a_websocket_is_counted_at_the_same_client_address_as_its_http_requests(proxied, upstream):
+    address = "127.0.0.40"
+    with client_from(address) as client:
+        for n in range(3):
+            reply = client.post(
+                f"{proxied.url}/api/sessions/proxy-ws-rate-{n}/messages", json={"content": "hi"}
+            )
+            assert reply.status_code == 200
+    make_conversation(owner=None, session_key="proxy-ws-rate")
+    sock = socket.create_connection(("127.0.0.1", proxied.port), source_address=(address, 0))
+    url = proxied.url.replace("http://", "ws://") + "/ws/chat/proxy-ws-rate/"
+    with ws_connect(url, origin=proxied.url, sock=sock) as socket_:
+        socket_.send(json.dumps({"type": "message", "content": "one more"}))
+        frame = json.loads(socket_.recv(timeout=20))
+    assert frame["type"] == "error" and frame["code"] == "rate_limited", frame
