@@ -63,3 +63,14 @@ def test_without_credentials_it_is_the_sdks_authentication_error(asgi_server, se
 def test_the_openapi_schema_describes_them(client):
     paths = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()["paths"]
     assert "get" in paths["/v1/models"] and "404" in paths["/v1/models/{model_id}"]["get"]["responses"]
+
+
+def test_the_providers_endpoint_names_the_models_each_serves_as_v1_models_lists_them(sdk, asgi_server):
+    import httpx
+
+    providers = {p["name"]: p for p in httpx.get(f"{asgi_server.url}/api/providers").json()["providers"]}
+    openai_served = providers["openai"]
+    assert {"gpt-test", "gpt-4o-mini", "gpt-4.1"} <= set(openai_served["models"])
+    assert openai_served["any_model"] is False
+    listed = {model.id for model in sdk.models.list()}
+    assert {f"openai:{name}" for name in openai_served["models"]} <= listed

@@ -265,6 +265,8 @@ class ProviderList(APIView):
                     "configured": config.configured,
                     "default_model": config.default_model,
                     "aliases": dict(config.aliases),
+                    "models": sorted(config.served),  # the names it serves (docs/api.md#model-names)
+                    "any_model": config.any_model,  # <PREFIX>_MODELS=*: any other name too
                 }
             )
         return Response({"default": registry.default, "providers": providers})
