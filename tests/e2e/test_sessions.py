@@ -38,7 +38,7 @@ def test_the_sidebar_lists_only_my_chats_and_opens_one(two_chats, chat):
 
 def test_search_filters_the_sidebar(two_chats, chat):
     chat.fill("#session-search", "lisbon")
-    chat.wait_for_function("document.querySelectorAll('#session-list .session').length === 1")
+    chat.wait_for_function("() => document.querySelectorAll('#session-list .session').length === 1")
     assert sidebar_titles(chat) == ["Trip to Lisbon"]
     chat.fill("#session-search", "nothing like this")
     chat.wait_for_selector("#session-list .session-empty")
@@ -56,7 +56,7 @@ def test_rename_and_delete_a_chat(two_chats, chat):
     item = chat.locator("#session-list .session", has_text="Gazpacho")
     item.hover()
     item.locator("[data-action=delete]").click()
-    chat.wait_for_function("!document.querySelector('#session-list').innerText.includes('Gazpacho')")
+    chat.wait_for_function("() => !document.querySelector('#session-list').innerText.includes('Gazpacho')")
     assert not Conversation.objects.filter(session_key="soup").exists()
     assert sidebar_titles(chat) == ["Trip to Lisbon"]
 
