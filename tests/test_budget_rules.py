@@ -150,6 +150,17 @@ def test_a_fallback_provider_without_a_price_is_skipped_while_a_budget_applies(
     assert [r.json["model"] for r in openai_upstream.requests] == ["gpt-test"]
 
 
+def test_every_model_a_provider_serves_by_default_ships_a_price_except_the_self_hosted_one():
+    from billing.prices import DEFAULT_PRICES, price_keys
+    from providers.defaults import PROVIDERS
+
+    for spec in PROVIDERS.values():
+        served = {spec.default_model, *spec.models, *spec.aliases.values()}
+        priced = {m for m in served if any(key in DEFAULT_PRICES for key in price_keys(spec.name, m))}
+        expected = set() if spec.name == "openai-compatible" else served  # its operator declares it
+        assert priced == expected, spec.name
+
+
 # --- model names ----------------------------------------------------------------------------------
 def test_a_model_no_provider_serves_is_refused_in_every_protocol(asgi_server, sdk, openai_upstream, settings):
     url = asgi_server.url
