@@ -110,3 +110,15 @@ PROVIDERS: Mapping[str, ProviderSpec] = MappingProxyType(
         )
     }
 )
+
+
+def split_model(model: str | None, provider: str | None = None) -> tuple[str | None, str | None]:
+    """``(provider, model)`` of a model id as ``GET /v1/models`` lists it: ``"openai:gpt-4o"`` names
+    its provider. A prefix that is not a provider's name is part of the model (Ollama's
+    ``llama3.2:1b``). With ``provider`` given, a prefix naming another provider is left in place
+    (the provider refuses the name)."""
+    if model and ":" in model:
+        prefix, _, rest = model.partition(":")
+        if prefix in PROVIDERS and provider in (None, prefix):
+            return prefix, rest or None
+    return provider, model

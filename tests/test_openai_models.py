@@ -74,3 +74,31 @@ def test_the_providers_endpoint_names_the_models_each_serves_as_v1_models_lists_
     assert openai_served["any_model"] is False
     listed = {model.id for model in sdk.models.list()}
     assert {f"openai:{name}" for name in openai_served["models"]} <= listed
+
+
+def test_every_listed_id_is_one_the_native_api_accepts(sdk, asgi_server, settings):
+    import httpx
+
+    settings.LLM_MODEL_ALIASES = {"openai": {"quick": "gpt-other"}}
+    listed = [model.id for model in sdk.models.list()]
+    with httpx.Client(base_url=asgi_server.url, timeout=20) as http:
+        for n, model_id in enumerate(listed):
+            reply = http.post(
+                f"/api/sessions/native-ids-{n}/messages",
+                json={"content": f"as {model_id} [[chunks=1]]", "model": model_id},
+                headers={"Accept": "application/json"},
+            )
+            assert reply.status_code == 200, (model_id, reply.text)
+        refused = http.post("/api/sessions/native-ids-x/messages", json={"content": "hi", "model": "gpt-9"})
+        assert refused.status_code == 422 and refused.json()["error"]["code"] == "model_not_found"
+
+
+def test_the_openapi_schema_lists_the_served_models_for_a_native_turn(client, settings):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    body = schema["paths"]["/api/sessions/{session_key}/messages"]["post"]["requestBody"]
+    model = body["content"]["application/json"]["schema"]["properties"]["model"]
+    assert "demo" in model["enum"] or "demo:demo" in model["enum"]
+    settings.DEMO_MODELS = ["*"]  # a provider open to any name: the pattern instead
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    body = schema["paths"]["/api/sessions/{session_key}/messages"]["post"]["requestBody"]
+    assert "pattern" in body["content"]["application/json"]["schema"]["properties"]["model"]

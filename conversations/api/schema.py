@@ -173,10 +173,16 @@ def _operation(op_id: str, summary: str, params: list, responses: dict, body: di
 def add_non_drf_paths(result: dict, generator: Any, request: Any, public: bool) -> dict:
     from providers.registry import get_registry
 
-    TURN_BODY["properties"]["provider"] = {
-        "type": "string",
-        "enum": get_registry().names(configured_only=True),
-    }
+    registry = get_registry()
+    configured = registry.names(configured_only=True)
+    TURN_BODY["properties"]["provider"] = {"type": "string", "enum": configured}
+    # A model is served (GET /v1/models lists it) or refused: the list, unless a provider takes any name.
+    open_to_any = any(registry.config(name).any_model for name in configured)
+    TURN_BODY["properties"]["model"] = (
+        {"type": "string", "pattern": MODEL_PATTERN}
+        if open_to_any
+        else {"type": "string", "enum": [model_id for model_id, _ in registry.catalog()]}
+    )
     paths = result.setdefault("paths", {})
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
     schemas.setdefault("TurnEvent", EVENT)

@@ -11,7 +11,7 @@ from rest_framework import serializers
 from conversations.api.schema import JSON_OBJECT_NO_NUL
 from conversations.models import Artifact, Conversation, Message
 from conversations.services import SESSION_EXPORT_FORMAT
-from providers.defaults import PROVIDERS
+from providers.defaults import PROVIDERS, split_model
 from providers.registry import UnknownModel, UnknownProvider, get_registry
 
 SESSION_KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
@@ -111,10 +111,12 @@ class SessionSerializer(serializers.ModelSerializer):
 
     def validate(self, attrs: dict) -> dict:
         """Known provider, well-formed (or allow-listed) model; a provider need not have a key yet."""
-        provider, model = attrs.get("provider"), attrs.get("model")
+        provider, model = split_model(attrs.get("model"), attrs.get("provider") or None)
         if model:
+            if provider:
+                attrs["provider"] = provider
             try:
-                attrs["model"] = get_registry().resolve_model(provider or None, model)
+                attrs["model"] = get_registry().resolve_model(provider, model)
             except (UnknownProvider, UnknownModel) as exc:
                 raise serializers.ValidationError({"model": str(exc)}) from None
         return attrs

@@ -27,13 +27,13 @@ from typing import Any
 
 from conversations.codecs import base
 from conversations.codecs.base import Inbound, JsonReply, Reply, Started, StreamReply
-from conversations.codecs.openai_chat import split_model
 from conversations.codecs.request_fields import AI_SDK, ATTACHMENTS, TOOLS
 from conversations.edge.bodies import Field
 from conversations.edge.errors import HttpError
 from conversations.errors import TurnRejected
 from conversations.turns.request import TurnRequest
 from conversations.wire import ui_message
+from providers.defaults import split_model
 
 TRIGGERS = ("submit-message", "regenerate-message")
 UI_ID_LIMIT = 128
@@ -127,9 +127,7 @@ def decode_chat_request(body: dict[str, Any], inbound: Inbound) -> UIChatTurn:
     if not isinstance(messages, list):
         raise _bad("messages must be the chat's list of UI messages.")
     message_id = _ui_id(body.get("messageId"), "messageId")
-    provider, model = field.str("provider"), field.str("model")
-    if provider is None:
-        provider, model = split_model(model)
+    provider, model = split_model(field.str("model"), field.str("provider"))
     request = TurnRequest(
         session_key=chat_id,
         content="",

@@ -21,6 +21,7 @@ from conversations.errors import TurnRejected
 from conversations.turns.request import TurnRequest
 from conversations.wire import ndjson, sse
 from conversations.wire.summary import summarize_turn
+from providers.defaults import split_model
 
 
 def negotiate(accept: str) -> str:
@@ -44,13 +45,14 @@ def turn_request_from_body(body: dict, session_key: str, owner_id: int | None, *
         )
     field = Field(body)
     json_schema = field.object("json_schema")
+    provider, model = split_model(field.str("model"), field.str("provider"))  # GET /v1/models' ids too
     return TurnRequest(
         session_key=session_key,
         content=field.str("content", required="regenerate_of" not in branch) or "",
         owner_id=owner_id,
         client_message_id=field.str("client_message_id"),
-        provider=field.str("provider"),
-        model=field.str("model"),
+        provider=provider,
+        model=model,
         system=field.str("system"),
         temperature=field.number("temperature"),
         max_tokens=field.int("max_tokens"),

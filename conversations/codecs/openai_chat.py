@@ -26,16 +26,7 @@ from conversations.turns.request import TurnRequest
 from conversations.wire.openai_chat import ChatChunkEncoder, chat_completion
 from conversations.wire.sse import CONTENT_TYPE
 from conversations.wire.summary import summarize_turn
-from providers.defaults import PROVIDERS
-
-
-def split_model(model: str | None) -> tuple[str | None, str | None]:
-    if model and ":" in model:
-        prefix, _, rest = model.partition(":")
-        if prefix in PROVIDERS:
-            return prefix, rest or None
-    return None, model
-
+from providers.defaults import split_model
 
 RESPONSE_FORMATS = ("text", "json_object", "json_schema")
 

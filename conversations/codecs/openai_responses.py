@@ -19,7 +19,6 @@ from typing import Any
 
 from conversations.codecs import base
 from conversations.codecs.base import Inbound, JsonReply, Reply, Started, StreamReply
-from conversations.codecs.openai_chat import split_model
 from conversations.codecs.openai_metadata import read_metadata
 from conversations.codecs.request_fields import ATTACHMENT_PARTS, ATTACHMENTS, RESPONSES, TOOLS, tool_item
 from conversations.edge.bodies import Field
@@ -38,6 +37,7 @@ from conversations.wire.openai_responses import (
 from conversations.wire.sse import CONTENT_TYPE
 from conversations.wire.summary import summarize_turn
 from providers.base import ChatMessage
+from providers.defaults import split_model
 
 ROLES = {"user": "user", "assistant": "assistant", "system": "system", "developer": "system"}
 TEXT_PARTS = ("input_text", "output_text", "text")

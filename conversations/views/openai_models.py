@@ -17,10 +17,11 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 
 from conversations.codecs.base import JsonReply
-from conversations.codecs.openai_chat import openai_error, split_model
+from conversations.codecs.openai_chat import openai_error
 from conversations.edge.errors import HttpError
 from conversations.edge.pipeline import http_response
 from conversations.views.auth import request_caller
+from providers.defaults import split_model
 from providers.registry import UnknownModel, UnknownProvider, get_registry
 
 #: ``created`` of every model object (OpenAI's field is a Unix time; these models have no such date).
