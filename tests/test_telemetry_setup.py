@@ -212,4 +212,4 @@ def settings_check(**env: str) -> subprocess.CompletedProcess[str]:
 def test_telemetry_settings_that_cannot_work_stop_start_up_naming_the_variable(env, named):
     done = settings_check(**env)
     assert done.returncode != 0
-    assert "ImproperlyConfigured" in done.stderr and named in done.stderr
+    assert named in done.stderr and "Traceback" not in done.stderr  # one line naming it

@@ -55,9 +55,12 @@ async def outcome(path: str, headers: list | None = None) -> int | str:
     connected, code = await communicator.connect(timeout=5)
     if not connected:
         return code
-    await communicator.send_json_to({"type": "ping"})
-    output = await communicator.receive_output(timeout=5)
-    await communicator.disconnect()
+    try:
+        await communicator.send_json_to({"type": "ping"})
+        output = await communicator.receive_output(timeout=5)
+    finally:
+        # Always: a consumer left running keeps the channel layer's receive lock on this test's loop.
+        await communicator.disconnect()
     if output["type"] == "websocket.close":
         return output["code"]
     return "open"
