@@ -16,6 +16,7 @@ from accounts.keys import api_key_create
 from billing.models import Budget, ModelPrice
 from billing.prices import price_book
 from conversations.models import Message
+from tests.turn_client import post_turn as turn
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -40,16 +41,6 @@ def priced(settings):
 @pytest.fixture
 def key(user):
     return api_key_create(owner=user, name="billing")[1]
-
-
-def turn(url: str, session: str, content: str, key: str | None = None, **body) -> httpx.Response:
-    headers = {"X-API-Key": key} if key else {}
-    return httpx.post(
-        f"{url}/api/sessions/{session}/messages",
-        json={"content": content, **body},
-        headers=headers,
-        timeout=30,
-    )
 
 
 def answer(session: str) -> Message:

@@ -19,6 +19,7 @@ from accounts.keys import api_key_create
 from billing.models import Budget
 from conversations.models import Message
 from tests.seeds.test_layercode import SECRET, Signed
+from tests.turn_client import post_turn as turn
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -36,16 +37,6 @@ def write_path(request, settings):
 @pytest.fixture
 def key(user):
     return api_key_create(owner=user, name="rules")[1]
-
-
-def turn(url: str, session: str, content: str, key: str | None = None, **body) -> httpx.Response:
-    headers = {"X-API-Key": key} if key else {}
-    return httpx.post(
-        f"{url}/api/sessions/{session}/messages",
-        json={"content": content, **body},
-        headers=headers,
-        timeout=30,
-    )
 
 
 def answer(session: str) -> Message:

@@ -62,3 +62,14 @@ def sse_events(client: httpx.Client, url: str, body: dict, **kwargs) -> tuple[in
         for text in response.iter_text():
             events.extend(frame.json() for frame in parser.feed(text))
     return response.status_code, events
+
+
+def post_turn(url: str, session: str, content: str, key: str | None = None, **body) -> httpx.Response:
+    """One native turn answered as JSON by the server at ``url`` (with an API key, or anonymous)."""
+    headers = {"X-API-Key": key} if key else {}
+    return httpx.post(
+        f"{url}/api/sessions/{session}/messages",
+        json={"content": content, **body},
+        headers=headers,
+        timeout=30,
+    )
