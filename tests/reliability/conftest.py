@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from tests.live_server import LiveServer, current_database_url, provider_env
+from tests.live_server import ROOT, LiveServer, current_database_url, free_port, listening, provider_env
 
 SOAK = max(1, int(os.environ.get("RELIABILITY_SOAK", "1")))
 REPORT = Path(__file__).resolve().parents[2] / "reliability-report.json"
@@ -88,3 +91,29 @@ def live(reliability_env):
     server = LiveServer(reliability_env, server="uvicorn").start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def upstream_process():
+    """The fake upstream in a process of its own; yields the provider URLs for a server's env.
+
+    A scenario that drives the server from hundreds of client threads must not share the test
+    process's interpreter lock with the upstream: with 400 threads in the test process, the
+    in-process upstream answered a turn's request more than LLM_READ_TIMEOUT late and the server
+    rightly reported 504 provider_timeout — the suite's own upstream saturated first (measured: the
+    same load with this fixture gave no 504 at RELIABILITY_SOAK 20 and 30)."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.fake_upstream", "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 20
+    while not listening(port):
+        assert process.poll() is None and time.monotonic() < deadline, "the fake upstream did not start"
+        time.sleep(0.05)
+    url = f"http://127.0.0.1:{port}"
+    yield {"OPENAI_BASE_URL": f"{url}/v1", "GEMINI_BASE_URL": url, "ZAI_BASE_URL": f"{url}/api/paas/v4"}
+    process.terminate()
+    process.wait(10)

@@ -36,11 +36,11 @@ def owner_with_key(name: str):
 
 
 def test_parallel_turns_on_two_processes_overshoot_a_budget_by_at_most_one_reservation(
-    reliability_env, ledger
+    reliability_env, upstream_process, ledger
 ):
     user, key = owner_with_key("budget-mp")
     budget = Budget.objects.create(scope="user", subject=str(user.pk), amount=3 * RESERVATION, period="day")
-    env = {**reliability_env, "PRICES": PRICES, "RATE_LIMIT_TURNS": ""}
+    env = {**reliability_env, **upstream_process, "PRICES": PRICES, "RATE_LIMIT_TURNS": ""}
     turns = 20 * SOAK
     with live_server(env, server="uvicorn") as a, live_server(env, server="uvicorn") as b:
         results: list[int] = []
