@@ -39,7 +39,7 @@ TURN_BODY = {
     "properties": {
         "content": {"type": "string", "minLength": 1, "maxLength": 100000, "pattern": NO_NUL_NON_BLANK},
         "client_message_id": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": NO_NUL},
-        "provider": {"type": "string"},  # enum: the configured providers, filled in per request
+        "provider": {"type": "string"},  # the configured providers: _turn_body, per schema
         "model": {"type": "string", "pattern": MODEL_PATTERN},
         "system": {"type": "string", "pattern": NO_NUL},
         "temperature": {"type": "number", "minimum": 0, "maximum": 2},
@@ -170,19 +170,25 @@ def _operation(op_id: str, summary: str, params: list, responses: dict, body: di
     return op
 
 
-def add_non_drf_paths(result: dict, generator: Any, request: Any, public: bool) -> dict:
-    from providers.registry import get_registry
-
-    registry = get_registry()
+def _turn_body(registry: Any) -> dict[str, Any]:
+    """TURN_BODY with what the configuration decides: the configured providers, and the served
+    models (GET /v1/models' ids), or the name pattern when a provider takes any name. A new dict
+    per schema: the module's own stays as written."""
     configured = registry.names(configured_only=True)
-    TURN_BODY["properties"]["provider"] = {"type": "string", "enum": configured}
-    # A model is served (GET /v1/models lists it) or refused: the list, unless a provider takes any name.
     open_to_any = any(registry.config(name).any_model for name in configured)
-    TURN_BODY["properties"]["model"] = (
+    model = (
         {"type": "string", "pattern": MODEL_PATTERN}
         if open_to_any
         else {"type": "string", "enum": [model_id for model_id, _ in registry.catalog()]}
     )
+    provider = {"type": "string", "enum": configured}
+    return {**TURN_BODY, "properties": {**TURN_BODY["properties"], "provider": provider, "model": model}}
+
+
+def add_non_drf_paths(result: dict, generator: Any, request: Any, public: bool) -> dict:
+    from providers.registry import get_registry
+
+    turn_body = _turn_body(get_registry())
     paths = result.setdefault("paths", {})
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
     schemas.setdefault("TurnEvent", EVENT)
@@ -230,7 +236,7 @@ def add_non_drf_paths(result: dict, generator: Any, request: Any, public: bool) 
             "Send a message and stream the answer",
             [SESSION_KEY],
             _turn_responses(),
-            TURN_BODY,
+            turn_body,
         ),
     }
     paths[base + "/{message_id}/edit"] = {
@@ -239,7 +245,7 @@ def add_non_drf_paths(result: dict, generator: Any, request: Any, public: bool) 
             "Edit a user message: a new branch, streamed",
             [SESSION_KEY, MESSAGE_ID],
             _turn_responses(),
-            TURN_BODY,
+            turn_body,
         )
     }
     paths[base + "/{message_id}/regenerate"] = {
@@ -250,7 +256,7 @@ def add_non_drf_paths(result: dict, generator: Any, request: Any, public: bool) 
             _turn_responses(),
             {  # the native fields but content: the same message is answered again
                 "type": "object",
-                "properties": {k: v for k, v in TURN_BODY["properties"].items() if k != "content"},
+                "properties": {k: v for k, v in turn_body["properties"].items() if k != "content"},
                 "additionalProperties": False,
             },
         )
