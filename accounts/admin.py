@@ -1,9 +1,12 @@
-"""API keys in the admin: create (the secret is shown once), revoke, see last use."""
+"""API keys in the admin: create (the secret is shown once), revoke, see last use.
+
+Each key's cost is read from the conversations' answers, above this package: the admin registered
+here is replaced by :class:`conversations.usage.key_costs.ApiKeyCostAdmin`, which adds that column."""
 
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -13,21 +16,7 @@ from accounts.models import ApiKey
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    list_display = ("name", "prefix", "owner", "created_at", "last_used_at", "revoked_at", "total_cost")
-
-    def get_queryset(self, request):
-        from django.db.models import Sum
-
-        from conversations.models import Message
-
-        spent = Message.objects.filter(api_key=OuterRef("pk")).values("api_key").annotate(total=Sum("cost"))
-        return super().get_queryset(request).annotate(cost_total=Subquery(spent.values("total")[:1]))
-
-    @admin.display(description="cost (USD)", ordering="cost_total")
-    def total_cost(self, obj) -> str:
-        """What the key's turns cost at their models' prices (answers without a price not included)."""
-        return "—" if obj.cost_total is None else f"{obj.cost_total.normalize():f}"
-
+    list_display = ("name", "prefix", "owner", "created_at", "last_used_at", "revoked_at")
     list_filter = ("revoked_at", "created_at")
     search_fields = ("name", "prefix", "owner__username")
     list_select_related = ("owner",)

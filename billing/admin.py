@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from billing.budget_state import budget_state
 from billing.models import Budget, ModelPrice
 from billing.prices import price_book
-from billing.usage import budget_state
 
 
 @admin.register(ModelPrice)

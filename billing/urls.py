@@ -8,7 +8,6 @@ budget = api.BudgetViewSet.as_view(
 )
 
 urlpatterns = [
-    path("api/usage", api.UsageView.as_view(), name="usage"),
     path("api/budgets", budgets, name="budget-list"),
     path("api/budgets/<int:pk>", budget, name="budget-detail"),
 ]

@@ -3,8 +3,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from billing.admin_views import usage_admin_view
 from conversations.dialects.urls import root_urlpatterns
+from conversations.usage.admin_page import usage_admin_view
 from conversations.views.health import health
 from conversations.views.metrics import metrics
 
@@ -17,6 +17,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("conversations.page_urls")),
     path("", include("conversations.urls")),
+    path("", include("conversations.usage.urls")),
     path("", include("billing.urls")),
 ]
 

@@ -21,6 +21,7 @@ from django.utils.text import Truncator
 
 from conversations import search
 from conversations.models import Artifact, Conversation, Message
+from conversations.usage import key_costs  # noqa: F401 (registers the API key admin with each key's cost)
 
 INLINE_MESSAGES = 50
 SEARCH_MATCHES = 1000  # messages a message search lists at most

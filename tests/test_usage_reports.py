@@ -1,4 +1,4 @@
-"""billing/reports.py (the staff-wide usage numbers) and the admin usage page that shows them."""
+"""conversations/usage/staff_report.py (the staff-wide usage numbers) and the admin usage page that shows them."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.keys import api_key_create
-from billing.admin_views import range_bounds
 from billing.models import Budget
-from billing.reports import days_between, usage_overview
-from billing.usage import usage_report
+from conversations.usage.admin_page import range_bounds
+from conversations.usage.staff_report import days_between, usage_overview
+from conversations.usage.user_report import usage_report
 from tests.factories import make_conversation, make_message
 
 pytestmark = pytest.mark.django_db

@@ -10,11 +10,21 @@ object: no OpenTelemetry import, nothing allocated per turn or per chunk.
 from __future__ import annotations
 
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from conversations.turns.rules import TurnOutcome
     from providers.base import Provider, ProviderChunk, ProviderRequest
+
+
+class TurnOutcome(Protocol):
+    """What telemetry reads of a turn's end (``conversations.turns.rules.TurnOutcome`` has it):
+    stated here so telemetry, which the turn core calls, does not import the turn core back."""
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def error_code(self) -> str: ...
 
 
 class AttemptTrace:

@@ -21,11 +21,10 @@ from opentelemetry import trace
 from opentelemetry.metrics import MeterProvider, NoOpMeterProvider
 from opentelemetry.trace import SpanKind, Status, StatusCode, TracerProvider
 
-from conversations.telemetry.base import AttemptTrace, Telemetry, TurnTrace
+from conversations.telemetry.base import AttemptTrace, Telemetry, TurnOutcome, TurnTrace
 from conversations.telemetry.names import provider_name, server_of
 
 if TYPE_CHECKING:
-    from conversations.turns.rules import TurnOutcome
     from providers.base import Provider, ProviderChunk, ProviderRequest
 
 SCOPE = "chatproject.conversations"

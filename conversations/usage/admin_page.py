@@ -1,7 +1,7 @@
 """The admin usage page (``/admin/usage/``, staff only): cost and tokens per day by model, the top
 users and API keys, budget consumption, for a range of days (default: the last 30, today included).
 
-The numbers come from :func:`billing.reports.usage_overview`; the page embeds them as JSON for its
+The numbers come from :func:`conversations.usage.staff_report.usage_overview`; the page embeds them as JSON for its
 charts (Chart.js, vendored in ``static/chat/vendor/chartjs/``) and shows them as tables too, so they
 are readable without JavaScript and by screen readers.
 """
@@ -16,7 +16,7 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from billing.reports import usage_overview
+from conversations.usage.staff_report import usage_overview
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366

@@ -1,15 +1,14 @@
 """Staff-wide usage over a range: every user's answers per day and model, the top users and API
 keys by cost, and every budget's consumption (the admin usage page's numbers).
 
-The fields of each row are those of :func:`billing.usage.usage_report` (turns, input/output/cached
-input tokens, ``cost`` as a string, ``cost_unknown_turns``): a row whose answers all had an unknown
-price has ``cost: None``, never zero. Each list is one grouped query.
+The fields of each row are those of :func:`conversations.usage.user_report.usage_report` (turns,
+input/output/cached input tokens, ``cost`` as a string, ``cost_unknown_turns``): a row whose answers
+all had an unknown price has ``cost: None``, never zero. Each list is one grouped query.
 """
 
 from __future__ import annotations
 
 import datetime
-from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -18,8 +17,8 @@ from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from accounts.models import ApiKey
+from billing.budget_state import budget_state, money
 from billing.models import Budget
-from billing.usage import budget_state
 from conversations.models import Message
 
 TOP = 10
@@ -35,13 +34,6 @@ def _sums() -> dict[str, Any]:
         "total_cost": Sum("cost"),
         "cost_unknown_turns": Count("id", filter=Q(cost__isnull=True)),
     }
-
-
-def money(value: Decimal | int | None) -> str | None:
-    """A cost as the usage API writes it (``None`` stays unknown)."""
-    if value is None:
-        return None
-    return format(Decimal(value).quantize(Decimal("0.00000001")).normalize(), "f")
 
 
 def _row(values: dict[str, Any]) -> dict[str, Any]:
