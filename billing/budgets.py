@@ -12,6 +12,12 @@ and its ``max_tokens`` at the model's price) and the turn starts with ``max_toke
 what was reserved; else nothing is stored and the turn is refused (``budget_exceeded``). The
 closing write moves the reservation to ``spent`` as the answer's actual cost (nothing when it
 failed before any token). So N turns in parallel overshoot a budget by at most one reservation.
+
+The period, "spent now", the room check, the reservation and the two writes' changes to a budget
+are stated once below (:data:`SPENT_NOW`, :data:`HAS_ROOM`, :data:`RESERVATION`, :data:`RESERVE`,
+:data:`SETTLE`) as expressions both write paths take: the ORM path applies them in Python and
+as Django expressions (:mod:`billing.reservations`), the native SQL is rendered from them
+(:mod:`conversations.turns.pg_writes`).
 """
 
 from __future__ import annotations
@@ -22,6 +28,25 @@ from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+
+from billing.expressions import (
+    Add,
+    And,
+    Coalesce,
+    Col,
+    Const,
+    Greatest,
+    If,
+    IsNull,
+    Lt,
+    Mul,
+    NotNull,
+    Or,
+    Param,
+    Pick,
+    Round,
+    Sub,
+)
 
 PERIODS = ("day", "week", "month", "none")
 # Output tokens reserved for a turn that names no max_tokens (and the cap it then gets).
@@ -108,12 +133,57 @@ def period_end(period: str, start: datetime.datetime | None) -> datetime.datetim
     return None
 
 
+# The rule on a budget's row, stated once (billing.expressions): the ORM path applies it in Python
+# and through Django expressions, the native path's SQL (conversations.turns.pg_writes) is
+# rendered from it. ``start_<period>`` are :func:`period_starts`.
+RESETTING = ("day", "week", "month")
+CURRENT_START = Pick(Col("period"), tuple((p, Param(f"start_{p}")) for p in RESETTING), "timestamptz")
+# "spent now": the row's spending, or zero once its period has rolled over
+SPENT_NOW = If(
+    And(NotNull(CURRENT_START), Or(IsNull(Col("period_start")), Lt(Col("period_start"), CURRENT_START))),
+    Const(Decimal(0)),
+    Col("spent"),
+)
+USED = Add(SPENT_NOW, Col("reserved"))
+HAS_ROOM = Lt(USED, Col("amount"))
+# The reservation of a turn: its estimated input and its output tokens at a per-token rate, rounded
+# as PostgreSQL's numeric rounds.
+RESERVATION = Round(
+    Coalesce(
+        Add(Mul(Param("rate_in"), Param("tokens_in")), Mul(Param("rate_out"), Param("tokens_out"))), Const(0)
+    ),
+    8,
+)
+# The opening write's change to each budget that had room: the period rolled over, the reservation held.
+RESERVE = {
+    "spent": SPENT_NOW,
+    "period_start": Coalesce(CURRENT_START, Col("period_start")),
+    "reserved": Add(Col("reserved"), Param("reservation")),
+    "reserved_for": Param("answer_id"),
+}
+# The closing write's: the reservation released, the actual cost (unknown: nothing) spent.
+SETTLE = {
+    "reserved": Greatest(Sub(Col("reserved"), Param("reserved_cost")), Const(Decimal(0))),
+    "spent": Add(Col("spent"), Coalesce(Param("cost"), Const(Decimal(0)))),
+}
+
+
+def period_starts(now: datetime.datetime) -> dict[str, datetime.datetime | None]:
+    """The ``start_<period>`` parameters of :data:`CURRENT_START` at ``now``."""
+    return {f"start_{period}": period_start(period, now) for period in RESETTING}
+
+
 def spent_now(
     spent: Decimal, period: str, started: datetime.datetime | None, now: datetime.datetime
 ) -> Decimal:
-    """A budget's spending in the current period (zero once its period has rolled over)."""
-    current = period_start(period, now)
-    return Decimal(0) if current is not None and (started is None or started < current) else spent
+    """A budget's spending in the current period (zero once its period has rolled over): :data:`SPENT_NOW`."""
+    return SPENT_NOW.value({"spent": spent, "period": period, "period_start": started}, period_starts(now))
+
+
+def reservation(rate: tuple[Decimal, Decimal], input_tokens: int, output_tokens: int) -> Decimal:
+    """What a turn reserves at a per-token ``(input, output)`` rate: :data:`RESERVATION`."""
+    params = {"rate_in": rate[0], "tokens_in": input_tokens, "rate_out": rate[1], "tokens_out": output_tokens}
+    return RESERVATION.value(None, params)
 
 
 def output_reservation(max_tokens: int | None) -> int:
@@ -122,3 +192,8 @@ def output_reservation(max_tokens: int | None) -> int:
 
 def input_estimate(*texts: str) -> int:
     return -(-sum(len(t) for t in texts) // CHARS_PER_TOKEN)
+
+
+def history_tokens(recent_contents: list[str], limit: int) -> int:
+    """The reservation's estimate of the history: the session's newest ``limit`` messages (newest first)."""
+    return input_estimate(*recent_contents[:limit])

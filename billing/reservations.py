@@ -1,5 +1,6 @@
-"""The budget side of a turn's two writes on the ORM path (the PostgreSQL path does the same in its
-SQL: :mod:`conversations.turns.pg_writes`). Run inside those writes' transactions."""
+"""The budget side of a turn's two writes on the ORM path, from the rule :mod:`billing.budgets`
+states (the PostgreSQL path renders its SQL from the same: :mod:`conversations.turns.pg_writes`).
+Run inside those writes' transactions."""
 
 from __future__ import annotations
 
@@ -7,10 +8,9 @@ import datetime
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q, Value
-from django.db.models.functions import Greatest
+from django.db.models import Q
 
-from billing.budgets import Claim, period_start, spent_now
+from billing.budgets import HAS_ROOM, RESERVE, SETTLE, Claim, period_starts
 from billing.models import Budget
 
 
@@ -46,22 +46,24 @@ def budgets_locked(claims: tuple[Claim, ...]) -> list[Budget]:
 
 
 def has_room(budgets: list[Budget], now: datetime.datetime) -> bool:
-    return all(spent_now(b.spent, b.period, b.period_start, now) + b.reserved < b.amount for b in budgets)
+    """Whether every budget has room (:data:`billing.budgets.HAS_ROOM`)."""
+    starts = period_starts(now)
+    return all(HAS_ROOM.value(budget, starts) is True for budget in budgets)
 
 
 def reserve(budgets: list[Budget], amount: Decimal, answer_id, now: datetime.datetime) -> None:
+    """Each budget holds the reservation (:data:`billing.budgets.RESERVE`)."""
+    params = {**period_starts(now), "reservation": amount, "answer_id": answer_id}
     for budget in budgets:
-        current = period_start(budget.period, now)
-        budget.spent = spent_now(budget.spent, budget.period, budget.period_start, now)
-        budget.period_start = current or budget.period_start
-        budget.reserved += amount
-        budget.reserved_for = answer_id
-        budget.save(update_fields=["spent", "period_start", "reserved", "reserved_for", "updated_at"])
+        for name, value in [(name, rule.value(budget, params)) for name, rule in RESERVE.items()]:
+            setattr(budget, name, value)
+        budget.save(update_fields=[*RESERVE, "updated_at"])
 
 
 def settle(budget_ids: list[int], reserved: Decimal, cost: Decimal | None) -> None:
-    """The closing write's part: the reservation released, the actual cost spent."""
+    """The closing write's part: the reservation released, the actual cost spent (:data:`billing.budgets.SETTLE`)."""
     if budget_ids:
+        params = {"reserved_cost": reserved, "cost": cost}
         Budget.objects.filter(pk__in=budget_ids).update(
-            reserved=Greatest(F("reserved") - reserved, Value(Decimal(0))), spent=F("spent") + (cost or 0)
+            **{name: rule.orm(params) for name, rule in SETTLE.items()}
         )

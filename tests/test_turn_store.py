@@ -12,6 +12,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from django.db import connection
+from django.utils import timezone
 
 from accounts.keys import api_key_create
 from billing.budgets import BudgetSpec, Claim
@@ -424,3 +425,107 @@ async def test_recovery_closes_an_orphan_with_the_closing_write_keeping_its_prov
     assert (answer.input_tokens, answer.output_tokens, answer.usage_estimated) == (None, 2, True)
     assert answer.completed_at is not None
     assert await recovery.sweep_orphans(local_running=set(), startup=True) == []
+
+
+def budget_rows(subjects: tuple[str, ...], answer_ids: dict[str, str]) -> list[tuple]:
+    """The budgets' columns, each answer that reserved named by its role in the scenario."""
+    rows = Budget.objects.filter(subject__in=subjects).order_by("subject")
+    named = {value: name for name, value in answer_ids.items()}
+    return [
+        (b.amount, b.spent, b.reserved, named.get(str(b.reserved_for), b.reserved_for), b.period_start)
+        for b in rows
+    ]
+
+
+async def budgeted(path: str, yesterday) -> list:
+    """Turns charged to budgets through one path: what each reserved, refused and settled."""
+    open_, finish = PATHS[path]
+    daily, lasting = f"daily-{path}", f"lasting-{path}"
+    await Budget.objects.acreate(
+        scope="key",
+        subject=daily,
+        amount=Decimal(1),
+        spent=Decimal("0.5"),
+        period="day",
+        period_start=yesterday,
+    )
+    await Budget.objects.acreate(
+        scope="key", subject=lasting, amount=Decimal(10), spent=Decimal(2), period="none"
+    )
+    claims = (Claim("key", daily, None), Claim("key", lasting, None))
+    subjects, ids = (daily, lasting), {}
+    rows = sync_to_async(budget_rows)
+    answers: list = []
+
+    async def answer_of(opened: OpenedTurn) -> tuple:
+        stored = await Message.objects.aget(pk=opened.assistant_message_id)
+        budgets = {pk: subject for pk, subject in [(b.pk, b.subject) async for b in Budget.objects.all()]}
+        return (
+            stored.reserved_cost,
+            [budgets[pk].split("-")[0] for pk in stored.budget_ids],
+            opened.max_tokens,
+        )
+
+    key = f"budgeted-{path}"
+    # the daily budget's period rolled over: yesterday's spending is dropped as it reserves
+    first = await open_(
+        opening(key, "x" * 40, claims=claims, reserve_input_tokens=10, reserve_output_tokens=20)
+    )
+    ids["first"] = first.assistant_message_id
+    answers.append(("reserved", await answer_of(first), await rows(subjects, ids)))
+    with pytest.raises(TurnInProgress):  # busy: nothing more reserved
+        await open_(opening(key, "too soon", claims=claims, reserve_output_tokens=20))
+    answers.append(("busy: budgets unchanged", await rows(subjects, ids)))
+    spent = complete("Hi!")
+    spent = TurnOutcome(
+        **{**{f.name: getattr(spent, f.name) for f in fields(spent)}, "cost": Decimal("0.0001")}
+    )
+    answers.append(("settled", await finish(first.conversation_id, first.assistant_message_id, spent)))
+    answers.append(("settled again", await finish(first.conversation_id, first.assistant_message_id, spent)))
+    answers.append(("settled once", await rows(subjects, ids)))
+    # the history is part of the second turn's reservation; its close has no price: nothing spent
+    second = await open_(opening(key, "y", claims=claims, reserve_input_tokens=1, reserve_output_tokens=3000))
+    ids["second"] = second.assistant_message_id
+    answers.append(("reserved with history", await answer_of(second), await rows(subjects, ids)))
+    unpriced = TurnOutcome(**{**{f.name: getattr(spent, f.name) for f in fields(spent)}, "cost": None})
+    await finish(second.conversation_id, second.assistant_message_id, unpriced)
+    answers.append(("released, nothing spent", await rows(subjects, ids)))
+    # the daily budget is used up now: refused, nothing reserved
+    await Budget.objects.filter(subject=daily).aupdate(spent=Decimal(1))
+    with pytest.raises(TurnRejected) as refused:
+        await open_(opening(key, "full", claims=claims, reserve_output_tokens=20))
+    answers.append(
+        ("full", refused.value.code, refused.value.details.get("budget"), await rows(subjects, ids))
+    )
+    return answers
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+async def test_budgets_reserve_reset_refuse_and_settle_alike_on_either_path(settings):
+    settings.PRICES = {"openai:gpt-test": {"input": 1, "output": 2}}  # per million tokens
+    now = timezone.now()
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    yesterday = today - timedelta(days=1)
+    orm = await budgeted("orm", yesterday)
+    native = await budgeted("native", yesterday)
+    assert native == orm
+    said = {answer[0]: answer[1:] for answer in orm}
+    (cost, charged, max_tokens), (daily, lasting) = said["reserved"]
+    # 10 input tokens at 1/M, 20 output at 2/M (a new session: no history)
+    assert cost == Decimal("0.00005") and charged == ["daily", "lasting"] and max_tokens == 20
+    assert daily == (Decimal(1), Decimal(0), cost, "first", today)  # yesterday's 0.5 dropped: a new day
+    assert lasting == (Decimal(10), Decimal(2), cost, "first", None)
+    assert said["busy: budgets unchanged"] == ([daily, lasting],)
+    assert said["settled"] == said["settled again"] == (True,)
+    settled = said["settled once"][0]
+    assert [row[1:3] for row in settled] == [(Decimal("0.0001"), 0), (Decimal("2.0001"), 0)]
+    (second_cost, _, _), _rows = said["reserved with history"]
+    # 1 input token and the history's 11 (43 characters: "x" * 40, "Hi!") at 1/M, 3000 at 2/M
+    assert second_cost == Decimal("0.006012")
+    assert [row[1:3] for row in said["released, nothing spent"][0]] == [
+        (Decimal("0.0001"), 0),
+        (Decimal("2.0001"), 0),
+    ]
+    assert said["full"][:2] == ("budget_exceeded", "key")
+    await pg_pool.close_pool()

@@ -14,6 +14,7 @@ from django.db.models import Case, F, Q, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from billing.budgets import history_tokens, reservation
 from billing.prices import price_book
 from billing.reservations import budgets_locked, has_room, reserve, settle
 from conversations.counters import PREVIEW_LENGTH
@@ -34,10 +35,8 @@ from conversations.turns.rules import (
     busy_cutoff,
     chain_from,
     closing_values,
-    history_tokens,
     new_session_values,
     opening_refusal,
-    reservation,
     session_closing_counters,
     session_closing_values,
     turn_in_progress,

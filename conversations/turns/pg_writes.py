@@ -25,7 +25,7 @@ from typing import Any
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
-from billing.budgets import period_start
+from billing.budgets import HAS_ROOM, RESERVATION, RESERVE, SETTLE, period_starts
 from billing.models import Budget
 from billing.prices import price_book
 from conversations.counters import PREVIEW_LENGTH
@@ -74,7 +74,8 @@ def _budget_sql(
 ) -> tuple[str, ...]:
     """The opening write's budget statements (:mod:`billing.budgets`: ensure, lock, reserve) and the
     condition the message insert adds: every budget the turn is charged to had room and reserved, at
-    a known price (:func:`conversations.turns.rules.opening_refusal`)."""
+    a known price (:func:`conversations.turns.rules.opening_refusal`). The room check, the
+    reservation and the budgets' new values are rendered from :mod:`billing.budgets`' rule."""
     values = ", ".join(
         f"(%(c{i}_scope)s::varchar, %(c{i}_subject)s::varchar, %(c{i}_amount)s::numeric, %(c{i}_period)s::varchar)"
         for i in range(claims)
@@ -92,18 +93,6 @@ def _budget_sql(
         f" FROM {BUDGETS} WHERE (scope, subject) IN {named} ORDER BY id FOR UPDATE"
     )
 
-    def current(alias: str) -> str:  # billing.budgets.period_start, computed in Python (UTC)
-        return (
-            f"(CASE {alias}.period WHEN 'day' THEN %(start_day)s WHEN 'week' THEN %(start_week)s"
-            " WHEN 'month' THEN %(start_month)s END)::timestamptz"
-        )
-
-    def spent(alias: str) -> str:  # billing.budgets.spent_now
-        return (
-            f"(CASE WHEN {current(alias)} IS NOT NULL AND ({alias}.period_start IS NULL"
-            f" OR {alias}.period_start < {current(alias)}) THEN 0 ELSE {alias}.spent END)"
-        )
-
     # billing.prices.price_keys: the model's own price, its provider's "*", the fallback "*"
     rate = (
         f"(SELECT coalesce(j -> ({chosen_provider} || ':' || {chosen_model}), j -> ({chosen_provider} || ':*'),"
@@ -113,18 +102,22 @@ def _budget_sql(
         f"(SELECT ceil(coalesce(sum(length(content)), 0) / 4.0) FROM (SELECT content FROM {MESSAGES}"
         f" WHERE conversation_id = {session} ORDER BY created_at DESC LIMIT %(history_limit)s) h)"
     )
-    amount = (  # rules.reservation
-        f"(SELECT round(coalesce((r ->> 0)::numeric * (%(reserve_in)s + {history})"
-        f" + (r ->> 1)::numeric * %(reserve_out)s, 0), 8) FROM (SELECT {rate} AS r) AS priced)"
-    )
+    priced = {
+        "rate_in": "(r ->> 0)::numeric",
+        "tokens_in": f"(%(reserve_in)s + {history})",
+        "rate_out": "(r ->> 1)::numeric",
+        "tokens_out": "%(reserve_out)s",
+    }
+    amount = f"(SELECT {RESERVATION.sql('', priced)} FROM (SELECT {rate} AS r) AS priced)"
+    reserved = {"reservation": amount, "answer_id": "%(answer_id)s::uuid"}
+    reserve_set = ", ".join(f"{name} = {rule.sql('b', reserved)}" for name, rule in RESERVE.items())
     reserve = (
-        f"UPDATE {BUDGETS} b SET spent = {spent('b')}, period_start = coalesce({current('b')}, b.period_start),"
-        f" reserved = b.reserved + {amount}, reserved_for = %(answer_id)s::uuid"
+        f"UPDATE {BUDGETS} b SET {reserve_set}"
         f" WHERE (b.scope, b.subject) IN {named} AND {rate} IS NOT NULL AND NOT EXISTS ({busy})"
         f" AND NOT EXISTS (SELECT 1 FROM {MESSAGES} WHERE conversation_id = {session}"
         "   AND client_message_id = %(client_id)s)"
         f" AND NOT EXISTS (SELECT 1 FROM {BUDGETS} x WHERE (x.scope, x.subject) IN {named}"
-        f"   AND {spent('x')} + x.reserved >= x.amount)"
+        f"   AND NOT {HAS_ROOM.sql('x', {})})"
     )
     reserved_ids = f"(SELECT id FROM {BUDGETS} WHERE reserved_for = %(answer_id)s::uuid)"
     allowed = (
@@ -302,7 +295,7 @@ def _budget_params(opening: TurnOpening, now: datetime) -> dict[str, Any]:
         "reserve_in": opening.reserve_input_tokens,
         "reserve_out": opening.reserve_output_tokens,
         "history_limit": opening.history_limit,
-        **{f"start_{period}": period_start(period, now) for period in ("day", "week", "month")},
+        **period_starts(now),
     }
     for i, claim in enumerate(opening.claims):
         default = claim.default
@@ -323,6 +316,11 @@ _ANSWER_SET = ", ".join(
 )
 
 
+# billing.budgets.SETTLE, on the budgets the answer reserved from
+_SETTLE_SET = ", ".join(
+    f"{name} = {rule.sql('b', {'reserved_cost': 'closed.reserved_cost', 'cost': '%(m_cost)s::numeric'})}"
+    for name, rule in SETTLE.items()
+)
 _NEWEST = "(c.last_message_at IS NULL OR c.last_message_at <= closed.created_at)"
 _FIRST = "closed.was = 'streaming'"  # the answer's first close: its tokens and cost count once
 
@@ -341,8 +339,7 @@ def _closing_sql(only_if_streaming: bool, session_fields: tuple[str, ...], artif
         f"closed AS (UPDATE {MESSAGES} m SET {_ANSWER_SET} FROM before WHERE m.id = before.id{guard}"
         " RETURNING m.id, m.created_at, before.status AS was, before.reserved_cost, before.budget_ids)",
         # the budgets: the reservation released, the cost spent, once (the write may be repeated)
-        f"settled AS (UPDATE {BUDGETS} b SET reserved = greatest(b.reserved - closed.reserved_cost, 0),"
-        " spent = b.spent + coalesce(%(m_cost)s::numeric, 0) FROM closed"
+        f"settled AS (UPDATE {BUDGETS} b SET {_SETTLE_SET} FROM closed"
         " WHERE closed.was = 'streaming' AND b.id IN"
         " (SELECT jsonb_array_elements_text(closed.budget_ids)::bigint))",
         # the session's counters (rules.session_closing_counters): the answer's tokens and cost once,

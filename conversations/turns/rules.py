@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
-from billing.budgets import Claim, period_end, period_start, spent_now
+from billing.budgets import HAS_ROOM, Claim, period_end, period_start, period_starts
 from conversations.artifacts import CodeBlock
 from conversations.errors import BudgetExceeded, PriceUnknown, TurnInProgress
 from conversations.models import Message
@@ -242,11 +242,19 @@ def budget_error(rows: list[tuple], now: datetime) -> BudgetExceeded:
     """The refusal of a turn a budget had no room for: which budget, when it resets.
 
     ``rows``: ``(scope, subject, amount, spent, reserved, period, period_start)`` of the budgets
-    the turn is charged to, as read under their locks.
+    the turn is charged to, as read under their locks; the first without room
+    (:data:`billing.budgets.HAS_ROOM`) is named.
     """
+    starts = period_starts(now)
     for scope, subject, amount, spent, reserved, period, started in rows:
-        used = spent_now(spent, period, started, now) + reserved
-        if used >= amount:
+        row = {
+            "amount": amount,
+            "spent": spent,
+            "reserved": reserved,
+            "period": period,
+            "period_start": started,
+        }
+        if HAS_ROOM.value(row, starts) is not True:
             resets_at = period_end(period, period_start(period, now))
             who = {"user": "your", "key": "this API key's", "mount": f"the {subject} mount's"}.get(
                 scope, "anonymous callers'"
@@ -283,17 +291,6 @@ def opening_refusal(
     ``rate`` is None or a budget is full; the native SQL reserves only at a known rate and calls
     it when nothing was reserved."""
     return price_unknown(provider, model) if rate is None else budget_error(rows, now)
-
-
-def reservation(rate: tuple[Decimal, Decimal], input_tokens: int, output_tokens: int) -> Decimal:
-    """What a turn reserves at a per-token ``(input, output)`` rate."""
-    total = input_tokens * rate[0] + output_tokens * rate[1]
-    return total.quantize(Decimal("0.00000001"), rounding=ROUND_HALF_UP)  # as PostgreSQL's numeric rounds
-
-
-def history_tokens(recent_contents: list[str], limit: int) -> int:
-    """The reservation's estimate of the history: the session's newest ``limit`` messages (newest first)."""
-    return -(-sum(len(content) for content in recent_contents[:limit]) // 4)
 
 
 # The session's counters an opening write sets (conversations/counters.py): its new messages and,
