@@ -22,6 +22,16 @@ class AuthenticationError(Exception):
         self.code, self.message = code, message
 
 
+def rate_limit_key(api_key_id: int | None, owner_id: int | None, ip: str | None = None) -> str | None:
+    """Whose turns a turn counts against in the rate limits: its API key's, else its user's, else
+    its address's; None (no limit) when none is known. The one place this key is made."""
+    if api_key_id is not None:
+        return f"key:{api_key_id}"
+    if owner_id is not None:
+        return f"user:{owner_id}"
+    return None if ip is None else f"ip:{ip}"
+
+
 @dataclass(frozen=True, slots=True)
 class Caller:
     owner_id: int | None
@@ -30,11 +40,7 @@ class Caller:
 
     @property
     def rate_limit_key(self) -> str:
-        if self.api_key_id is not None:
-            return f"key:{self.api_key_id}"
-        if self.owner_id is not None:
-            return f"user:{self.owner_id}"
-        return f"ip:{self.ip}"
+        return rate_limit_key(self.api_key_id, self.owner_id, self.ip)
 
 
 def caller_from_key(raw: str, ip: str) -> Caller:

@@ -13,6 +13,7 @@ import pytest
 from django.utils import timezone
 from websockets.sync.client import connect as ws_connect
 
+from accounts.keys import api_key_create
 from billing.models import Budget
 from conversations.models import Message
 from tests.origins import page_origin
@@ -112,3 +113,22 @@ def test_layercode_speaks_its_fallback(asgi_server, openai_upstream, settings):
     assert response.status_code == 200
     assert b"response.tts" in response.content and b"Over budget, call back tomorrow." in response.content
     assert not Message.objects.filter(role="assistant").exists()
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/sessions/k1/messages", {"content": "hi"}),
+        ("/compat/chat-api/api/chat/stream", {"message": "hi"}),  # its rate-limit key is its own
+        ("/compat/zai/api/chat", {"messages": [{"role": "user", "content": "hi"}]}),
+    ],
+)
+def test_a_personal_keys_budget_applies_to_its_turns_whatever_their_rate_limit_key(
+    asgi_server, openai_upstream, settings, user, path, body
+):
+    settings.COMPAT_ZAI_ACCESS = settings.COMPAT_CHAT_API_ACCESS = "api_key"
+    settings.ZAI_API_KEY = "id.secret"
+    key, raw = api_key_create(owner=user, name="spent")
+    used_up("key", str(key.pk))
+    response = httpx.post(f"{asgi_server.url}{path}", json=body, headers={"X-API-Key": raw})
+    assert assert_refused(response)["budget"] == "key"

@@ -138,6 +138,7 @@ def decode_chat_request(body: dict[str, Any], inbound: Inbound) -> UIChatTurn:
         temperature=field.number("temperature"),
         max_tokens=field.int("max_tokens"),
         rate_limit_key=inbound.caller.rate_limit_key,
+        api_key_id=inbound.caller.api_key_id,
     )
     last_user = next(
         (

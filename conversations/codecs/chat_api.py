@@ -88,6 +88,7 @@ class ChatApiCodec:
             model=model,
             system=SYSTEM_PROMPT,
             rate_limit_key=f"{NAME}:{inbound.caller.rate_limit_key}",
+            api_key_id=inbound.caller.api_key_id,
             rate_limit=rate_limit,
         )
 

@@ -97,6 +97,7 @@ class CodingAgentCodec:
             provider=provider,
             model=model,
             rate_limit_key=inbound.caller.rate_limit_key,
+            api_key_id=inbound.caller.api_key_id,
         )
 
     def reject(self, error: HttpError | TurnRejected, inbound: Inbound | None = None) -> JsonReply:

@@ -72,6 +72,7 @@ class GeminiGatewayCodec:
             json_output=structured,
             extra_headers=self.forwarded(inbound.headers),
             rate_limit_key=inbound.caller.rate_limit_key,
+            api_key_id=inbound.caller.api_key_id,
         )
 
     def reject(self, error: HttpError | TurnRejected, inbound: Inbound | None = None) -> JsonReply:

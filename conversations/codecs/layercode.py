@@ -138,6 +138,7 @@ class LayercodeCodec:
             model=model,
             system=self.voice.system_prompt(),
             rate_limit_key=key if session_id else inbound.caller.rate_limit_key,
+            api_key_id=inbound.caller.api_key_id,
             **signature,
         )
 

@@ -85,7 +85,8 @@ class NativeCodec:
         request = turn_request_from_body(
             inbound.body, inbound.params["session_key"], inbound.caller.owner_id, **branch
         )
-        return replace(request, rate_limit_key=inbound.caller.rate_limit_key)
+        caller = inbound.caller
+        return replace(request, rate_limit_key=caller.rate_limit_key, api_key_id=caller.api_key_id)
 
     def reject(self, error: HttpError | TurnRejected, inbound: Inbound | None = None) -> JsonReply:
         return base.error_reply(error)

@@ -76,6 +76,7 @@ class OpenAIChatCodec:
             json_schema=schema if isinstance(schema, dict) else None,
             context=parsed.messages,
             rate_limit_key=inbound.caller.rate_limit_key,
+            api_key_id=inbound.caller.api_key_id,
         )
 
     def reject(self, error: HttpError | TurnRejected, inbound: Inbound | None = None) -> JsonReply:

@@ -186,6 +186,7 @@ class OpenAIResponsesCodec:
             context=messages if len(messages) > 1 else None,
             reply_to=reply_to,
             rate_limit_key=inbound.caller.rate_limit_key,
+            api_key_id=inbound.caller.api_key_id,
         )
         options = {**shell_options(inbound), "input": items if len(items) > 1 else None}
         return ResponsesTurn(request, options, stream, background)

@@ -101,6 +101,7 @@ class ZaiCodec:
             max_tokens=DEFAULT_MAX_TOKENS if max_tokens is None else max_tokens,
             context=parsed.messages,
             rate_limit_key=inbound.caller.rate_limit_key,
+            api_key_id=inbound.caller.api_key_id,
         )
 
     def reject(self, error: HttpError | TurnRejected, inbound: Inbound | None = None) -> JsonReply:

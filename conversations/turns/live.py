@@ -176,7 +176,7 @@ class LiveTurn:
 
 def _charge_tokens(request: TurnRequest, outcome: TurnOutcome) -> None:
     """The turn's tokens against its key's token rate (``RATE_LIMIT_TOKENS``), in the background."""
-    key = request.rate_limit_key or (f"user:{request.owner_id}" if request.owner_id is not None else None)
+    key = request.limit_key
     tokens = (outcome.input_tokens or 0) + (outcome.output_tokens or 0)
     if key is not None and tokens and settings.RATE_LIMIT_TOKENS and settings.REDIS_URL:
         task = asyncio.get_running_loop().create_task(token_rate_limiter.spend(key, tokens))

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
+from accounts.callers import rate_limit_key
 from conversations.errors import InvalidTurnInput, PayloadTooLarge
 from providers.base import ChatMessage
 
@@ -36,10 +37,17 @@ class TurnRequest:
     edit_of: str | None = None
     regenerate_of: str | None = None
     reply_to: str | None = None  # an earlier answer: the new message continues its branch
-    rate_limit_key: str | None = None  # who is charged for this turn (API key, user or IP)
+    rate_limit_key: str | None = None  # who is charged for this turn (API key, user or IP): see limit_key
     rate_limit: str | None = None  # this turn's rate ("20/60 seconds"): None → RATE_LIMIT_TURNS, "" → none
     system_default: str | None = None  # told to the provider when the conversation has no system prompt
     mount: str | None = None  # the seed mount the turn came through (its budget applies), set by its route
+    api_key_id: int | None = None  # the API key the caller used (its budget, usage per key), set by the codec
+
+    @property
+    def limit_key(self) -> str | None:
+        """The rate-limit key the turn counts against: the one its edge set (its caller's,
+        :attr:`accounts.callers.Caller.rate_limit_key`, or a protocol's own), else its key's or owner's."""
+        return self.rate_limit_key or rate_limit_key(self.api_key_id, self.owner_id)
 
     def validate(self) -> None:
         """Raise :class:`InvalidTurnInput` or :class:`PayloadTooLarge` naming what to fix."""

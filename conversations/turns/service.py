@@ -129,13 +129,6 @@ def _close_abandoned_opening(opening: TurnOpening, task: asyncio.Task) -> None:
     store.turn_finish_detached(opened.conversation_id, opened.assistant_message_id, outcome)
 
 
-def _api_key_id(rate_key: str | None) -> int | None:
-    """The API key a turn is charged to (its rate-limit key names it: ``key:<id>``)."""
-    if rate_key and rate_key.startswith("key:") and rate_key[4:].isdigit():
-        return int(rate_key[4:])
-    return None
-
-
 async def turn_start(request: TurnRequest) -> Turn:
     """Validate, resolve the provider and store the opening rows; raise TurnRejected on bad input."""
     if not accepting_turns():
@@ -146,9 +139,7 @@ async def turn_start(request: TurnRequest) -> Turn:
         )
     request.validate()
     primary = _resolve(request.provider, request.model)
-    rate_key = request.rate_limit_key or (
-        f"user:{request.owner_id}" if request.owner_id is not None else None
-    )
+    rate_key = request.limit_key
     rate = settings.RATE_LIMIT_TURNS if request.rate_limit is None else request.rate_limit
     if rate_key is not None and rate:
         decision = await turn_rate_limiter.hit(rate_key, rate)
@@ -169,11 +160,10 @@ async def turn_start(request: TurnRequest) -> Turn:
                 retry_after=round(tokens.retry_after, 1),
             )
     price_book.refresh_soon()
-    api_key_id = _api_key_id(rate_key)
     opening = TurnOpening(
-        api_key_id=api_key_id,
+        api_key_id=request.api_key_id,
         # the mount's budget applies to the turns its route sets it on, never from the session key
-        claims=claims_for(request.owner_id, api_key_id, request.mount),
+        claims=claims_for(request.owner_id, request.api_key_id, request.mount),
         reserve_input_tokens=input_estimate(request.content, request.system or ""),
         reserve_output_tokens=output_reservation(request.max_tokens),
         owner_id=request.owner_id,
