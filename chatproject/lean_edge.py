@@ -1,12 +1,12 @@
 """The streaming routes, served beside Django's per-request ASGI handler rather than through it.
 
-A view marked with :func:`conversations.edge.pipeline.streaming_route` (the turn pipeline's
-endpoints, the resume stream) for the request's method is served here; every other request goes
-to Django's handler unchanged. Routing is Django's own (the root URLconf resolves the path, once),
-and so are the guarantees: the request passes through the same middleware chain, built from
-``MIDDLEWARE`` the way Django builds it (allowed hosts, SSL redirect and HSTS, security headers,
-CORS and its preflight, sessions, CSRF, request ids, ``503`` for an unavailable database, JSON
-error pages), view middleware and exception handling included, and its response is written by
+A view a route table marks as streaming (:data:`conversations.routes.table.STREAMING_METHODS`: the
+turn pipeline's endpoints, the resume streams) for the request's method is served here; every other
+request goes to Django's handler unchanged. Routing is Django's own (the root URLconf resolves the
+path, once), and so are the guarantees: the request passes through the same middleware chain, built
+from ``MIDDLEWARE`` the way Django builds it (allowed hosts, SSL redirect and HSTS, security
+headers, CORS and its preflight, sessions, CSRF, request ids, ``503`` for an unavailable database,
+JSON error pages), view middleware and exception handling included, and its response is written by
 Django's own ``send_response``.
 
 What is left out is the per-request work these routes do not need: the ``request_started`` /
@@ -31,7 +31,7 @@ from django.db import close_old_connections
 from django.http import HttpRequest
 from django.urls import Resolver404, ResolverMatch, get_resolver, set_script_prefix
 
-from conversations.edge.pipeline import STREAMING_METHODS
+from conversations.routes.table import STREAMING_METHODS
 
 
 class LeanHandler(ASGIHandler):

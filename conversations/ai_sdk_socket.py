@@ -47,8 +47,8 @@ from conversations.turns import resume
 from conversations.turns.jobs import launch, listen, turn_stop_for_owner
 from conversations.turns.live import LiveTurn
 from conversations.turns.service import turn_start
-from conversations.turns.ui_chat import ui_chat_request
 from conversations.views.streams import resumed_events
+from conversations.views.ui_chat import ui_chat_request
 from conversations.wire.ui_message import UIMessageEncoder
 
 logger = logging.getLogger(__name__)

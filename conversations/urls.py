@@ -1,42 +1,54 @@
+"""The native API's route table (the native turn API, OpenAI's chat and Responses APIs, the AI SDK
+transport): each endpoint declared once, protocol → codec → caller rule → lookups; Django's URL
+patterns and the lean edge's streaming marks are made from it (:mod:`conversations.routes.table`)."""
+
+from __future__ import annotations
+
 from django.urls import include, path
 
-from conversations.views import (
-    ai_sdk,
-    openai_compat,
-    openai_models,
-    openai_responses,
-    streams,
-    turns,
-    ws_tickets,
-)
+from conversations.codecs.ai_sdk import UIMessageStreamCodec
+from conversations.codecs.native import NativeCodec
+from conversations.codecs.openai_chat import OpenAIChatCodec
+from conversations.codecs.openai_responses import OpenAIResponsesCodec
+from conversations.dialects.sessions import asession_key_for_answer
+from conversations.routes.pipeline import Route
+from conversations.routes.table import Endpoint, turn, url_patterns
+from conversations.views import ai_sdk, openai_models, openai_responses, streams, turns, ws_tickets
+from conversations.views.auth import request_caller
 
+# The native API's caller rule: API key, else session cookie (with CSRF), else anonymous if allowed.
+CALLER = {"caller": request_caller, "session_for_answer": asession_key_for_answer}
+NEW_MESSAGE = Route(NativeCodec(), **CALLER)
+EDIT = Route(NativeCodec("edit_of"), body_required=False, **CALLER)
+REGENERATE = Route(NativeCodec("regenerate_of"), body_required=False, **CALLER)
+CHAT_COMPLETIONS = Route(OpenAIChatCodec(), **CALLER)
+RESPONSES = Route(OpenAIResponsesCodec(), start=openai_responses.start_response, **CALLER)
+AI_SDK_CHAT = Route(UIMessageStreamCodec(), start=ai_sdk.start_ui_chat, **CALLER)
+
+POST, GET = ("POST",), ("GET",)
 M = "api/sessions/<str:session_key>/messages"
+R = "v1/responses/<str:response_id>"
 
-urlpatterns = [
-    path(M, turns.messages_collection, name="session-messages"),
-    path(f"{M}/<uuid:message_id>/stop", turns.stop_message, name="session-message-stop"),
-    path(f"{M}/<uuid:message_id>/stream", streams.resume_stream, name="session-message-stream"),
-    path(f"{M}/<uuid:message_id>/edit", turns.edit_message, name="session-message-edit"),
-    path(f"{M}/<uuid:message_id>/regenerate", turns.regenerate_message, name="session-message-regenerate"),
-    path("api/ai-sdk/chat", ai_sdk.chat, name="ai-sdk-chat"),
-    path("api/ws-ticket", ws_tickets.ws_ticket, name="ws-ticket"),
-    path("api/ai-sdk/ws-ticket", ws_tickets.ws_ticket, name="ai-sdk-ws-ticket"),  # its first name
-    path("api/ai-sdk/chat/<str:chat_id>/stream", ai_sdk.resume_chat_stream, name="ai-sdk-chat-stream"),
-    path("api/ai-sdk/chat/<str:chat_id>/stop", ai_sdk.stop_chat, name="ai-sdk-chat-stop"),
-    path("v1/chat/completions", openai_compat.chat_completions, name="openai-chat-completions"),
-    path("v1/responses", openai_responses.responses_create, name="openai-responses"),
-    path("v1/responses/<str:response_id>", openai_responses.response_detail, name="openai-response"),
-    path(
-        "v1/responses/<str:response_id>/cancel",
-        openai_responses.response_cancel,
-        name="openai-response-cancel",
+ROUTES = [
+    Endpoint(M, NEW_MESSAGE, "session-messages", streaming=POST, otherwise=turns.message_list),
+    Endpoint(f"{M}/<uuid:message_id>/stop", turns.stop_message, "session-message-stop", POST, POST),
+    Endpoint(f"{M}/<uuid:message_id>/stream", streams.resume_stream, "session-message-stream", GET, GET),
+    turn(f"{M}/<uuid:message_id>/edit", EDIT, "session-message-edit"),
+    turn(f"{M}/<uuid:message_id>/regenerate", REGENERATE, "session-message-regenerate"),
+    turn("api/ai-sdk/chat", AI_SDK_CHAT, "ai-sdk-chat"),
+    Endpoint("api/ws-ticket", ws_tickets.ws_ticket, "ws-ticket", POST),
+    Endpoint("api/ai-sdk/ws-ticket", ws_tickets.ws_ticket, "ai-sdk-ws-ticket", POST),  # its first name
+    Endpoint(
+        "api/ai-sdk/chat/<str:chat_id>/stream", ai_sdk.resume_chat_stream, "ai-sdk-chat-stream", GET, GET
     ),
-    path(
-        "v1/responses/<str:response_id>/input_items",
-        openai_responses.response_input_items,
-        name="openai-response-input-items",
-    ),
-    path("v1/models", openai_models.models_list, name="openai-models"),
-    path("v1/models/<path:model_id>", openai_models.model_detail, name="openai-model"),
-    path("", include("conversations.api.urls")),
+    Endpoint("api/ai-sdk/chat/<str:chat_id>/stop", ai_sdk.stop_chat, "ai-sdk-chat-stop", POST, POST),
+    turn("v1/chat/completions", CHAT_COMPLETIONS, "openai-chat-completions"),
+    turn("v1/responses", RESPONSES, "openai-responses"),
+    Endpoint(R, openai_responses.response_detail, "openai-response", ("GET", "DELETE"), GET),
+    Endpoint(f"{R}/cancel", openai_responses.response_cancel, "openai-response-cancel", POST, POST),
+    Endpoint(f"{R}/input_items", openai_responses.response_input_items, "openai-response-input-items", GET),
+    Endpoint("v1/models", openai_models.models_list, "openai-models", GET),
+    Endpoint("v1/models/<path:model_id>", openai_models.model_detail, "openai-model", GET),
 ]
+
+urlpatterns = [*url_patterns(ROUTES), path("", include("conversations.api.urls"))]

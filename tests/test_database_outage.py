@@ -138,7 +138,7 @@ def test_a_turn_refused_because_the_database_is_down_is_a_json_503(client, monke
     async def database_down(request):
         raise OperationalError("connection failed: Connection refused")
 
-    monkeypatch.setattr("conversations.edge.pipeline.turn_start", database_down)
+    monkeypatch.setattr("conversations.routes.pipeline.turn_start", database_down)
     response = client.post("/api/sessions/s/messages", {"content": "hi"}, content_type="application/json")
     assert response.status_code == 503
     assert response["Retry-After"] == "2"

@@ -170,7 +170,7 @@ async def test_an_unavailable_database_is_a_json_503_with_retry_after(edge, monk
     async def database_down(request):
         raise OperationalError("connection failed: Connection refused")
 
-    monkeypatch.setattr("conversations.edge.pipeline.turn_start", database_down)
+    monkeypatch.setattr("conversations.routes.pipeline.turn_start", database_down)
     async with edge() as http:
         refused = await http.post(TURN, json={"content": "hi"})
     assert refused.status_code == 503

@@ -37,14 +37,10 @@ the first ``data:`` line after an ``event:`` line as that event's payload. Where
 from __future__ import annotations
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.urls import path
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
+from django.http import HttpRequest, JsonResponse
 
-from conversations.codecs.chat_api import NAME, ChatApiCodec
+from conversations.codecs.chat_api import NAME
 from conversations.dialects.mount_settings import dialect_setting
-from conversations.edge.pipeline import Route, streaming_route, turn_pipeline
 from providers.registry import get_registry
 
 RESPONSES_PROVIDER = "openai-responses"
@@ -65,22 +61,5 @@ def choice() -> tuple[str | None, str | None, str]:
     return provider_name(), model, getattr(settings, "COMPAT_CHAT_API_RATE_LIMIT", DEFAULT_RATE_LIMIT)
 
 
-CHAT_STREAM = Route(ChatApiCodec(choice), mount=NAME)
-
-
-@streaming_route("POST")
-@csrf_exempt
-@require_POST
-async def chat_stream(request: HttpRequest) -> HttpResponse:
-    return await turn_pipeline(request, CHAT_STREAM)
-
-
-@require_GET
 async def health(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
-
-
-urlpatterns = [
-    path("api/chat/stream", chat_stream),
-    path("health", health),
-]

@@ -24,36 +24,15 @@ Where the seed is silent:
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.urls import path
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
+from django.http import HttpRequest, JsonResponse
 
-from conversations.codecs.coding_agent import NAME, CodingAgentCodec
+from conversations.codecs.coding_agent import NAME
 from conversations.dialects.mount_settings import dialect_setting
-from conversations.edge.pipeline import Route, streaming_route, turn_pipeline
 
 
 def choice() -> tuple[str | None, str | None]:
     return dialect_setting(NAME, "PROVIDER") or None, dialect_setting(NAME, "MODEL") or None
 
 
-CHAT_STREAM = Route(CodingAgentCodec(choice), mount=NAME)
-
-
-@streaming_route("POST")
-@csrf_exempt
-@require_POST
-async def chat_stream(request: HttpRequest) -> HttpResponse:
-    return await turn_pipeline(request, CHAT_STREAM)
-
-
-@require_GET
 async def health(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
-
-
-urlpatterns = [
-    path("api/chat/stream", chat_stream),
-    path("health", health),
-]

@@ -9,7 +9,7 @@ from django.http import HttpRequest
 from django.urls import Resolver404
 
 from conversations.dialects.mount_settings import dialect_variable
-from conversations.dialects.urls import DIALECTS
+from conversations.dialects.urls import DIALECTS, dialect_urlpatterns
 
 
 def mount_of_path(path: str) -> str | None:
@@ -19,7 +19,7 @@ def mount_of_path(path: str) -> str | None:
         return name if name in DIALECTS else None
     root = getattr(settings, "COMPAT_ROOT_DIALECT", "")
     if root in DIALECTS:
-        for pattern in DIALECTS[root].urlpatterns:
+        for pattern in dialect_urlpatterns(root):
             try:
                 if pattern.resolve(path.lstrip("/")):
                     return root

@@ -29,15 +29,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
-from django.urls import path
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
 
 from accounts.keys import raw_key_from_headers
-from conversations.codecs.gemini_gateway import NAME, GeminiGatewayCodec
+from conversations.codecs.gemini_gateway import NAME
 from conversations.dialects.mount_settings import dialect_setting
-from conversations.edge.pipeline import Route, streaming_route, turn_pipeline
 
 DEFAULT_MODEL = "fast"
 
@@ -82,36 +77,3 @@ def forwarded_headers(request_headers: Mapping[str, str]) -> dict[str, str]:
     elif workspace_id:
         headers["X-Workspace-Id"] = workspace_id
     return headers
-
-
-CHAT = Route(GeminiGatewayCodec("chat", choice, forwarded_headers), mount=NAME)
-CHAT_STREAM = Route(GeminiGatewayCodec("stream", choice, forwarded_headers), mount=NAME)
-STRUCTURED = Route(GeminiGatewayCodec("structured", choice, forwarded_headers), mount=NAME)
-
-
-@streaming_route("POST")
-@csrf_exempt
-@require_POST
-async def chat(request: HttpRequest) -> HttpResponse:
-    return await turn_pipeline(request, CHAT)
-
-
-@streaming_route("POST")
-@csrf_exempt
-@require_POST
-async def chat_stream(request: HttpRequest) -> HttpResponse:
-    return await turn_pipeline(request, CHAT_STREAM)
-
-
-@streaming_route("POST")
-@csrf_exempt
-@require_POST
-async def structured(request: HttpRequest) -> HttpResponse:
-    return await turn_pipeline(request, STRUCTURED)
-
-
-urlpatterns = [
-    path("api/chat", chat),
-    path("api/chat/stream", chat_stream),
-    path("api/structured", structured),
-]

@@ -50,14 +50,10 @@ from collections.abc import AsyncIterator
 from dataclasses import fields
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
-from django.urls import path
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
 
 from conversations.codecs.base import Started as StartedTurn
 from conversations.codecs.base import frames_of
-from conversations.codecs.layercode import NAME, Greeting, LayercodeCodec, SignedTurn, Voice
+from conversations.codecs.layercode import NAME, Greeting, SignedTurn
 from conversations.db import run_db
 from conversations.db_errors import DATABASE_DOWN, database_problem
 from conversations.dialects.mount_settings import dialect_setting
@@ -69,7 +65,6 @@ from conversations.dialects.replays import (
     request_settle,
     request_state,
 )
-from conversations.edge.pipeline import Route, streaming_route, turn_pipeline
 from conversations.errors import RepeatedTurnInProgress, TurnInProgress, TurnRejected
 from conversations.events import (
     TERMINAL_EVENTS,
@@ -243,16 +238,3 @@ async def start(decoded: TurnRequest | Greeting) -> StartedTurn:
 
 def choice() -> tuple[str | None, str | None]:
     return dialect_setting(NAME, "PROVIDER") or None, dialect_setting(NAME, "MODEL") or None
-
-
-AGENT = Route(LayercodeCodec(Voice(choice, system_prompt, greeting, fallback)), mount=NAME, start=start)
-
-
-@streaming_route("POST")
-@csrf_exempt
-@require_POST
-async def agent(request: HttpRequest) -> HttpResponse:
-    return await turn_pipeline(request, AGENT)
-
-
-urlpatterns = [path("agent", agent)]

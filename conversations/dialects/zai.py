@@ -27,14 +27,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.urls import path
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
+from django.http import HttpRequest, JsonResponse
 
-from conversations.codecs.zai import DEFAULT_PROVIDER, NAME, ZaiCodec
+from conversations.codecs.zai import DEFAULT_PROVIDER, NAME
 from conversations.dialects.mount_settings import dialect_setting
-from conversations.edge.pipeline import Route, streaming_route, turn_pipeline
 from providers.registry import UnknownProvider, get_registry
 
 
@@ -60,17 +56,6 @@ def health_timestamp(now: datetime) -> str:
     return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
 
 
-CHAT = Route(ZaiCodec(provider_name, model_name), mount=NAME)
-
-
-@streaming_route("POST")
-@csrf_exempt
-@require_POST
-async def chat(request: HttpRequest) -> HttpResponse:
-    return await turn_pipeline(request, CHAT)
-
-
-@require_GET
 async def health(request: HttpRequest) -> JsonResponse:
     return JsonResponse(
         {
@@ -79,9 +64,3 @@ async def health(request: HttpRequest) -> JsonResponse:
             "timestamp": health_timestamp(datetime.now(UTC)),
         }
     )
-
-
-urlpatterns = [
-    path("api/chat", chat),
-    path("health", health),
-]

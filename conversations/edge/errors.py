@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from django.http import JsonResponse
-
-from conversations.errors import TurnRejected
 
 
 class HttpError(Exception):
@@ -41,6 +39,16 @@ def retry_after_headers(seconds: float | None) -> dict[str, str] | None:
     return {"Retry-After": str(max(1, round(float(seconds))))} if seconds else None
 
 
-def error_response(exc: HttpError | TurnRejected) -> JsonResponse:
+class Refusal(Protocol):
+    """What an error response is made of: an HttpError, or a domain error that carries the same
+    (``conversations.errors.TurnRejected``; this kit imports nothing of the app)."""
+
+    status: int
+    code: str
+    message: str
+    details: dict[str, Any]
+
+
+def error_response(exc: Refusal) -> JsonResponse:
     headers = retry_after_headers(exc.details.get("retry_after"))
     return json_error(exc.status, exc.code, exc.message, headers=headers, **exc.details)

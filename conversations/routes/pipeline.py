@@ -1,11 +1,16 @@
 """The one turn pipeline: every HTTP surface that starts a turn goes through :func:`turn_pipeline`.
 
-Authenticate the caller (the native API's rules, or a seed mount's access rule), read the body
-within the limits, let the protocol's codec decode it into a :class:`TurnRequest`, start the turn,
+Authenticate the caller (the rule the route hands over: the native API's, or a seed mount's
+access rule), read the body within the limits, let the protocol's codec decode it into a :class:`TurnRequest`, start the turn,
 let the codec render a rejection, follow the job, let the codec encode the events, write the
 reply; a client that goes away detaches (the request's end). The codec (:mod:`conversations.codecs`)
 knows its protocol only: it is handed what it needs (:class:`~conversations.codecs.base.Inbound`)
 and answers with a transport-free :data:`~conversations.codecs.base.Reply`, written here.
+
+The upper floor of the edge: it stands on the codecs and the HTTP kit (:mod:`conversations.edge`)
+and imports no view or dialect; who may call and the lookups a codec needs come with the
+:class:`Route` (the route tables, ``conversations/urls.py`` and ``conversations/dialects/urls.py``,
+declare them).
 """
 
 from __future__ import annotations
@@ -18,9 +23,8 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 
-from conversations.codecs.base import Codec, Inbound, JsonReply, Reply, Started, StreamReply
-from conversations.dialects.access import mount_caller
-from conversations.dialects.sessions import asession_key_for_answer
+from accounts.callers import Caller
+from conversations.codecs.base import Codec, Inbound, JsonReply, Reply, SessionForAnswer, Started, StreamReply
 from conversations.edge.bodies import read_json_object
 from conversations.edge.errors import HttpError
 from conversations.errors import TurnRejected
@@ -28,22 +32,7 @@ from conversations.namespaces import require_native_key
 from conversations.turns.jobs import follow
 from conversations.turns.request import TurnRequest
 from conversations.turns.service import turn_start
-from conversations.views.auth import request_caller
 from conversations.wire.sse import STREAM_HEADERS
-
-# The attribute naming the methods for which a view is a streaming route (see streaming_route).
-STREAMING_METHODS = "streaming_methods"
-
-
-def streaming_route(*methods: str) -> Callable[[Callable], Callable]:
-    """Mark a view as a streaming route for ``methods``: the ASGI entry point serves those requests
-    beside Django's per-request handler, through the same middleware (``chatproject/lean_edge.py``)."""
-
-    def mark(view: Callable) -> Callable:
-        setattr(view, STREAMING_METHODS, frozenset(methods))
-        return view
-
-    return mark
 
 
 async def start_and_follow(request: TurnRequest) -> Started:
@@ -54,15 +43,18 @@ async def start_and_follow(request: TurnRequest) -> Started:
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """One turn-starting endpoint: its codec, who may call it, and how its turns start.
+    """One turn-starting endpoint: its codec, who may call it, the lookups its codec may need, and
+    how its turns start.
 
-    ``mount`` is a seed mount's name (its access rule decides who calls, session cookies never
-    do) or ``None`` for the native API (API key, session cookie with CSRF, anonymous when
-    allowed; a mount's sessions unreachable). ``body_required=False`` lets an empty body through
-    as ``{}`` (a regenerate needs none).
+    ``caller`` is the route's caller rule (the native API's, or a seed mount's access rule: session
+    cookies never authenticate a mount). ``mount`` is the seed mount's name (its budget applies) or
+    ``None`` for the native API (a mount's sessions unreachable). ``body_required=False`` lets an
+    empty body through as ``{}`` (a regenerate needs none).
     """
 
     codec: Codec
+    caller: Callable[[HttpRequest], Awaitable[Caller]]
+    session_for_answer: SessionForAnswer | None = None
     mount: str | None = None
     body_required: bool = True
     start: Callable[[Any], Awaitable[Started]] = start_and_follow
@@ -71,10 +63,7 @@ class Route:
 async def turn_pipeline(request: HttpRequest, route: Route, **params: str) -> HttpResponse:
     codec, inbound = route.codec, None
     try:
-        if route.mount is None:
-            caller = await request_caller(request)
-        else:
-            caller = await mount_caller(request, route.mount)
+        caller = await route.caller(request)
         body = read_json_object(request) if route.body_required or request.body else {}
         inbound = Inbound(
             headers=request.headers,
@@ -82,7 +71,7 @@ async def turn_pipeline(request: HttpRequest, route: Route, **params: str) -> Ht
             caller=caller,
             params=params,
             received_at=time.time(),
-            session_for_answer=asession_key_for_answer,
+            session_for_answer=route.session_for_answer,
         )
         turn_request = await codec.decode(inbound)
         if route.mount is None:  # the native API never reaches a mount's sessions

@@ -1,7 +1,7 @@
 """The Vercel AI SDK's ``DefaultChatTransport`` at ``/api/ai-sdk/chat`` (see docs/ai-sdk.md).
 
-``POST /api/ai-sdk/chat`` starts a turn (the turn pipeline, :mod:`conversations.codecs.ai_sdk`) and
-answers a UI message stream; ``GET /api/ai-sdk/chat/{id}/stream`` is the SDK's resume: ``204``
+``POST /api/ai-sdk/chat`` starts a turn (the turn pipeline, :mod:`conversations.codecs.ai_sdk`,
+with :func:`start_ui_chat`) and answers a UI message stream; ``GET /api/ai-sdk/chat/{id}/stream`` is the SDK's resume: ``204``
 when the chat has no answer being generated, else that answer's whole stream from its ``start``
 (the SDK rebuilds the message from the replay); ``POST /api/ai-sdk/chat/{id}/stop`` stops the
 chat's running answer wherever it runs (wire ``useChat``'s stop button to it once resume is on).
@@ -14,23 +14,20 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
 
-from conversations.codecs.ai_sdk import UIChatTurn, UIMessageStreamCodec
+from conversations.codecs.ai_sdk import UIChatTurn
 from conversations.codecs.base import Started
 from conversations.db import run_db
 from conversations.edge.errors import HttpError, error_response
-from conversations.edge.pipeline import Route, streaming_route, turn_pipeline
 from conversations.errors import TurnRejected
 from conversations.namespaces import require_native_key
 from conversations.selectors import streaming_message_for_owner
 from conversations.turns import resume
 from conversations.turns.jobs import follow, turn_stop_for_owner
 from conversations.turns.service import turn_start
-from conversations.turns.ui_chat import ui_chat_request
 from conversations.views.auth import request_owner_id
 from conversations.views.streams import resumed_events
+from conversations.views.ui_chat import ui_chat_request
 from conversations.wire import ui_message
 
 
@@ -40,24 +37,12 @@ async def start_ui_chat(turn: UIChatTurn) -> Started:
     return Started(started.message_id, follow(started, grace=settings.AI_SDK_DETACH_GRACE_SECONDS))
 
 
-CHAT = Route(UIMessageStreamCodec(), start=start_ui_chat)
-
-
-@streaming_route("POST")
-@csrf_exempt
-@require_POST
-async def chat(request: HttpRequest) -> HttpResponse:
-    return await turn_pipeline(request, CHAT)
-
-
 async def running_answer_id(owner_id: int | None, chat_id: str) -> str | None:
     require_native_key(owner_id, chat_id)
     message = await run_db(streaming_message_for_owner, owner_id, chat_id)
     return str(message.pk) if message is not None else None
 
 
-@streaming_route("GET")
-@require_GET
 async def resume_chat_stream(request: HttpRequest, chat_id: str) -> HttpResponse:
     try:
         owner_id = await request_owner_id(request)
@@ -85,9 +70,6 @@ async def _replay(first: dict[str, Any], events: AsyncIterator[dict[str, Any]]) 
     yield ui_message.DONE
 
 
-@streaming_route("POST")
-@csrf_exempt
-@require_POST
 async def stop_chat(request: HttpRequest, chat_id: str) -> HttpResponse:
     try:
         owner_id = await request_owner_id(request)

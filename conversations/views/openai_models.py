@@ -14,12 +14,11 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from django.views.decorators.http import require_GET
 
 from conversations.codecs.base import JsonReply
 from conversations.codecs.openai_chat import openai_error
 from conversations.edge.errors import HttpError
-from conversations.edge.pipeline import http_response
+from conversations.routes.pipeline import http_response
 from conversations.views.auth import request_caller
 from providers.defaults import split_model
 from providers.registry import UnknownModel, UnknownProvider, get_registry
@@ -65,14 +64,12 @@ async def _refused(request: HttpRequest) -> HttpResponse | None:
     return None
 
 
-@require_GET
 async def models_list(request: HttpRequest) -> HttpResponse:
     if refused := await _refused(request):
         return refused
     return http_response(JsonReply({"object": "list", "data": list(_models().values())}))
 
 
-@require_GET
 async def model_detail(request: HttpRequest, model_id: str) -> HttpResponse:
     if refused := await _refused(request):
         return refused

@@ -1,7 +1,7 @@
 """``/v1/responses``: the OpenAI Responses API over the turn pipeline, with the Responses codec
 (:mod:`conversations.codecs.openai_responses`).
 
-``POST /v1/responses`` starts a turn (``background: true``: it runs to its end with nobody
+``POST /v1/responses`` starts a turn (the turn pipeline with :func:`start_response`) (``background: true``: it runs to its end with nobody
 listening); ``GET /v1/responses/{id}`` reads it (``?stream=true&starting_after=N``: its events
 after N, live while it runs); ``POST …/cancel`` stops a background response from any process;
 ``DELETE`` removes it (see :mod:`conversations.turns.responses`); ``GET …/input_items`` lists
@@ -15,14 +15,12 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from conversations.codecs.base import JsonReply, Started
-from conversations.codecs.openai_responses import OpenAIResponsesCodec, ResponsesTurn, responses_error
+from conversations.codecs.openai_responses import ResponsesTurn, responses_error
 from conversations.edge.errors import HttpError
-from conversations.edge.pipeline import Route, http_response, streaming_route, turn_pipeline
 from conversations.errors import TurnRejected
+from conversations.routes.pipeline import http_response
 from conversations.turns import responses as stored
 from conversations.turns import resume
 from conversations.turns.jobs import follow, launch, turn_stop
@@ -54,9 +52,6 @@ async def start_response(turn: ResponsesTurn) -> Started:
     return Started(live.message_id, follow(live, grace=grace, unattended=turn.background))
 
 
-RESPONSES = Route(OpenAIResponsesCodec(), start=start_response)
-
-
 def _error(exc: HttpError | TurnRejected | resume.ResumeError) -> HttpResponse:
     param = exc.details.get("field") if isinstance(exc, HttpError | TurnRejected) else None
     return http_response(responses_error(exc.status, exc.code, exc.message, param))
@@ -72,16 +67,6 @@ async def _owned(request: HttpRequest, response_id: str) -> tuple[int | None, st
     return owner_id, found
 
 
-@streaming_route("POST")
-@csrf_exempt
-@require_POST
-async def responses_create(request: HttpRequest) -> HttpResponse:
-    return await turn_pipeline(request, RESPONSES)
-
-
-@streaming_route("GET")
-@csrf_exempt
-@require_http_methods(["GET", "DELETE"])
 async def response_detail(request: HttpRequest, response_id: str) -> HttpResponse:
     """``GET``: the response now (or its events, ``stream=true``); ``DELETE``: remove it."""
     try:
@@ -145,9 +130,6 @@ async def _event_stream(
     return StreamingHttpResponse(frames(), content_type=CONTENT_TYPE, headers=STREAM_HEADERS)
 
 
-@streaming_route("POST")
-@csrf_exempt
-@require_POST
 async def response_cancel(request: HttpRequest, response_id: str) -> HttpResponse:
     """Stop a background response wherever it runs; a finished one is returned as it is."""
     try:
@@ -164,7 +146,6 @@ async def response_cancel(request: HttpRequest, response_id: str) -> HttpRespons
         return _error(exc)
 
 
-@require_GET
 async def response_input_items(request: HttpRequest, response_id: str) -> HttpResponse:
     try:
         _, found = await _owned(request, response_id)

@@ -7,10 +7,8 @@ from typing import Any
 
 from channels.layers import get_channel_layer
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
-from django.views.decorators.http import require_GET
 
 from conversations.edge.errors import HttpError, error_response
-from conversations.edge.pipeline import streaming_route
 from conversations.presence import presence_add, presence_remove
 from conversations.turns import resume
 from conversations.turns.jobs import session_group
@@ -80,8 +78,6 @@ async def resumed_events(
         await presence_remove(group, channel)
 
 
-@streaming_route("GET")
-@require_GET
 async def resume_stream(request: HttpRequest, session_key: str, message_id: Any) -> HttpResponse:
     try:
         owner_id = await request_owner_id(request)

@@ -11,8 +11,6 @@ from __future__ import annotations
 import logging
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
 
 from conversations.edge.bodies import read_json_object
 from conversations.edge.errors import HttpError, error_response
@@ -23,8 +21,6 @@ from conversations.ws_tickets import TICKET_SECONDS, ticket_issue
 logger = logging.getLogger(__name__)
 
 
-@csrf_exempt  # request_caller enforces CSRF for a session caller (an API key needs none)
-@require_POST
 async def ws_ticket(request: HttpRequest) -> HttpResponse:
     """A single-use ticket (60 s) for ``ws/…?ticket=``, bound to the caller and the page's Origin."""
     try:

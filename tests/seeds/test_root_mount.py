@@ -4,17 +4,33 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import Resolver404, resolve
 
-from conversations.dialects import chat_api, coding_agent, gemini_gateway, layercode, zai
 from conversations.dialects.urls import DIALECTS, root_urlpatterns
+from conversations.urls import ROUTES
 from conversations.views.health import health as project_health
 
+
+def served(dialect, route):
+    """The view the seed route table declares for ``route`` of ``dialect``."""
+    return next(endpoint.view for endpoint in DIALECTS[dialect] if endpoint.route == route)
+
+
 SEED_PATHS = {
-    "gemini-gateway": {"/api/chat": gemini_gateway.chat, "/api/chat/stream": gemini_gateway.chat_stream},
-    "coding-agent": {"/api/chat/stream": coding_agent.chat_stream, "/health": coding_agent.health},
-    "zai": {"/api/chat": zai.chat, "/health": zai.health},
-    "layercode": {"/agent": layercode.agent},
-    "chat-api": {"/api/chat/stream": chat_api.chat_stream, "/health": chat_api.health},
+    "gemini-gateway": {
+        "/api/chat": served("gemini-gateway", "api/chat"),
+        "/api/chat/stream": served("gemini-gateway", "api/chat/stream"),
+    },
+    "coding-agent": {
+        "/api/chat/stream": served("coding-agent", "api/chat/stream"),
+        "/health": served("coding-agent", "health"),
+    },
+    "zai": {"/api/chat": served("zai", "api/chat"), "/health": served("zai", "health")},
+    "layercode": {"/agent": served("layercode", "agent")},
+    "chat-api": {
+        "/api/chat/stream": served("chat-api", "api/chat/stream"),
+        "/health": served("chat-api", "health"),
+    },
 }
+SESSION_MESSAGES = next(endpoint.view for endpoint in ROUTES if endpoint.name == "session-messages")
 
 
 def view_at(path, settings):
@@ -42,7 +58,7 @@ def test_the_root_dialect_serves_its_paths_at_the_root(settings, root_mount, nam
         assert view_at(path, settings) is view
     if "/health" not in SEED_PATHS[name]:
         assert view_at("/health", settings) is project_health
-    assert view_at("/api/sessions/s-1/messages", settings).__name__ == "messages_collection"
+    assert view_at("/api/sessions/s-1/messages", settings) is SESSION_MESSAGES
     assert view_at(f"/compat/{name}{next(iter(SEED_PATHS[name]))}", settings) is not None
 
 
