@@ -27,8 +27,8 @@ from chatproject.lifespan import LifespanApp
 from chatproject.url_guard import NulUrlGuard
 from chatproject.websocket_origin import SameOriginValidator
 from conversations.request_end import RequestEndCallbacks
-from conversations.routing import websocket_urlpatterns
-from conversations.ws_tickets import TicketWebsocketMiddleware
+from conversations.sockets.routing import websocket_urlpatterns
+from conversations.sockets.tickets import TicketWebsocketMiddleware
 
 application = LifespanApp(
     NulUrlGuard(

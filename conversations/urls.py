@@ -13,7 +13,8 @@ from conversations.codecs.openai_responses import OpenAIResponsesCodec
 from conversations.dialects.sessions import asession_key_for_answer
 from conversations.routes.pipeline import Route
 from conversations.routes.table import Endpoint, turn, url_patterns
-from conversations.views import ai_sdk, openai_models, openai_responses, streams, turns, ws_tickets
+from conversations.sockets import ticket_view
+from conversations.views import ai_sdk, openai_models, openai_responses, streams, turns
 from conversations.views.auth import request_caller
 
 # The native API's caller rule: API key, else session cookie (with CSRF), else anonymous if allowed.
@@ -36,8 +37,8 @@ ROUTES = [
     turn(f"{M}/<uuid:message_id>/edit", EDIT, "session-message-edit"),
     turn(f"{M}/<uuid:message_id>/regenerate", REGENERATE, "session-message-regenerate"),
     turn("api/ai-sdk/chat", AI_SDK_CHAT, "ai-sdk-chat"),
-    Endpoint("api/ws-ticket", ws_tickets.ws_ticket, "ws-ticket", POST),
-    Endpoint("api/ai-sdk/ws-ticket", ws_tickets.ws_ticket, "ai-sdk-ws-ticket", POST),  # its first name
+    Endpoint("api/ws-ticket", ticket_view.ws_ticket, "ws-ticket", POST),
+    Endpoint("api/ai-sdk/ws-ticket", ticket_view.ws_ticket, "ai-sdk-ws-ticket", POST),  # its first name
     Endpoint(
         "api/ai-sdk/chat/<str:chat_id>/stream", ai_sdk.resume_chat_stream, "ai-sdk-chat-stream", GET, GET
     ),

@@ -1,5 +1,5 @@
 """A WebSocket sends each turn event once and in order, and never fails on a client that is gone;
-its frames are read and rate-limited by small parts that need no socket (conversations/sockets.py).
+its frames are read and rate-limited by small parts that need no socket (conversations/sockets/frames.py).
 
 Events reach a socket both from this process's fan-out (at once) and through the channel layer
 (later). A socket that resumes mid-turn may have dropped the local copy of an event that was not
@@ -13,8 +13,8 @@ import asyncio
 import orjson
 from uvicorn.protocols.utils import ClientDisconnected
 
-from conversations.consumers import ChatConsumer
-from conversations.sockets import FrameRate, TurnOrder, read_frame
+from conversations.sockets.chat import ChatConsumer
+from conversations.sockets.frames import FrameRate, TurnOrder, read_frame
 
 
 def event(seq: int, kind: str = "delta", message_id: str = "m-1") -> dict:

@@ -1,4 +1,4 @@
-"""Tickets on every socket, and no API key in a socket's URL (conversations/ws_tickets.py, accounts/websocket.py).
+"""Tickets on every socket, and no API key in a socket's URL (conversations/sockets/tickets.py, accounts/websocket.py).
 
 ``POST /api/ws-ticket`` (the session or an API key) gives a single-use ticket bound to the page's
 Origin; ``ws/chat/{key}/?ticket=`` opens with the ticket's caller and no other credentials.

@@ -30,7 +30,7 @@ from conversations.errors import TurnRejected
 from conversations.presence import presence_add, presence_remove
 from conversations.request_ids import request_id_from, request_id_var
 from conversations.selectors import conversation_for_owner
-from conversations.sockets import FrameRate, TurnOrder, read_frame
+from conversations.sockets.frames import FrameRate, TurnOrder, read_frame
 from conversations.turns import resume
 from conversations.turns.jobs import launch, session_group, turn_stop_for_owner
 from conversations.turns.live import LiveTurn

@@ -2,7 +2,7 @@
 
 Browsers cannot set headers on a WebSocket, and a key in its URL lands in access logs: a page asks
 here with its usual credentials (session cookie and CSRF token, or an API key) and opens
-``ws/chat/{key}/`` or ``ws/ai-sdk/chat`` with ``?ticket=`` (see :mod:`conversations.ws_tickets`).
+``ws/chat/{key}/`` or ``ws/ai-sdk/chat`` with ``?ticket=`` (see :mod:`conversations.sockets.tickets`).
 ``POST /api/ai-sdk/ws-ticket`` is the same view under its first name, kept for existing clients.
 """
 
@@ -15,8 +15,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from conversations.edge.bodies import read_json_object
 from conversations.edge.errors import HttpError, error_response
 from conversations.errors import TurnRejected
+from conversations.sockets.tickets import TICKET_SECONDS, ticket_issue
 from conversations.views.auth import request_caller
-from conversations.ws_tickets import TICKET_SECONDS, ticket_issue
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The WebSocket's own concerns, as small parts without a socket: reading a client frame, the
 frame rate a socket may send, and the order in which turn events go out.
 
-The consumer (:mod:`conversations.consumers`) wires them to Channels; turns start through the
+The consumer (:mod:`conversations.sockets.chat`) wires them to Channels; turns start through the
 same codec as the native HTTP API.
 """
 

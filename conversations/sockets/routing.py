@@ -2,8 +2,8 @@
 
 from django.urls import path
 
-from conversations.ai_sdk_socket import AISDKChatConsumer
-from conversations.consumers import ChatConsumer
+from conversations.sockets.ai_sdk import AISDKChatConsumer
+from conversations.sockets.chat import ChatConsumer
 
 websocket_urlpatterns = [
     path("ws/chat/<str:session_key>/", ChatConsumer.as_asgi()),

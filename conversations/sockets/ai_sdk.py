@@ -15,7 +15,7 @@ Many chats' turns over one socket, each request named by the client's ``requestI
 A chunk's ``sequence`` is its position in the encoding of the turn's events from the first, so
 resuming by it is exact in any process. Authentication is the handshake's: a ticket from
 ``POST /api/ws-ticket`` (``?ticket=``, bound to the page's Origin; taken by
-``ws_tickets.TicketWebsocketMiddleware``), the session cookie or an API key header; the Origin
+``tickets.TicketWebsocketMiddleware``), the session cookie or an API key header; the Origin
 is checked for every socket (``chatproject/asgi.py``). A frame that is not
 valid (see ``safeValidateWebSocketChatTransportRequest`` in the ``ai`` package) closes the socket
 with 1008, as the protocol says; too large a frame with 1009.
@@ -42,7 +42,7 @@ from conversations.edge.errors import HttpError
 from conversations.errors import TurnRejected
 from conversations.namespaces import natively_reachable
 from conversations.selectors import streaming_message_for_owner
-from conversations.sockets import FrameRate
+from conversations.sockets.frames import FrameRate
 from conversations.turns import resume
 from conversations.turns.jobs import launch, listen, turn_stop_for_owner
 from conversations.turns.live import LiveTurn
