@@ -63,7 +63,7 @@ INSTALLED_APPS = [
 # thread hop per hook (see its docstring).
 MIDDLEWARE = [
     "conversations.request_ids.RequestIdMiddleware",
-    "conversations.views.errors.DatabaseUnavailableMiddleware",
+    "conversations.views.error_pages.DatabaseUnavailableMiddleware",
     "chatproject.middleware.SecurityMiddleware",
     "chatproject.middleware.ContentSecurityPolicyMiddleware",  # django-csp's; CONTENT_SECURITY_POLICY
     "servestatic.middleware.ServeStaticMiddleware",
@@ -78,7 +78,7 @@ MIDDLEWARE = [
 ]
 
 if DEBUG:  # an unmatched API path answers JSON, as in production (Django's debug 404 page is HTML)
-    MIDDLEWARE.insert(1, "conversations.views.errors.DebugApiNotFoundMiddleware")
+    MIDDLEWARE.insert(1, "conversations.views.error_pages.DebugApiNotFoundMiddleware")
 
 # Django finds its middleware by path; ours are subclasses: chatproject/checks.py checks them instead.
 SILENCED_SYSTEM_CHECKS = ["security.W001", "security.W002", "security.W003", "axes.W002"]
@@ -488,7 +488,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["conversations.api.permissions.CallerAllowed"],
     "DEFAULT_PARSER_CLASSES": ["conversations.api.parsers.StrictJSONParser"],
-    "EXCEPTION_HANDLER": "conversations.api.errors.exception_handler",
+    "EXCEPTION_HANDLER": "conversations.api.exception_handler.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 # Who may read the OpenAPI schema (/api/schema/) and Swagger UI (/api/docs/): public, authenticated

@@ -21,5 +21,5 @@ urlpatterns = [
     path("", include("billing.urls")),
 ]
 
-handler404 = "conversations.views.errors.not_found"
-handler500 = "conversations.views.errors.internal_error"
+handler404 = "conversations.views.error_pages.not_found"
+handler500 = "conversations.views.error_pages.internal_error"

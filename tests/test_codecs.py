@@ -18,7 +18,7 @@ from conversations.codecs.native import NativeCodec
 from conversations.codecs.openai_chat import OpenAIChatCodec
 from conversations.codecs.openai_responses import OpenAIResponsesCodec
 from conversations.codecs.zai import ZaiCodec
-from conversations.edge.errors import HttpError
+from conversations.edge.http_errors import HttpError
 from providers.base import ChatMessage
 
 CODECS = Path(__file__).resolve().parent.parent / "conversations" / "codecs"
@@ -27,7 +27,7 @@ FORBIDDEN = (
     "conversations.db",
     "conversations.db_errors",
     "conversations.selectors",
-    "conversations.services",
+    "conversations.session_writes",
     "conversations.ratelimit",
     "providers.registry",
     "django.db",

@@ -14,7 +14,7 @@ import pytest
 from django.utils import timezone
 
 from accounts.keys import api_key_create
-from conversations import services
+from conversations import session_writes
 from conversations.counters import sessions_recount
 from conversations.models import Artifact, Conversation, Message
 
@@ -42,7 +42,7 @@ def big_session(owner, key: str, n: int) -> Conversation:
 
 
 def test_a_large_session_is_exported_as_a_stream_with_every_message(asgi_server, user, monkeypatch):
-    monkeypatch.setattr(services, "EXPORT_CHUNK", 50)  # so a few hundred messages stream in chunks
+    monkeypatch.setattr(session_writes, "EXPORT_CHUNK", 50)  # so a few hundred messages stream in chunks
     big_session(user, "big-export", 420)
     key = api_key_create(owner=user, name="export")[1]
     response = httpx.get(f"{asgi_server.url}/api/sessions/big-export/export", headers={"X-API-Key": key})

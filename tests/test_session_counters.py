@@ -14,7 +14,7 @@ from django.db import connection
 
 from conversations.counters import COUNTER_FIELDS, sessions_recount
 from conversations.models import Conversation, Message
-from conversations.services import conversation_export, conversation_greeting_store
+from conversations.session_writes import conversation_export, conversation_greeting_store
 from tests.fake_upstream import expected_reply
 
 pytestmark = pytest.mark.django_db(transaction=True)

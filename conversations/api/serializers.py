@@ -10,7 +10,7 @@ from rest_framework import serializers
 
 from conversations.api.schema import JSON_OBJECT_NO_NUL
 from conversations.models import Artifact, Conversation, Message
-from conversations.services import SESSION_EXPORT_FORMAT
+from conversations.session_writes import SESSION_EXPORT_FORMAT
 from providers.defaults import PROVIDERS, split_model
 from providers.registry import UnknownModel, UnknownProvider, get_registry
 

@@ -1,4 +1,4 @@
-"""History API views: thin DRF generics; writes go through services, reads through selectors."""
+"""History API views: thin DRF generics; writes go through session_writes, reads through selectors."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from conversations import selectors, services
+from conversations import selectors, session_writes
 from conversations.api.pagination import ArtifactCursor, MessageCursor, SessionCursor
 from conversations.api.permissions import owner_id_of, require_owner
 from conversations.api.serializers import (
@@ -110,7 +110,7 @@ class SessionListCreate(generics.ListCreateAPIView):
     def perform_create(self, serializer: SessionSerializer) -> None:
         data = dict(serializer.validated_data)
         key = data.pop("session_key", None) or f"sess-{uuid.uuid4().hex[:12]}"
-        conversation = services.conversation_create(
+        conversation = session_writes.conversation_create(
             owner_id=owner_id_of(self.request), session_key=key, **data
         )
         serializer.instance = selectors.session_for_owner(conversation.owner_id, conversation.session_key)
@@ -134,7 +134,7 @@ class SessionDetail(OwnedSessionMixin, generics.RetrieveUpdateDestroyAPIView):
         serializer.instance = self.get_object()
 
     def perform_destroy(self, instance: Conversation) -> None:
-        services.conversation_delete(instance)
+        session_writes.conversation_delete(instance)
 
 
 @extend_schema(
@@ -224,11 +224,12 @@ class SessionExport(OwnedSessionMixin, APIView):
     def get(self, request: Request, session_key: str) -> Response:
         require_owner(request, "Exporting a session")
         conversation = self.get_conversation()
-        if conversation.message_count <= services.EXPORT_CHUNK:  # small: one body, with its length
-            return Response(services.conversation_export(conversation))
+        if conversation.message_count <= session_writes.EXPORT_CHUNK:  # small: one body, with its length
+            return Response(session_writes.conversation_export(conversation))
         # large: written as it is read, so memory stays flat whatever the session's size
         return StreamingHttpResponse(
-            _async_chunks(services.conversation_export_stream(conversation)), content_type="application/json"
+            _async_chunks(session_writes.conversation_export_stream(conversation)),
+            content_type="application/json",
         )
 
 
@@ -245,7 +246,7 @@ class SessionImport(APIView):
     def post(self, request: Request) -> Response:
         serializer = SessionImportSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        conversation = services.conversation_import(
+        conversation = session_writes.conversation_import(
             owner_id=owner_id_of(request), data=serializer.validated_data
         )
         session = selectors.session_for_owner(conversation.owner_id, conversation.session_key)

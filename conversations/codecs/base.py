@@ -1,7 +1,7 @@
 """What a codec is handed and what it answers: the contract between a protocol and the pipeline.
 
 A codec (one module per protocol) (1) decodes an :class:`Inbound` into a ``TurnRequest`` or
-raises :class:`~conversations.edge.errors.HttpError` naming the problem, (2) renders a rejection
+raises :class:`~conversations.edge.http_errors.HttpError` naming the problem, (2) renders a rejection
 the way its clients expect, (3) encodes a started turn's events into a :data:`Reply`. It holds
 no database, provider, Redis or framework objects: what it needs from elsewhere (a lookup) it
 is handed in the :class:`Inbound`.
@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from accounts.callers import Caller
 from conversations.edge.bodies import Field
-from conversations.edge.errors import HttpError, error_body, failed_turn_status, retry_after_headers
+from conversations.edge.http_errors import HttpError, error_body, failed_turn_status, retry_after_headers
 from conversations.errors import TurnRejected
 from conversations.events import TurnEvent
 

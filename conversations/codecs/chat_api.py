@@ -15,7 +15,7 @@ from collections.abc import Callable
 from conversations.codecs import base
 from conversations.codecs.base import Inbound, JsonReply, Reply, Started, StreamReply
 from conversations.edge.bodies import Field
-from conversations.edge.errors import HttpError
+from conversations.edge.http_errors import HttpError
 from conversations.errors import TurnRejected
 from conversations.events import Completed, Delta, Failed, TurnEvent
 from conversations.turns.request import TurnRequest

@@ -17,7 +17,7 @@ from conversations.codecs import base
 from conversations.codecs.base import Inbound, JsonReply, Reply, Started, StreamReply
 from conversations.codecs.messages import read_messages
 from conversations.edge.bodies import Field
-from conversations.edge.errors import HttpError
+from conversations.edge.http_errors import HttpError
 from conversations.errors import TurnRejected
 from conversations.events import ArtifactReady, Completed, Delta, Failed, TurnEvent
 from conversations.events import Started as TurnStarted

@@ -12,7 +12,7 @@ import orjson
 from conversations.codecs import base
 from conversations.codecs.base import Inbound, JsonReply, Reply, Started, StreamReply
 from conversations.edge.bodies import Field
-from conversations.edge.errors import HttpError
+from conversations.edge.http_errors import HttpError
 from conversations.errors import TurnRejected
 from conversations.events import Delta, Failed, TurnEvent
 from conversations.turns.request import TurnRequest

@@ -15,7 +15,7 @@ from accounts.callers import Caller
 from conversations.codecs import base
 from conversations.codecs.base import Inbound, Reply, Started, StreamReply
 from conversations.edge.bodies import Field
-from conversations.edge.errors import HttpError
+from conversations.edge.http_errors import HttpError
 from conversations.errors import TurnRejected
 from conversations.events import Completed, Delta, Failed, TurnEvent
 from conversations.turns.request import TurnRequest

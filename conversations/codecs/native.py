@@ -16,7 +16,7 @@ from conversations.codecs import base
 from conversations.codecs.base import Inbound, JsonReply, Reply, Started, StreamReply
 from conversations.codecs.request_fields import NATIVE, UNSUPPORTED
 from conversations.edge.bodies import Field
-from conversations.edge.errors import HttpError, failed_turn_status, retry_after_headers
+from conversations.edge.http_errors import HttpError, failed_turn_status, retry_after_headers
 from conversations.errors import TurnRejected
 from conversations.turns.request import TurnRequest
 from conversations.wire import ndjson, sse

@@ -20,7 +20,7 @@ from conversations.codecs.messages import read_messages
 from conversations.codecs.openai_metadata import read_metadata
 from conversations.codecs.request_fields import CHAT_COMPLETIONS
 from conversations.edge.bodies import Field
-from conversations.edge.errors import HttpError
+from conversations.edge.http_errors import HttpError
 from conversations.errors import TurnRejected
 from conversations.turns.request import TurnRequest
 from conversations.wire.openai_chat import ChatChunkEncoder, chat_completion

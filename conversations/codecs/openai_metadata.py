@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from conversations.edge.bodies import Field
-from conversations.edge.errors import HttpError
+from conversations.edge.http_errors import HttpError
 
 METADATA_PAIRS = 16
 METADATA_KEY_CHARS = 64

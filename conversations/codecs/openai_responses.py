@@ -22,7 +22,7 @@ from conversations.codecs.base import Inbound, JsonReply, Reply, Started, Stream
 from conversations.codecs.openai_metadata import read_metadata
 from conversations.codecs.request_fields import ATTACHMENT_PARTS, ATTACHMENTS, RESPONSES, TOOLS, tool_item
 from conversations.edge.bodies import Field
-from conversations.edge.errors import HttpError, retry_after_headers
+from conversations.edge.http_errors import HttpError, retry_after_headers
 from conversations.errors import TurnRejected
 from conversations.turns.request import TurnRequest
 from conversations.wire.openai_response_store import response_shell

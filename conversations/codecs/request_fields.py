@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from conversations.edge.errors import HttpError
+from conversations.edge.http_errors import HttpError
 
 TOOLS = "tools_not_supported"
 ATTACHMENTS = "attachments_not_supported"

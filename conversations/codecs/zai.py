@@ -14,7 +14,7 @@ from conversations.codecs.base import Inbound, JsonReply, Reply, Started, Stream
 from conversations.codecs.messages import INVALID, read_messages
 from conversations.codecs.request_fields import check_tools
 from conversations.edge.bodies import Field
-from conversations.edge.errors import HttpError, retry_after_headers
+from conversations.edge.http_errors import HttpError, retry_after_headers
 from conversations.errors import TurnRejected
 from conversations.events import Completed, Delta, Failed, TurnEvent
 from conversations.events import Started as TurnStarted

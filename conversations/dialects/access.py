@@ -25,7 +25,7 @@ from accounts.keys import raw_key_from_headers
 from conversations.db import run_db
 from conversations.dialects.mount_settings import dialect_setting, dialect_variable
 from conversations.dialects.signature import webhook_caller
-from conversations.edge.errors import HttpError
+from conversations.edge.http_errors import HttpError
 
 
 def access_variable(dialect: str) -> str:

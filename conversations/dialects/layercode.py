@@ -77,7 +77,7 @@ from conversations.events import (
     UsageReported,
 )
 from conversations.request_end import on_request_end
-from conversations.services import conversation_greeting_store
+from conversations.session_writes import conversation_greeting_store
 from conversations.turns.jobs import TurnJob, follow, listen, turn_stop
 from conversations.turns.request import TurnRequest
 from conversations.turns.running import running_jobs

@@ -28,7 +28,7 @@ from django.http import HttpRequest
 
 from accounts.callers import Caller, client_ip
 from conversations.codecs.layercode import SignedCaller
-from conversations.edge.errors import HttpError
+from conversations.edge.http_errors import HttpError
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ import orjson
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest
 
-from conversations.edge.errors import HttpError
+from conversations.edge.http_errors import HttpError
 
 
 def read_json_object(request: HttpRequest) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
 
-from conversations.edge.errors import HttpError
+from conversations.edge.http_errors import HttpError
 
 
 def _reject(request: HttpRequest, reason: str) -> HttpResponse:

@@ -26,7 +26,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpRe
 from accounts.callers import Caller
 from conversations.codecs.base import Codec, Inbound, JsonReply, Reply, SessionForAnswer, Started, StreamReply
 from conversations.edge.bodies import read_json_object
-from conversations.edge.errors import HttpError
+from conversations.edge.http_errors import HttpError
 from conversations.errors import TurnRejected
 from conversations.namespaces import require_native_key
 from conversations.turns.jobs import follow

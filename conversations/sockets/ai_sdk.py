@@ -38,7 +38,7 @@ from conversations.codecs.ai_sdk import decode_chat_request
 from conversations.codecs.base import Inbound
 from conversations.db import run_db
 from conversations.db_errors import DATABASE_DOWN, database_problem
-from conversations.edge.errors import HttpError
+from conversations.edge.http_errors import HttpError
 from conversations.errors import TurnRejected
 from conversations.namespaces import natively_reachable
 from conversations.selectors import streaming_message_for_owner

@@ -25,7 +25,7 @@ from conversations.codecs.base import Inbound
 from conversations.codecs.native import NativeCodec
 from conversations.db import run_db
 from conversations.db_errors import DATABASE_DOWN, DATABASE_RETRY_AFTER_SECONDS, database_problem
-from conversations.edge.errors import HttpError
+from conversations.edge.http_errors import HttpError
 from conversations.errors import TurnRejected
 from conversations.presence import presence_add, presence_remove
 from conversations.request_ids import request_id_from, request_id_var

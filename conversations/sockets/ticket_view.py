@@ -13,7 +13,7 @@ import logging
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from conversations.edge.bodies import read_json_object
-from conversations.edge.errors import HttpError, error_response
+from conversations.edge.http_errors import HttpError, error_response
 from conversations.errors import TurnRejected
 from conversations.sockets.tickets import TICKET_SECONDS, ticket_issue
 from conversations.views.auth import request_caller

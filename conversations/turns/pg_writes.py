@@ -364,7 +364,7 @@ def _closing_sql(only_if_streaming: bool, session_fields: tuple[str, ...], artif
             f"stored AS (INSERT INTO {ARTIFACTS} (message_id, conversation_id, created_at,"
             f" {', '.join(_columns(Artifact, ARTIFACT_FIELDS))})"
             f" SELECT closed.id, %(conversation)s, %(now)s, v.* FROM closed, (VALUES {rows}) AS v"
-            " ON CONFLICT DO NOTHING)"  # a repeated save (see services)
+            " ON CONFLICT DO NOTHING)"  # a repeated save (see session_writes)
         )
     return "WITH " + ", ".join(parts) + " SELECT count(*) FROM closed"
 

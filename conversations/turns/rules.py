@@ -1,6 +1,6 @@
 """The rules of a turn's two writes, defined once.
 
-The ORM reference (:mod:`conversations.services`) and the native PostgreSQL path
+The ORM reference (:mod:`conversations.session_writes`) and the native PostgreSQL path
 (:mod:`conversations.turns.pg_writes`) both take from here what they store: the data
 each write takes and returns, the new session's columns, the busy rule, the
 history window, the closing write's columns and when a close chains the session.

@@ -18,7 +18,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpRe
 from conversations.codecs.ai_sdk import UIChatTurn
 from conversations.codecs.base import Started
 from conversations.db import run_db
-from conversations.edge.errors import HttpError, error_response
+from conversations.edge.http_errors import HttpError, error_response
 from conversations.errors import TurnRejected
 from conversations.namespaces import require_native_key
 from conversations.selectors import streaming_message_for_owner

@@ -9,7 +9,7 @@ from accounts.callers import AuthenticationError, Caller, anonymous_caller, call
 from accounts.keys import raw_key_from_headers
 from conversations.db import run_db
 from conversations.edge.csrf import enforce_csrf
-from conversations.edge.errors import HttpError
+from conversations.edge.http_errors import HttpError
 
 
 async def request_caller(request: HttpRequest) -> Caller:

@@ -10,7 +10,7 @@ from django.utils.deprecation import MiddlewareMixin
 from django.views.defaults import page_not_found, server_error
 
 from conversations.db_errors import DATABASE_DOWN, DATABASE_RETRY_AFTER_SECONDS, database_problem
-from conversations.edge.errors import json_error, retry_after_headers
+from conversations.edge.http_errors import json_error, retry_after_headers
 
 logger = logging.getLogger(__name__)
 

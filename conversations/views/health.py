@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
-from conversations.health import dependency_states
+from conversations.health_probes import dependency_states
 
 FIX_HINT = {"database": "check DATABASE_URL and that PostgreSQL is running", "redis": "check REDIS_URL"}
 

@@ -14,7 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 
 from conversations import telemetry
-from conversations.edge.errors import json_error
+from conversations.edge.http_errors import json_error
 
 
 @require_GET

@@ -17,7 +17,7 @@ from django.http import HttpRequest, HttpResponse
 
 from conversations.codecs.base import JsonReply
 from conversations.codecs.openai_chat import openai_error
-from conversations.edge.errors import HttpError
+from conversations.edge.http_errors import HttpError
 from conversations.routes.pipeline import http_response
 from conversations.views.auth import request_caller
 from providers.defaults import split_model

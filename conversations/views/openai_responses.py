@@ -18,7 +18,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
 from conversations.codecs.base import JsonReply, Started
 from conversations.codecs.openai_responses import ResponsesTurn, responses_error
-from conversations.edge.errors import HttpError
+from conversations.edge.http_errors import HttpError
 from conversations.errors import TurnRejected
 from conversations.routes.pipeline import http_response
 from conversations.turns import responses as stored

@@ -8,7 +8,7 @@ from typing import Any
 from channels.layers import get_channel_layer
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
-from conversations.edge.errors import HttpError, error_response
+from conversations.edge.http_errors import HttpError, error_response
 from conversations.presence import presence_add, presence_remove
 from conversations.turns import resume
 from conversations.turns.jobs import session_group

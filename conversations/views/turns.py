@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from conversations.edge.errors import HttpError, error_response
+from conversations.edge.http_errors import HttpError, error_response
 from conversations.turns.jobs import turn_stop_for_owner
 from conversations.views.auth import request_owner_id
 

@@ -17,7 +17,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from conversations.models import Conversation, Message
-from conversations.services import conversation_delete, conversation_export_stream
+from conversations.session_writes import conversation_delete, conversation_export_stream
 
 UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
