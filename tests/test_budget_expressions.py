@@ -70,7 +70,7 @@ def test_the_native_sql_agrees_with_python(budgets):
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the SQL text is the native path's")
 def test_the_reservation_rounds_as_postgresql_does():
-    rate = (Decimal("0.0000000025"), Decimal("0.000000001"))  # 3 × 2.5e-9 + 1e-9 = 8.5e-9: a half
+    rate = (Decimal("0.0000000025"), Decimal("0.000000001"))  # 3 * 2.5e-9 + 1e-9 = 8.5e-9: a half
     with connection.cursor() as cursor:
         cursor.execute("SELECT round(%s::numeric * %s + %s::numeric * %s, 8)", [rate[0], 3, rate[1], 1])
         [(native,)] = cursor.fetchall()
