@@ -126,6 +126,27 @@ def asgi_server():
 
 
 @pytest.fixture(autouse=True)
+def own_channel_layer(request):
+    """An async test gets a channel layer of its own. channels-redis lets one layer instance receive on
+    one event loop at a time: a consumer's receive left pending when an earlier test's loop closed
+    never gave its count back, and every later socket on the shared instance failed with "bound to a
+    different event loop" (order-dependent, in the full suite only). Sync tests (the live servers,
+    the threaded ASGI server) keep the shared one."""
+    import inspect
+
+    if not inspect.iscoroutinefunction(getattr(request, "function", None)):
+        yield
+        return
+    from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
+
+    shared = channel_layers.backends.pop(DEFAULT_CHANNEL_LAYER, None)
+    yield
+    channel_layers.backends.pop(DEFAULT_CHANNEL_LAYER, None)
+    if shared is not None:
+        channel_layers.backends[DEFAULT_CHANNEL_LAYER] = shared
+
+
+@pytest.fixture(autouse=True)
 def settle_turns():
     """After each test, wait for turns still running in server threads to save (before the DB is flushed)."""
     yield

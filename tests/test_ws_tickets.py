@@ -23,20 +23,6 @@ PAGE = "http://localhost"
 HOST = (b"host", b"localhost")
 
 
-@pytest.fixture(autouse=True)
-def own_channel_layer():
-    """A channel layer of this test's own: channels-redis lets one layer receive on one event loop at a
-    time, and a receive left pending by an earlier test's loop (its count never went back to 0)
-    made every socket here fail with "bound to a different event loop" in the full suite."""
-    from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
-
-    shared = channel_layers.backends.pop(DEFAULT_CHANNEL_LAYER, None)
-    yield
-    channel_layers.backends.pop(DEFAULT_CHANNEL_LAYER, None)
-    if shared is not None:
-        channel_layers.backends[DEFAULT_CHANNEL_LAYER] = shared
-
-
 @pytest.fixture
 def world(settings):
     settings.ALLOW_ANONYMOUS = False
