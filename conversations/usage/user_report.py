@@ -29,15 +29,20 @@ def _answers(owner_id: int, start: datetime.datetime, end: datetime.datetime):
     ).exclude(status=Message.Status.STREAMING)
 
 
+def _sums() -> dict[str, Any]:
+    """The figures of a report, for the whole range and for each group alike."""
+    return {
+        "turns": Count("id"),
+        "input_tokens": Coalesce(Sum("input_tokens"), 0),
+        "output_tokens": Coalesce(Sum("output_tokens"), 0),
+        "cached_input_tokens": Coalesce(Sum("cached_input_tokens"), 0),
+        "total_cost": Sum("cost"),
+        "cost_unknown_turns": Count("id", filter=Q(cost__isnull=True)),
+    }
+
+
 def _totals(rows) -> dict[str, Any]:
-    return rows.aggregate(
-        turns=Count("id"),
-        input_tokens=Coalesce(Sum("input_tokens"), 0),
-        output_tokens=Coalesce(Sum("output_tokens"), 0),
-        cached_input_tokens=Coalesce(Sum("cached_input_tokens"), 0),
-        total_cost=Sum("cost"),
-        cost_unknown_turns=Count("id", filter=Q(cost__isnull=True)),
-    )
+    return rows.aggregate(**_sums())
 
 
 def usage_report(
@@ -51,19 +56,7 @@ def usage_report(
     }
     keyed = field.get(group_by, F("api_key_id"))
     groups = []
-    for row in (
-        answers.annotate(group=keyed)
-        .values("group")
-        .annotate(
-            turns=Count("id"),
-            input_tokens=Coalesce(Sum("input_tokens"), 0),
-            output_tokens=Coalesce(Sum("output_tokens"), 0),
-            cached_input_tokens=Coalesce(Sum("cached_input_tokens"), 0),
-            total_cost=Sum("cost"),
-            cost_unknown_turns=Count("id", filter=Q(cost__isnull=True)),
-        )
-        .order_by("group")
-    ):
+    for row in answers.annotate(group=keyed).values("group").annotate(**_sums()).order_by("group"):
         group = row.pop("group")
         row["cost"] = money(row.pop("total_cost"))
         groups.append({"key": _group_key(group_by, group), **row})
