@@ -101,3 +101,7 @@ class Failed(TurnEvent):
 
 
 TERMINAL_EVENTS = (Completed, Failed)
+# Every event of a turn's stream, by its type: what the API documents and a stored event decodes to.
+EVENT_TYPES: dict[str, type[TurnEvent]] = {
+    cls.type: cls for cls in (Started, Delta, ArtifactReady, UsageReported, Completed, Failed)
+}

@@ -184,3 +184,73 @@ def test_the_ai_sdk_transport_throws_the_refusal_of_a_file_part(asgi_server, ope
     )
     assert "attachments_not_supported" in out["thrown"]
     assert not Conversation.objects.exists() and openai_upstream.requests == []
+
+
+# --- the documented shape is the enforced one (issue 29: the schema from the code) ---------------
+BODIES = {
+    ("/api/sessions/{session_key}/messages", "post"): "NATIVE",
+    ("/v1/chat/completions", "post"): "CHAT_COMPLETIONS",
+    ("/v1/responses", "post"): "RESPONSES",
+    ("/api/ai-sdk/chat", "post"): "AI_SDK",
+}
+
+
+def _schema(client) -> dict:
+    return client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+
+
+@pytest.mark.parametrize(("path", "table"), list(BODIES.items()))
+def test_each_turn_body_in_the_schema_is_its_codecs_table(client, path, table):
+    from conversations.codecs import request_fields
+
+    rules = getattr(request_fields, table)
+    before = {name: dict(schema) for name, schema in rules.honoured.items()}
+    body = _schema(client)["paths"][path[0]][path[1]]["requestBody"]["content"]["application/json"]["schema"]
+    assert set(body["properties"]) == set(rules.honoured)
+    assert body.get("required", []) == list(rules.required)
+    assert body["additionalProperties"] is False  # anything else is refused, never ignored
+    for name, schema in rules.honoured.items():
+        if name not in ("model", "provider", "content"):  # what the configuration decides: below
+            assert body["properties"][name] == schema, name
+    _schema(client)  # built anew per request: the tables themselves are untouched
+    assert {name: dict(schema) for name, schema in rules.honoured.items()} == before
+
+
+def test_the_schema_quotes_the_limits_the_turn_core_enforces(client, settings):
+    settings.MAX_MESSAGE_BYTES = 321
+    paths = _schema(client)["paths"]
+    native = paths["/api/sessions/{session_key}/messages"]["post"]["requestBody"]["content"]
+    props = native["application/json"]["schema"]["properties"]
+    assert props["content"]["maxLength"] == 321
+    assert (props["temperature"]["minimum"], props["temperature"]["maximum"]) == (0.0, 2.0)
+    assert props["provider"]["enum"] == ["demo"]  # the configured providers
+    regenerate = paths["/api/sessions/{session_key}/messages/{message_id}/regenerate"]["post"]
+    assert "content" not in regenerate["requestBody"]["content"]["application/json"]["schema"]["properties"]
+    event = paths["/api/sessions/{session_key}/messages"]["post"]["responses"]["200"]["content"]
+    event_types = event["text/event-stream"]["schema"]["properties"]["data"]["x-content-schema"]
+    from conversations.events import EVENT_TYPES
+
+    assert event_types["properties"]["type"]["enum"] == list(EVENT_TYPES)
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "name", "wording"),
+    [
+        (
+            "/v1/chat/completions",
+            {"messages": [{"role": "user", "content": "Hi"}], "temperature": "hot"},
+            "temperature",
+            "a number",
+        ),
+        ("/v1/responses", {"input": "Hi", "max_output_tokens": 1.5}, "max_output_tokens", "a whole number"),
+        ("/api/sessions/s1/messages", {"content": "Hi", "json": "yes"}, "json", "true or false"),
+        ("/api/ai-sdk/chat", {"id": "c1", "messages": [], "system": 5}, "system", "a string"),
+    ],
+)
+def test_a_value_of_the_wrong_type_is_refused_by_the_same_table(http, path, body, name, wording):
+    response = http.post(path, json=body)
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error.get("param", error.get("field")) == name
+    assert f"{name} must be {wording}." in error["message"]
+    assert not Conversation.objects.exists()

@@ -1,15 +1,22 @@
 """OpenAPI for the endpoints that are not DRF views: turns (streamed), stop, resume, edit,
-regenerate, the OpenAI-compatible endpoint and health. Added by a drf-spectacular postprocessing hook."""
+regenerate, the OpenAI-compatible endpoint and health. Added by a drf-spectacular postprocessing hook.
+
+The request bodies of the turn-starting endpoints are built from the tables their codecs check
+requests with (:mod:`conversations.codecs.request_fields`), and the event types from the events
+themselves: what is documented is what is enforced. Everything is built anew per schema request;
+no module state changes.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from providers.defaults import MODEL_NAME_RE
+from django.conf import settings
 
-MODEL_PATTERN = MODEL_NAME_RE.pattern
-NO_NUL = "^[^\\u0000]*$"  # PostgreSQL cannot store NUL characters: stored text refuses them (422)
-NO_NUL_NON_BLANK = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
+from conversations.codecs import request_fields as fields
+from conversations.codecs.request_fields import NO_NUL, NO_NUL_NON_BLANK
+from conversations.events import EVENT_TYPES
+from conversations.turns.request import SESSION_KEY_LENGTH
 
 ERROR = {
     "type": "object",
@@ -26,34 +33,18 @@ EVENT = {
     "type": "object",
     "description": "A turn event: started, delta, artifact, usage, completed or failed (see README).",
     "properties": {
-        "type": {"type": "string", "enum": ["started", "delta", "artifact", "usage", "completed", "failed"]},
+        "type": {"type": "string", "enum": list(EVENT_TYPES)},
         "seq": {"type": "integer", "minimum": 1},
         "message_id": {"type": "string", "format": "uuid"},
     },
     "required": ["type", "seq", "message_id"],
     "additionalProperties": True,
 }
-TURN_BODY = {
-    "type": "object",
-    "required": ["content"],
-    "properties": {
-        "content": {"type": "string", "minLength": 1, "maxLength": 100000, "pattern": NO_NUL_NON_BLANK},
-        "client_message_id": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": NO_NUL},
-        "provider": {"type": "string"},  # the configured providers: _turn_body, per schema
-        "model": {"type": "string", "pattern": MODEL_PATTERN},
-        "system": {"type": "string", "pattern": NO_NUL},
-        "temperature": {"type": "number", "minimum": 0, "maximum": 2},
-        "max_tokens": {"type": "integer", "minimum": 1, "maximum": 1000000},
-        "json": {"type": "boolean"},
-        "json_schema": {"type": "object"},
-    },
-    "additionalProperties": False,  # any other field is refused (422 naming it), never ignored
-}
 SESSION_KEY = {
     "name": "session_key",
     "in": "path",
     "required": True,
-    "schema": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": NO_NUL},
+    "schema": {"type": "string", "minLength": 1, "maxLength": SESSION_KEY_LENGTH, "pattern": NO_NUL},
 }
 MESSAGE_ID = {
     "name": "message_id",
@@ -170,25 +161,32 @@ def _operation(op_id: str, summary: str, params: list, responses: dict, body: di
     return op
 
 
-def _turn_body(registry: Any) -> dict[str, Any]:
-    """TURN_BODY with what the configuration decides: the configured providers, and the served
-    models (GET /v1/models' ids), or the name pattern when a provider takes any name. A new dict
-    per schema: the module's own stays as written."""
+def _configured(registry: Any) -> dict[str, dict[str, Any]]:
+    """The schemas the configuration decides: the configured providers, and the served models
+    (GET /v1/models' ids), or the name pattern when a provider takes any name."""
     configured = registry.names(configured_only=True)
     open_to_any = any(registry.config(name).any_model for name in configured)
     model = (
-        {"type": "string", "pattern": MODEL_PATTERN}
+        dict(fields.MODEL)
         if open_to_any
         else {"type": "string", "enum": [model_id for model_id, _ in registry.catalog()]}
     )
-    provider = {"type": "string", "enum": configured}
-    return {**TURN_BODY, "properties": {**TURN_BODY["properties"], "provider": provider, "model": model}}
+    return {"provider": {"type": "string", "enum": configured}, "model": model}
+
+
+def _turn_body(registry: Any, *, regenerate: bool = False) -> dict[str, Any]:
+    """The native turn body (NATIVE's fields), with what the configuration decides; regenerate
+    reads no content (the same message is answered again)."""
+    content = {**fields.NATIVE.honoured["content"], "maxLength": settings.MAX_MESSAGE_BYTES}
+    without = frozenset({"content"}) if regenerate else frozenset()
+    return fields.NATIVE.body_schema(without, content=content, **_configured(registry))
 
 
 def add_non_drf_paths(result: dict, generator: Any, request: Any, public: bool) -> dict:
     from providers.registry import get_registry
 
-    turn_body = _turn_body(get_registry())
+    registry = get_registry()
+    turn_body = _turn_body(registry)
     paths = result.setdefault("paths", {})
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
     schemas.setdefault("TurnEvent", EVENT)
@@ -254,11 +252,7 @@ def add_non_drf_paths(result: dict, generator: Any, request: Any, public: bool) 
             "Answer the same message again: a new branch, streamed",
             [SESSION_KEY, MESSAGE_ID],
             _turn_responses(),
-            {  # the native fields but content: the same message is answered again
-                "type": "object",
-                "properties": {k: v for k, v in turn_body["properties"].items() if k != "content"},
-                "additionalProperties": False,
-            },
+            _turn_body(registry, regenerate=True),
         )
     }
     paths[base + "/{message_id}/stop"] = {
@@ -309,15 +303,7 @@ def add_non_drf_paths(result: dict, generator: Any, request: Any, public: bool) 
                 },
                 **_errors(400, 401, 413, 415, 422, 429, 502, 503, 504),
             },
-            {
-                "type": "object",
-                "required": ["messages"],
-                "properties": {
-                    "model": {"type": "string"},
-                    "messages": {"type": "array", "items": {"type": "object"}},
-                    "stream": {"type": "boolean"},
-                },
-            },
+            fields.CHAT_COMPLETIONS.body_schema(model=_configured(registry)["model"]),
         )
     }
     model_object = {"type": "object", "required": ["id", "object", "created", "owned_by"]}
@@ -366,32 +352,7 @@ def add_non_drf_paths(result: dict, generator: Any, request: Any, public: bool) 
                 },
                 **_errors(400, 401, 404, 409, 413, 415, 422, 429, 502, 503, 504),
             },
-            {
-                "type": "object",
-                "required": ["input"],
-                "properties": {
-                    "model": {"type": "string"},
-                    "input": {
-                        "oneOf": [
-                            {"type": "string", "pattern": NO_NUL_NON_BLANK},
-                            {"type": "array", "items": {"type": "object"}, "minItems": 1},
-                        ]
-                    },
-                    "instructions": {"type": "string"},
-                    "previous_response_id": {"type": "string"},
-                    "store": {"type": "boolean", "enum": [True]},
-                    "stream": {"type": "boolean"},
-                    "background": {"type": "boolean"},
-                    "temperature": {"type": "number"},
-                    "max_output_tokens": {"type": "integer"},
-                    "metadata": {
-                        "type": "object",
-                        "description": "At most 16 pairs; keys of at most 64 characters (OpenAI's limits).",
-                        "maxProperties": 16,
-                        "additionalProperties": {"type": "string", "maxLength": 512},
-                    },
-                },
-            },
+            fields.RESPONSES.body_schema(model=_configured(registry)["model"]),
         )
     }
     paths["/v1/responses/{response_id}"] = {
@@ -454,7 +415,7 @@ def add_non_drf_paths(result: dict, generator: Any, request: Any, public: bool) 
             },
         )
     }
-    _add_ai_sdk_paths(paths)
+    _add_ai_sdk_paths(paths, fields.AI_SDK.body_schema(**_configured(registry)))
     paths["/health"] = {
         "get": {
             "operationId": "health",
@@ -497,18 +458,7 @@ def add_non_drf_paths(result: dict, generator: Any, request: Any, public: bool) 
     return result
 
 
-UI_MESSAGE = {
-    "type": "object",
-    "required": ["id", "role", "parts"],
-    "properties": {
-        "id": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": NO_NUL},
-        "role": {"type": "string", "enum": ["system", "user", "assistant"]},
-        "parts": {"type": "array", "items": {"type": "object", "required": ["type"]}},
-    },
-}
-
-
-def _add_ai_sdk_paths(paths: dict[str, Any]) -> None:
+def _add_ai_sdk_paths(paths: dict[str, Any], chat_body: dict[str, Any]) -> None:
     """The Vercel AI SDK's DefaultChatTransport endpoints (docs/ai-sdk.md)."""
     chat_id = [
         {
@@ -528,21 +478,7 @@ def _add_ai_sdk_paths(paths: dict[str, Any]) -> None:
             "useChat's DefaultChatTransport: a stored turn of the chat `id`, as a UI message stream",
             [],
             {"200": ui_stream, **_errors(400, 401, 403, 404, 409, 413, 415, 422, 429, 503)},
-            {
-                "type": "object",
-                "required": ["id", "messages"],
-                "properties": {
-                    "id": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": NO_NUL_NON_BLANK},
-                    "messages": {"type": "array", "items": UI_MESSAGE, "minItems": 1},
-                    "trigger": {"type": "string", "enum": ["submit-message", "regenerate-message"]},
-                    "messageId": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": NO_NUL},
-                    "provider": {"type": "string", "pattern": NO_NUL},
-                    "model": {"type": "string", "pattern": NO_NUL},
-                    "system": {"type": "string", "pattern": NO_NUL},
-                    "temperature": {"type": "number", "minimum": 0, "maximum": 2},
-                    "max_tokens": {"type": "integer", "minimum": 1, "maximum": 1000000},
-                },
-            },
+            chat_body,
         )
     }
     paths["/api/ai-sdk/chat/{chat_id}/stream"] = {

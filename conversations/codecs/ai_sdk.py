@@ -27,16 +27,13 @@ from typing import Any
 
 from conversations.codecs import base
 from conversations.codecs.base import Inbound, JsonReply, Reply, Started, StreamReply
-from conversations.codecs.request_fields import AI_SDK, ATTACHMENTS, TOOLS
+from conversations.codecs.request_fields import AI_SDK, ATTACHMENTS, TOOLS, TRIGGERS, UI_ID_LENGTH
 from conversations.edge.bodies import Field
 from conversations.edge.http_errors import HttpError
 from conversations.errors import TurnRejected
 from conversations.turns.request import TurnRequest
 from conversations.wire import ui_message
 from providers.defaults import split_model
-
-TRIGGERS = ("submit-message", "regenerate-message")
-UI_ID_LIMIT = 128
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,8 +105,8 @@ def _no_tools(what: str) -> HttpError:
 def _ui_id(value: Any, field: str) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str) or not (0 < len(value) <= UI_ID_LIMIT):
-        raise _bad(f"{field} must be a string of 1 to {UI_ID_LIMIT} characters.", field)
+    if not isinstance(value, str) or not (0 < len(value) <= UI_ID_LENGTH):
+        raise _bad(f"{field} must be a string of 1 to {UI_ID_LENGTH} characters.", field)
     return value
 
 

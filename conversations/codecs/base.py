@@ -19,8 +19,9 @@ from conversations.edge.bodies import Field
 from conversations.edge.http_errors import HttpError, error_body, failed_turn_status, retry_after_headers
 from conversations.errors import TurnRejected
 from conversations.events import TurnEvent
+from conversations.turns.request import SESSION_KEY_LENGTH
 
-SESSION_KEY_LENGTH = 128
+__all__ = ["SESSION_KEY_LENGTH"]  # read here by the codecs
 
 
 def mount_session_key(mount: str, client_id: str | None, *, field: str = "session_id") -> str:

@@ -7,6 +7,12 @@ attachments are refused with codes of their own (``tools_not_supported``,
 ``attachments_not_supported``) until they land; any other field we cannot honour, and any field
 the endpoint does not know, with ``unsupported_parameter`` (as OpenAI refuses an unknown argument).
 The tables here are the ones docs/api.md lists ("Request fields each endpoint honours").
+
+Each honoured field carries the JSON Schema of its value (:data:`Schema`): :meth:`RequestFields.check`
+refuses a value of the wrong JSON type with it, and the OpenAPI schema of the endpoint is built from
+the same table (:meth:`RequestFields.body_schema`, read by ``conversations/api/schema.py``), so the
+documented shape and the enforced one cannot drift. Limits owned by the turn core (temperature,
+max_tokens, key lengths) are its constants, quoted here, enforced there.
 """
 
 from __future__ import annotations
@@ -15,7 +21,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from conversations.codecs.openai_metadata import (
+    METADATA_KEY_CHARS,
+    METADATA_PAIRS,
+    METADATA_VALUE_CHARS,
+)
 from conversations.edge.http_errors import HttpError
+from conversations.turns.request import (
+    CLIENT_MESSAGE_ID_LENGTH,
+    MAX_TOKENS_RANGE,
+    SESSION_KEY_LENGTH,
+    TEMPERATURE_RANGE,
+)
+from providers.defaults import MODEL_NAME_RE
 
 TOOLS = "tools_not_supported"
 ATTACHMENTS = "attachments_not_supported"
@@ -29,6 +47,50 @@ NO_ATTACHMENTS = "attachments (images, audio, files) are not supported yet: send
 ATTACHMENT_PARTS = frozenset(
     {"image_url", "input_audio", "file", "input_image", "input_file", "image", "audio", "document"}
 )
+
+
+Schema = Mapping[str, Any]  # the JSON Schema (OpenAPI 3.0) of one field's value
+
+NO_NUL = "^[^\\u0000]*$"  # PostgreSQL stores no NUL: stored text refuses it (422)
+NO_NUL_NON_BLANK = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
+STRING: Schema = {"type": "string", "pattern": NO_NUL}
+BOOLEAN: Schema = {"type": "boolean"}
+OBJECT: Schema = {"type": "object"}
+MODEL: Schema = {"type": "string", "pattern": MODEL_NAME_RE.pattern}
+TEMPERATURE: Schema = {"type": "number", "minimum": TEMPERATURE_RANGE[0], "maximum": TEMPERATURE_RANGE[1]}
+MAX_TOKENS: Schema = {"type": "integer", "minimum": MAX_TOKENS_RANGE[0], "maximum": MAX_TOKENS_RANGE[1]}
+CLIENT_ID: Schema = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": CLIENT_MESSAGE_ID_LENGTH,
+    "pattern": NO_NUL,
+}
+SESSION_KEY: Schema = {"type": "string", "minLength": 1, "maxLength": SESSION_KEY_LENGTH, "pattern": NO_NUL}
+METADATA: Schema = {
+    "type": "object",
+    "description": f"At most {METADATA_PAIRS} pairs; keys of at most {METADATA_KEY_CHARS} characters (OpenAI's limits).",
+    "maxProperties": METADATA_PAIRS,
+    "additionalProperties": {"type": "string", "maxLength": METADATA_VALUE_CHARS},
+}
+
+# A JSON type as the codecs' typed reads (conversations.edge.bodies.Field) check and word it; JSON
+# null is an absent field. Arrays and unions (messages, input) are checked by the codec's own parser,
+# which names the item at fault.
+_TYPES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "string": (lambda v: isinstance(v, str), "a string"),
+    "number": (lambda v: isinstance(v, int | float) and not isinstance(v, bool), "a number"),
+    "integer": (lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number"),
+    "boolean": (lambda v: isinstance(v, bool), "true or false"),
+    "object": (lambda v: isinstance(v, dict), "a JSON object"),
+}
+
+
+def type_problem(name: str, value: Any, schema: Schema) -> HttpError | None:
+    """A 422 when ``value`` is not of the JSON type ``schema`` names (worded as the typed reads)."""
+    rule = _TYPES.get(schema.get("type", ""))
+    if value is None or rule is None or rule[0](value):
+        return None
+    return HttpError(422, "invalid_input", f"{name} must be {rule[1]}.", field=name)
 
 
 def absent(value: Any) -> bool:
@@ -67,17 +129,26 @@ def unsupported(reason: str, harmless: Callable[[Any], bool] = absent) -> Refuse
 
 @dataclass(frozen=True, slots=True)
 class RequestFields:
-    """One endpoint's fields: ``honoured`` (the codec reads them), ``no_ops`` (any value asks for
-    nothing we do not do), ``refused`` (refused unless harmless); anything else is unknown."""
+    """One endpoint's fields: ``honoured`` (the codec reads them; name → the schema of its value),
+    ``no_ops`` (any value asks for nothing we do not do), ``refused`` (refused unless harmless);
+    anything else is unknown. ``required``: the fields a request must carry."""
 
-    honoured: frozenset[str]
+    honoured: Mapping[str, Schema]
     no_ops: frozenset[str] = frozenset()
     refused: Mapping[str, Refused] = field(default_factory=dict)
+    required: tuple[str, ...] = ()
 
     def check(self, body: Mapping[str, Any]) -> None:
-        """Raise a 422 :class:`HttpError` naming the first field that would be dropped."""
+        """Raise a 422 :class:`HttpError` naming the first field that would be dropped, or the first
+        honoured one whose value is not of its schema's JSON type."""
         for name, value in body.items():
-            if name in self.honoured or name in self.no_ops:
+            schema = self.honoured.get(name)
+            if schema is not None:
+                problem = type_problem(name, value, schema)
+                if problem is not None:
+                    raise problem
+                continue
+            if name in self.no_ops:
                 continue
             rule = self.refused.get(name)
             if rule is None:
@@ -89,6 +160,21 @@ class RequestFields:
                 )
             if not rule.harmless(value):
                 raise HttpError(422, rule.code, f"{name} is not supported: {rule.reason}.", field=name)
+
+    def body_schema(self, without: frozenset[str] = frozenset(), **replaced: Schema) -> dict[str, Any]:
+        """The OpenAPI schema of a request body: the honoured fields (``replaced`` where the
+        configuration decides, ``without`` those a variant does not read), nothing else. A field
+        accepted as a no-op, or refused unless harmless, is left out: a client has no reason to send it."""
+        properties = {
+            name: dict(replaced.get(name, schema))
+            for name, schema in self.honoured.items()
+            if name not in without
+        }
+        schema: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
+        required = [name for name in self.required if name in properties]
+        if required:
+            schema["required"] = required
+        return schema
 
 
 def tool_item(kind: Any) -> bool:
@@ -107,10 +193,18 @@ SAMPLING = {
 }
 
 CHAT_COMPLETIONS = RequestFields(
-    honoured=frozenset(
-        {"messages", "model", "stream", "stream_options", "temperature", "max_tokens"}
-        | {"max_completion_tokens", "response_format", "user"}
-    ),
+    honoured={
+        "messages": {"type": "array", "minItems": 1, "items": {"type": "object", "required": ["role"]}},
+        "model": MODEL,
+        "stream": BOOLEAN,
+        "stream_options": OBJECT,
+        "temperature": TEMPERATURE,
+        "max_tokens": MAX_TOKENS,
+        "max_completion_tokens": MAX_TOKENS,
+        "response_format": OBJECT,
+        "user": {"type": "string", "maxLength": SESSION_KEY_LENGTH, "pattern": NO_NUL},  # the session
+    },
+    required=("messages",),
     no_ops=frozenset(
         {"metadata", "store", "service_tier", "prompt_cache_key", "safety_identifier", "prediction"}
         | {"parallel_tool_calls"}
@@ -139,10 +233,24 @@ CHAT_COMPLETIONS = RequestFields(
 )
 
 RESPONSES = RequestFields(
-    honoured=frozenset(
-        {"model", "input", "instructions", "previous_response_id", "stream", "background"}
-        | {"temperature", "max_output_tokens", "metadata", "store"}
-    ),
+    honoured={
+        "model": MODEL,
+        "input": {
+            "oneOf": [
+                {"type": "string", "pattern": NO_NUL_NON_BLANK},
+                {"type": "array", "items": {"type": "object"}, "minItems": 1},
+            ]
+        },
+        "instructions": STRING,
+        "previous_response_id": STRING,
+        "stream": BOOLEAN,
+        "background": BOOLEAN,
+        "temperature": TEMPERATURE,
+        "max_output_tokens": MAX_TOKENS,
+        "metadata": METADATA,
+        "store": {"type": "boolean", "enum": [True]},
+    },
+    required=("input",),
     no_ops=frozenset(
         {"user", "safety_identifier", "prompt_cache_key", "service_tier", "stream_options"}
         | {"parallel_tool_calls", "max_tool_calls", "truncation"}
@@ -164,28 +272,56 @@ RESPONSES = RequestFields(
 )
 
 NATIVE = RequestFields(
-    honoured=frozenset(
-        {"content", "client_message_id", "provider", "model", "system", "temperature", "max_tokens"}
-        | {"json", "json_schema"}
-    ),
+    honoured={
+        "content": {"type": "string", "minLength": 1, "pattern": NO_NUL_NON_BLANK},  # + MAX_MESSAGE_BYTES
+        "client_message_id": CLIENT_ID,
+        "provider": STRING,  # the configured providers: the schema says which
+        "model": MODEL,
+        "system": STRING,
+        "temperature": TEMPERATURE,
+        "max_tokens": MAX_TOKENS,
+        "json": BOOLEAN,
+        "json_schema": OBJECT,
+    },
+    required=("content",),
     refused={
         "tools": Refused(TOOLS, NO_TOOLS, empty),
         **{name: Refused(ATTACHMENTS, NO_ATTACHMENTS, empty) for name in ("attachments", "files", "images")},
     },
 )
 
+UI_ID_LENGTH = 128  # characters of an AI SDK UI message id
+UI_ID: Schema = {"type": "string", "minLength": 1, "maxLength": UI_ID_LENGTH, "pattern": NO_NUL}
+TRIGGERS = ("submit-message", "regenerate-message")
+UI_MESSAGE: Schema = {
+    "type": "object",
+    "required": ["id", "role", "parts"],
+    "properties": {
+        "id": UI_ID,
+        "role": {"type": "string", "enum": ["system", "user", "assistant"]},
+        "parts": {"type": "array", "items": {"type": "object", "required": ["type"]}},
+    },
+}
 AI_SDK = RequestFields(
-    honoured=frozenset(
-        {"id", "messages", "trigger", "messageId"}
-        | {"provider", "model", "system", "temperature", "max_tokens"}
-    ),
+    honoured={
+        "id": {**SESSION_KEY, "pattern": NO_NUL_NON_BLANK},
+        "messages": {"type": "array", "items": UI_MESSAGE, "minItems": 1},
+        "trigger": {"type": "string", "enum": list(TRIGGERS)},
+        "messageId": UI_ID,
+        "provider": STRING,
+        "model": MODEL,
+        "system": STRING,
+        "temperature": TEMPERATURE,
+        "max_tokens": MAX_TOKENS,
+    },
+    required=("id", "messages"),
     refused={"tools": Refused(TOOLS, NO_TOOLS, empty)},
 )
 
 # The Z.AI seed's body (``messages, model, stream, temperature, max_tokens``): other fields are
 # ignored as the seed's own backend ignores them, but not tools (zai-sdk would have called them).
 ZAI_TOOLS = RequestFields(
-    honoured=frozenset(),
+    honoured={},
     refused={
         **TOOL_FIELDS,
         "functions": Refused(TOOLS, NO_TOOLS, empty),

@@ -67,14 +67,9 @@ from conversations.dialects.replays import (
 )
 from conversations.errors import RepeatedTurnInProgress, TurnInProgress, TurnRejected
 from conversations.events import (
+    EVENT_TYPES,
     TERMINAL_EVENTS,
-    ArtifactReady,
-    Completed,
-    Delta,
-    Failed,
-    Started,
     TurnEvent,
-    UsageReported,
 )
 from conversations.request_end import on_request_end
 from conversations.session_writes import conversation_greeting_store
@@ -110,9 +105,6 @@ def system_prompt() -> str:
 
 
 # --- turns ---------------------------------------------------------------------------------------
-EVENT_TYPES = {cls.type: cls for cls in (Started, Delta, ArtifactReady, UsageReported, Completed, Failed)}
-
-
 def event_from_dict(data: dict) -> TurnEvent:
     cls = EVENT_TYPES[data["type"]]
     return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})

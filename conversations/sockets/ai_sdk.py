@@ -36,6 +36,7 @@ from django.conf import settings
 from accounts.callers import Caller, scope_client_ip
 from conversations.codecs.ai_sdk import decode_chat_request
 from conversations.codecs.base import Inbound
+from conversations.codecs.request_fields import TRIGGERS
 from conversations.db import run_db
 from conversations.db_errors import DATABASE_DOWN, database_problem
 from conversations.edge.http_errors import HttpError
@@ -56,7 +57,6 @@ logger = logging.getLogger(__name__)
 CLOSE_POLICY_VIOLATION = 1008
 CLOSE_TOO_BIG = 1009
 CLOSE_UNAUTHENTICATED = 4401
-TRIGGERS = ("submit-message", "regenerate-message")
 ROLES = ("system", "user", "assistant")
 
 

@@ -11,6 +11,11 @@ from accounts.callers import rate_limit_key
 from conversations.errors import InvalidTurnInput, PayloadTooLarge
 from providers.base import ChatMessage
 
+SESSION_KEY_LENGTH = 128  # characters of a session key (a mount's prefix included)
+CLIENT_MESSAGE_ID_LENGTH = 128  # characters of a client's idempotency key
+TEMPERATURE_RANGE = (0.0, 2.0)
+MAX_TOKENS_RANGE = (1, 1_000_000)
+
 
 @dataclass(frozen=True, slots=True)
 class TurnRequest:
@@ -62,16 +67,25 @@ class TurnRequest:
                 "shorten the message.",
                 field="content",
             )
-        if not self.session_key or len(self.session_key) > 128:
-            raise InvalidTurnInput("session key must be 1 to 128 characters.", field="session_key")
-        if self.temperature is not None and not (0.0 <= self.temperature <= 2.0):
-            raise InvalidTurnInput("temperature must be between 0 and 2.", field="temperature")
-        if self.max_tokens is not None and not (1 <= self.max_tokens <= 1_000_000):
-            raise InvalidTurnInput("max_tokens must be a whole number from 1 to 1000000.", field="max_tokens")
+        if not self.session_key or len(self.session_key) > SESSION_KEY_LENGTH:
+            raise InvalidTurnInput(
+                f"session key must be 1 to {SESSION_KEY_LENGTH} characters.", field="session_key"
+            )
+        low, high = TEMPERATURE_RANGE
+        if self.temperature is not None and not (low <= self.temperature <= high):
+            raise InvalidTurnInput(f"temperature must be between {low:g} and {high:g}.", field="temperature")
+        low, high = MAX_TOKENS_RANGE
+        if self.max_tokens is not None and not (low <= self.max_tokens <= high):
+            raise InvalidTurnInput(
+                f"max_tokens must be a whole number from {low} to {high}.", field="max_tokens"
+            )
         texts = (self.content, self.system or "", self.client_message_id or "", self.session_key)
         if any("\x00" in text for text in texts):
             raise InvalidTurnInput("Text must not contain NUL (\\u0000) characters: remove them.")
-        if self.client_message_id is not None and not (0 < len(self.client_message_id) <= 128):
+        if self.client_message_id is not None and not (
+            0 < len(self.client_message_id) <= CLIENT_MESSAGE_ID_LENGTH
+        ):
             raise InvalidTurnInput(
-                "client_message_id must be 1 to 128 characters.", field="client_message_id"
+                f"client_message_id must be 1 to {CLIENT_MESSAGE_ID_LENGTH} characters.",
+                field="client_message_id",
             )
