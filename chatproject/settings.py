@@ -314,6 +314,9 @@ for _mount, _spec in BUDGET_MOUNTS.items():
 # --- Chat behaviour.
 MAX_HISTORY_MESSAGES = e.env_int("MAX_HISTORY_MESSAGES", 10, minimum=0, maximum=1000)
 MAX_MESSAGE_BYTES = e.env_int("MAX_MESSAGE_BYTES", 100_000, minimum=1)
+# Client tools (docs/tools.md): each tool's JSON Schema, and each tool result's output, in bytes.
+TOOL_SCHEMA_MAX_BYTES = e.env_int("TOOL_SCHEMA_MAX_BYTES", 32 * 1024, minimum=64)
+TOOL_RESULT_MAX_BYTES = e.env_int("TOOL_RESULT_MAX_BYTES", 256 * 1024, minimum=64)
 # Whole request bodies: larger ones get 413 before Django reads them; slower ones 408.
 REQUEST_MAX_BYTES = e.env_int("REQUEST_MAX_BYTES", 8 * 1024 * 1024, minimum=1024)
 REQUEST_BODY_TIMEOUT_SECONDS = e.env_float("REQUEST_BODY_TIMEOUT_SECONDS", 30.0, minimum=0.1)

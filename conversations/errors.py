@@ -68,3 +68,25 @@ class BudgetExceeded(TurnRejected):
 
     status = 429
     code = "budget_exceeded"
+
+
+class ToolsNotSupported(TurnRejected):
+    """Tools were offered to a provider or model that cannot call them (never dropped silently)."""
+
+    status = 422
+    code = "tools_not_supported"
+
+
+class InvalidToolResults(TurnRejected):
+    """A ``tool`` message that does not answer the calls of the answer it follows: a result for a
+    call id that answer did not make, a call left without its result, or no calls to answer."""
+
+    status = 422
+    code = "invalid_tool_results"
+
+
+class ToolCallsAnswered(TurnRejected):
+    """The calls were answered already: the conversation has moved on from the answer that made them."""
+
+    status = 409
+    code = "tool_calls_answered"

@@ -51,6 +51,42 @@ class Delta(TurnEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class ToolCallStarted(TurnEvent):
+    """The model began call ``call_id`` of tool ``name``; ``index`` orders the calls of the answer."""
+
+    type: ClassVar[str] = "tool_call_start"
+
+    index: int
+    call_id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDelta(TurnEvent):
+    """A fragment of the call's arguments (JSON text, cut anywhere)."""
+
+    type: ClassVar[str] = "tool_call_delta"
+
+    index: int
+    call_id: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDone(TurnEvent):
+    """The call is whole: ``arguments`` is its JSON text, ``input`` the parsed value (None when the
+    text does not parse: the client decides what to answer)."""
+
+    type: ClassVar[str] = "tool_call_done"
+
+    index: int
+    call_id: str
+    name: str
+    arguments: str
+    input: Any = None
+
+
+@dataclass(frozen=True, slots=True)
 class ArtifactReady(TurnEvent):
     """A fenced code block of the answer, complete."""
 
@@ -103,5 +139,16 @@ class Failed(TurnEvent):
 TERMINAL_EVENTS = (Completed, Failed)
 # Every event of a turn's stream, by its type: what the API documents and a stored event decodes to.
 EVENT_TYPES: dict[str, type[TurnEvent]] = {
-    cls.type: cls for cls in (Started, Delta, ArtifactReady, UsageReported, Completed, Failed)
+    cls.type: cls
+    for cls in (
+        Started,
+        Delta,
+        ToolCallStarted,
+        ToolCallDelta,
+        ToolCallDone,
+        ArtifactReady,
+        UsageReported,
+        Completed,
+        Failed,
+    )
 }

@@ -89,6 +89,7 @@ class Message(models.Model):
         SYSTEM = "system"
         USER = "user"
         ASSISTANT = "assistant"
+        TOOL = "tool"  # the results of an answer's tool calls (conversations/turns/parts.py)
 
     class Status(models.TextChoices):
         PENDING = "pending"
@@ -101,6 +102,11 @@ class Message(models.Model):
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
     role = models.CharField(max_length=16, choices=Role.choices)
     content = models.TextField(blank=True)
+    parts = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Typed parts (tool calls, tool results), in order; [] when the content is the only part.",
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETE)
     provider = models.CharField(max_length=40, blank=True)
     model = models.CharField(max_length=128, blank=True)

@@ -12,13 +12,65 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
-Role = Literal["system", "user", "assistant"]
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """A function the client offers the model: its name, what it does, and its JSON Schema."""
+
+    name: str
+    description: str = ""
+    parameters: Mapping[str, object] = field(default_factory=dict)
+    strict: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A call the model made: ``arguments`` is the JSON text as the model produced it.
+
+    ``metadata`` is what the provider needs back on the next round (Gemini's ``thought_signature``),
+    opaque here.
+    """
+
+    id: str
+    name: str
+    arguments: str
+    metadata: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolResult:
+    """The client's answer to one call: its output text, and whether the tool failed."""
+
+    call_id: str
+    output: str
+    is_error: bool = False
+    name: str = ""  # the called tool's name, when known (some providers want it with the result)
 
 
 @dataclass(frozen=True, slots=True)
 class ChatMessage:
+    """One message of the conversation sent to a model. An assistant message may carry the
+    ``tool_calls`` it made (its ``content`` the text said before them); a ``tool`` message carries
+    the ``tool_results`` of one round (an adapter sends them in its provider's shape)."""
+
     role: Role
     content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_results: tuple[ToolResult, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallChunk:
+    """A piece of a streamed tool call: the first piece of call ``index`` carries its ``id`` and
+    ``name``; later ones only an ``arguments`` fragment (cut anywhere, even mid-character of JSON)."""
+
+    index: int
+    id: str = ""
+    name: str = ""
+    arguments: str = ""
+    metadata: Mapping[str, object] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +92,9 @@ class ProviderRequest:
     json_schema: Mapping[str, object] | None = None
     previous_response_id: str | None = None
     extra_headers: Mapping[str, str] = field(default_factory=dict)
+    tools: tuple[ToolSpec, ...] = ()
+    tool_choice: str | Mapping[str, object] | None = None  # none, auto, required, {"name": tool}
+    parallel_tool_calls: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +120,11 @@ def estimate_usage(request: ProviderRequest, output_text: str) -> Usage:
     def tokens(text: str) -> int:
         return -(-len(text) // 4)
 
-    prompt = tokens(request.system or "") + sum(tokens(m.content) for m in request.messages)
+    def message_tokens(message: ChatMessage) -> int:
+        calls = sum(tokens(c.name) + tokens(c.arguments) for c in message.tool_calls)
+        return tokens(message.content) + calls + sum(tokens(r.output) for r in message.tool_results)
+
+    prompt = tokens(request.system or "") + sum(message_tokens(m) for m in request.messages)
     output = tokens(output_text)
     return Usage(prompt, output, prompt + output, estimated=True)
 
@@ -78,6 +137,7 @@ class ProviderChunk:
     usage: Usage | None = None
     finish_reason: str | None = None
     response_id: str | None = None
+    tool_calls: tuple[ToolCallChunk, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +148,7 @@ class Completion:
     usage: Usage | None
     finish_reason: str | None
     response_id: str | None
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 class ProviderError(Exception):
@@ -154,11 +215,17 @@ class Provider:
     kind: ClassVar[str] = "base"
     supports_response_chaining: ClassVar[bool] = False
     supports_json_output: ClassVar[bool] = True
+    supports_tools: ClassVar[bool] = False  # client tools (function calling): see tools_supported
 
     def __init__(self, *, name: str, default_model: str, timeouts: Timeouts | None = None) -> None:
         self.name = name
         self.default_model = default_model
         self.timeouts = timeouts or Timeouts()
+
+    def tools_supported(self, model: str) -> bool:
+        """Whether ``model`` may be offered tools through this provider (its adapter's capability;
+        an adapter for servers of many models narrows it by its configuration)."""
+        return self.supports_tools
 
     def stream(self, request: ProviderRequest) -> AsyncIterator[ProviderChunk]:
         raise NotImplementedError
@@ -166,12 +233,36 @@ class Provider:
     async def complete(self, request: ProviderRequest) -> Completion:
         parts: list[str] = []
         usage = finish = response_id = None
+        calls = ToolCallAssembler()
         async for chunk in self.stream(request):
             parts.append(chunk.text)
+            calls.add(chunk.tool_calls)
             usage = chunk.usage or usage
             finish = chunk.finish_reason or finish
             response_id = chunk.response_id or response_id
-        return Completion("".join(parts), usage, finish, response_id)
+        return Completion("".join(parts), usage, finish, response_id, calls.calls())
 
     async def aclose(self) -> None:
         """Release pooled connections. Providers are built once per process."""
+
+
+class ToolCallAssembler:
+    """Streamed :class:`ToolCallChunk` pieces put back together, by index, in the order calls began."""
+
+    __slots__ = ("_calls",)
+
+    def __init__(self) -> None:
+        self._calls: dict[int, list] = {}  # index -> [id, name, argument pieces, metadata]
+
+    def add(self, pieces: tuple[ToolCallChunk, ...]) -> None:
+        for piece in pieces:
+            call = self._calls.setdefault(piece.index, [piece.id, piece.name, [], dict(piece.metadata)])
+            call[0] = call[0] or piece.id
+            call[1] = call[1] or piece.name
+            if piece.arguments:
+                call[2].append(piece.arguments)
+            if piece.metadata:
+                call[3].update(piece.metadata)
+
+    def calls(self) -> tuple[ToolCall, ...]:
+        return tuple(ToolCall(c[0], c[1], "".join(c[2]), c[3]) for c in self._calls.values())

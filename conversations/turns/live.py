@@ -21,17 +21,29 @@ from django.conf import settings
 from conversations import telemetry
 from conversations.artifacts import CodeBlock
 from conversations.db_errors import DATABASE_DOWN, database_problem
-from conversations.events import ArtifactReady, Completed, Delta, Failed, Started, TurnEvent, UsageReported
+from conversations.events import (
+    ArtifactReady,
+    Completed,
+    Delta,
+    Failed,
+    Started,
+    ToolCallDelta,
+    ToolCallDone,
+    ToolCallStarted,
+    TurnEvent,
+    UsageReported,
+)
 from conversations.models import Message
 from conversations.ratelimit import token_rate_limiter
 from conversations.telemetry.base import TurnTrace
+from conversations.turns.parts import parsed_arguments
 from conversations.turns.relay import Relay, Stopped
 from conversations.turns.request import TurnRequest
 from conversations.turns.retry import Candidate, RetryPolicy, stream_with_retries
 from conversations.turns.rules import OpenedTurn, TurnOutcome
 from conversations.turns.store import turn_finish_shielded
 from conversations.turns.transcript import Transcript
-from providers.base import ChatMessage, Provider, ProviderChunk, ProviderError, ProviderRequest
+from providers.base import Provider, ProviderChunk, ProviderError, ProviderRequest
 
 logger = logging.getLogger(__name__)
 
@@ -109,9 +121,22 @@ class LiveTurn:
                     yield Delta(self._next_seq(), self.message_id, piece.text)
                 for block in closed:
                     yield self._artifact_event(block)
+                if piece.tool_calls:
+                    for event in self._tool_events(transcript, piece):
+                        yield event
             for block in transcript.end_of_text():
                 yield self._artifact_event(block)
             outcome = transcript.complete()
+            for index, call in enumerate(transcript.tool_calls):  # whole now: the stream ended
+                yield ToolCallDone(
+                    self._next_seq(),
+                    self.message_id,
+                    index,
+                    call.id,
+                    call.name,
+                    call.arguments,
+                    parsed_arguments(call.arguments),
+                )
         except Stopped:
             outcome = transcript.interrupted(*self._stop_reason)
         except ProviderError as exc:
@@ -168,6 +193,21 @@ class LiveTurn:
             )
         return outcome
 
+    def _tool_events(self, transcript: Transcript, chunk: ProviderChunk) -> list[TurnEvent]:
+        events: list[TurnEvent] = []
+        for piece in transcript.add_tool_pieces(chunk.tool_calls):
+            if piece.started:
+                events.append(
+                    ToolCallStarted(self._next_seq(), self.message_id, piece.index, piece.call_id, piece.name)
+                )
+            if piece.arguments:
+                events.append(
+                    ToolCallDelta(
+                        self._next_seq(), self.message_id, piece.index, piece.call_id, piece.arguments
+                    )
+                )
+        return events
+
     def _artifact_event(self, block: CodeBlock) -> ArtifactReady:
         return ArtifactReady(
             self._next_seq(), self.message_id, block.position, block.language, block.filename, block.content
@@ -193,9 +233,9 @@ def _provider_request(request: TurnRequest, opened: OpenedTurn, model: str, chai
     if request.context is not None:
         messages = request.context
     elif chained:
-        messages = (ChatMessage("user", opened.user_content),)
+        messages = (opened.new_message,)
     else:
-        messages = (*opened.history, ChatMessage("user", opened.user_content))
+        messages = (*opened.history, opened.new_message)
     return ProviderRequest(
         model=model,
         messages=messages,
@@ -206,6 +246,9 @@ def _provider_request(request: TurnRequest, opened: OpenedTurn, model: str, chai
         json_schema=request.json_schema,
         previous_response_id=opened.previous_response_id if chained else None,
         extra_headers=request.extra_headers,
+        tools=request.tools,
+        tool_choice=request.tool_choice,
+        parallel_tool_calls=request.parallel_tool_calls,
     )
 
 

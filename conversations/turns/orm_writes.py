@@ -21,6 +21,7 @@ from conversations.counters import PREVIEW_LENGTH
 from conversations.db import retry_while_database_down
 from conversations.errors import InvalidTurnInput, NotFound
 from conversations.models import Artifact, Conversation, Message
+from conversations.turns.parts import tool_results
 from conversations.turns.rules import (
     OPENING_COUNTERS,
     RECENT_FIELDS,
@@ -39,6 +40,7 @@ from conversations.turns.rules import (
     opening_refusal,
     session_closing_counters,
     session_closing_values,
+    tool_results_refusal,
     turn_in_progress,
     turn_model,
 )
@@ -83,6 +85,9 @@ def turn_existing_answer(conversation_id: str, client_message_id: str) -> Existi
     return ExistingAnswer(str(answer.pk), answer.status)
 
 
+ANSWERED_ROLES = (Message.Role.USER, Message.Role.TOOL)  # the messages an answer answers
+
+
 @transaction.atomic
 def turn_open(opening: TurnOpening) -> OpenedTurn | ExistingAnswer:
     """Store the user message and an assistant message in ``streaming``.
@@ -121,9 +126,11 @@ def turn_open(opening: TurnOpening) -> OpenedTurn | ExistingAnswer:
     replied_response_id = ""
     if opening.regenerate_of:
         target = _target_message(conversation, opening.regenerate_of)
-        user = target if target.role == Message.Role.USER else target.parent
-        if user is None or user.role != Message.Role.USER:
-            raise InvalidTurnInput("Only an answer to a user message (or that message) can be regenerated.")
+        user = target if target.role in ANSWERED_ROLES else target.parent
+        if user is None or user.role not in ANSWERED_ROLES:
+            raise InvalidTurnInput(
+                "Only an answer to a user message or to tool results (or that message) can be regenerated."
+            )
         parent_id = str(user.parent_id) if user.parent_id else None
     elif opening.edit_of:
         target = _target_message(conversation, opening.edit_of)
@@ -137,7 +144,13 @@ def turn_open(opening: TurnOpening) -> OpenedTurn | ExistingAnswer:
         parent_id, replied_response_id = str(target.pk), target.response_id
     else:
         parent_id = next(iter(recent), None)
-    history = branch_history(recent, parent_id, opening.history_limit)
+    if opening.answers_calls and user is None:
+        call_ids = [result.call_id for result in tool_results(opening.user_parts)]
+        refusal = tool_results_refusal(recent, parent_id, call_ids)
+        if refusal is not None:
+            raise refusal
+    new_role = user.role if user is not None else opening.user_role
+    history = branch_history(recent, parent_id, opening.history_limit, new_role)
     stored = (conversation.provider, conversation.model)
     provider, model = turn_model(opening, *stored)
     previous = chain_from(
@@ -162,8 +175,9 @@ def turn_open(opening: TurnOpening) -> OpenedTurn | ExistingAnswer:
     if user is None:
         user = Message.objects.create(
             conversation=conversation,
-            role=Message.Role.USER,
+            role=opening.user_role,
             content=opening.user_content,
+            parts=list(opening.user_parts),
             client_message_id=opening.client_message_id or None,
             status=Message.Status.COMPLETE,
             parent_id=parent_id,
@@ -200,6 +214,8 @@ def turn_open(opening: TurnOpening) -> OpenedTurn | ExistingAnswer:
         provider=provider,
         model=model,
         max_tokens=opening.reserve_output_tokens if budgets else None,
+        user_role=user.role,
+        user_parts=tuple(user.parts or ()),
     )
 
 

@@ -50,6 +50,7 @@ from conversations.turns.rules import (
     opening_refusal,
     session_closing_counters,
     session_closing_values,
+    tool_results_refusal,
     turn_in_progress,
     turn_model,
 )
@@ -129,7 +130,7 @@ def _budget_sql(
     return ensure, lock, reserve, allowed, reserved_cost, budget_ids
 
 
-def _opening_sql(owner_id: int | None, claims: int = 0) -> tuple[str, ...]:
+def _opening_sql(owner_id: int | None, claims: int = 0, tool_results: bool = False) -> tuple[str, ...]:
     conflict = (
         "(owner_id, session_key) WHERE owner_id IS NOT NULL"
         if owner_id is not None
@@ -176,22 +177,29 @@ def _opening_sql(owner_id: int | None, claims: int = 0) -> tuple[str, ...]:
     # Stored only when the session has no answer streaming, the client id is new and every budget
     # the turn is charged to reserved; the parent is the session's newest message, the first row
     # ``recent`` read.
+    newest = f"(SELECT id FROM {MESSAGES} WHERE conversation_id = {session} ORDER BY created_at DESC LIMIT 1)"
+    # rules.answered_call_ids: a tool message answers every whole call of the answer it follows
+    calls_answered = (
+        " AND (NOT %(answers_calls)s OR %(call_ids)s::jsonb = (SELECT jsonb_agg(p ->> 'id' ORDER BY p ->> 'id')"
+        f"   FROM {MESSAGES} m, jsonb_array_elements(m.parts) p WHERE m.id = {newest}"
+        "   AND m.role = 'assistant' AND m.status = 'complete' AND p ->> 'type' = 'tool_call'"
+        "   AND NOT p ? 'incomplete'))"
+    )
     insert = (
-        f"INSERT INTO {MESSAGES} (id, conversation_id, role, content, status, provider, model,"
+        f"INSERT INTO {MESSAGES} (id, conversation_id, role, content, parts, status, provider, model,"
         " usage_estimated, finish_reason, response_id, error_code, error_message, client_message_id,"
         " parent_id, created_at, completed_at, reserved_cost, budget_ids, api_key_id)"
         " SELECT v.* FROM (VALUES"
-        f" (%(user_id)s::uuid, {session}, 'user', %(content)s, 'complete', '', '', false, '', '', '', '',"
-        "  %(client_id)s::varchar, "
-        f"  (SELECT id FROM {MESSAGES} WHERE conversation_id = {session} ORDER BY created_at DESC LIMIT 1),"
-        "  %(user_at)s::timestamptz, %(user_at)s::timestamptz, 0::numeric, '[]'::jsonb, NULL::bigint),"
-        f" (%(answer_id)s::uuid, {session}, 'assistant', '', 'streaming', {chosen_provider}, {chosen_model}, false,"
-        "  '', '', '', '', NULL, %(user_id)s::uuid, %(answer_at)s::timestamptz, NULL,"
+        f" (%(user_id)s::uuid, {session}, %(user_role)s::varchar, %(content)s, %(user_parts)s::jsonb,"
+        "  'complete', '', '', false, '', '', '', '', %(client_id)s::varchar, "
+        f"  {newest}, %(user_at)s::timestamptz, %(user_at)s::timestamptz, 0::numeric, '[]'::jsonb, NULL::bigint),"
+        f" (%(answer_id)s::uuid, {session}, 'assistant', '', '[]'::jsonb, 'streaming', {chosen_provider},"
+        f"  {chosen_model}, false, '', '', '', '', NULL, %(user_id)s::uuid, %(answer_at)s::timestamptz, NULL,"
         f"  {reserved_cost}::numeric, {budget_ids}::jsonb, %(api_key)s::bigint)"
         " ) AS v"
         f" WHERE NOT EXISTS ({busy})"
         f" AND NOT EXISTS (SELECT 1 FROM {MESSAGES} WHERE conversation_id = {session}"
-        f"   AND client_message_id = %(client_id)s){allowed}"
+        f"   AND client_message_id = %(client_id)s){allowed}{calls_answered}"
         " RETURNING id"
     )
     update = (
@@ -203,30 +211,33 @@ def _opening_sql(owner_id: int | None, claims: int = 0) -> tuple[str, ...]:
         f" updated_at = %(answer_at)s WHERE id = {session}"
         f" AND EXISTS (SELECT 1 FROM {MESSAGES} WHERE id = %(answer_id)s::uuid)"
     )
-    if not claims:
+    if not claims and not tool_results:
         return (lock, existing, busy, recent, insert, update)
     # A refused opening stores nothing, as the ORM path's rolled-back transaction: the session the
     # first statement created (its id is this opening's) goes again when the answer was not stored.
-    # Without budgets the insert is refused only on a session that already existed (busy, repeated
-    # client id). Created and dropped rather than created last: the first statement's row lock is
-    # what makes a concurrent first turn of the same key wait and then see this one's answer.
+    # Without budgets or tool results the insert is refused only on a session that already existed
+    # (busy, repeated client id). Created and dropped rather than created last: the first
+    # statement's row lock is what makes a concurrent first turn of the same key wait and then see
+    # this one's answer.
     discard = (
         f"DELETE FROM {CONVERSATIONS} WHERE id = %(id)s"
         f" AND NOT EXISTS (SELECT 1 FROM {MESSAGES} WHERE id = %(answer_id)s::uuid)"
     )
+    if not claims:
+        return (lock, existing, busy, recent, insert, update, discard)
     return (lock, existing, busy, recent, ensure, lock_budgets, reserve, insert, update, discard)
 
 
-@functools.lru_cache(maxsize=16)
-def _opening_statements(has_owner: bool, claims: int) -> tuple[str, ...]:
-    return _opening_sql(1 if has_owner else None, claims)
+@functools.lru_cache(maxsize=32)
+def _opening_statements(has_owner: bool, claims: int, tool_results: bool) -> tuple[str, ...]:
+    return _opening_sql(1 if has_owner else None, claims, tool_results)
 
 
 async def turn_open(opening: TurnOpening) -> OpenedTurn | ExistingAnswer:
     """:func:`orm_writes.turn_open` for a new message (not an edit or a regenerate)."""
     assert not (opening.edit_of or opening.regenerate_of), "branching turns use orm_writes.turn_open"
     claims = opening.claims
-    sql = _opening_statements(opening.owner_id is not None, len(claims))
+    sql = _opening_statements(opening.owner_id is not None, len(claims), opening.answers_calls)
     now = timezone.now()
     params: dict[str, Any] = {
         "id": uuid.uuid4(),
@@ -247,6 +258,10 @@ async def turn_open(opening: TurnOpening) -> OpenedTurn | ExistingAnswer:
         "user_id": uuid.uuid4(),
         "answer_id": uuid.uuid4(),
         "content": opening.user_content,
+        "user_role": opening.user_role,
+        "user_parts": Jsonb(list(opening.user_parts)),
+        "answers_calls": opening.answers_calls,
+        "call_ids": Jsonb(sorted(part["call_id"] for part in opening.user_parts if "call_id" in part)),
         "user_at": now,
         "answer_at": now + timedelta(microseconds=1),
         "api_key": opening.api_key_id,
@@ -268,10 +283,15 @@ async def turn_open(opening: TurnOpening) -> OpenedTurn | ExistingAnswer:
         return ExistingAnswer(str(answer_id), status)
     if streaming:
         raise turn_in_progress(str(streaming[0][0]))
-    if not inserted:  # rules.opening_refusal: the SQL reserved nothing (no price, or a budget full)
-        raise opening_refusal(list(budgets), now, price_book.rate(*chosen), *chosen)
     recent_rows = {str(row[0]): row for row in rows or ()}
     parent_id = next(iter(recent_rows), None)
+    if not inserted and opening.answers_calls:
+        call_ids = [part["call_id"] for part in opening.user_parts if "call_id" in part]
+        refusal = tool_results_refusal(recent_rows, parent_id, call_ids)
+        if refusal is not None:
+            raise refusal
+    if not inserted:  # rules.opening_refusal: the SQL reserved nothing (no price, or a budget full)
+        raise opening_refusal(list(budgets), now, price_book.rate(*chosen), *chosen)
     if opening.system is not None:
         system_prompt = opening.system
     return OpenedTurn(
@@ -280,12 +300,14 @@ async def turn_open(opening: TurnOpening) -> OpenedTurn | ExistingAnswer:
         user_message_id=str(params["user_id"]),
         assistant_message_id=str(params["answer_id"]),
         system=system_prompt,
-        history=branch_history(recent_rows, parent_id, opening.history_limit),
+        history=branch_history(recent_rows, parent_id, opening.history_limit, opening.user_role),
         previous_response_id=chain_from(opening, (provider, model), chosen, last_response_id),
         user_content=opening.user_content,
         provider=chosen[0],
         model=chosen[1],
         max_tokens=opening.reserve_output_tokens if budgets else None,
+        user_role=opening.user_role,
+        user_parts=opening.user_parts,
     )
 
 
@@ -377,7 +399,10 @@ async def turn_finish(
     now = timezone.now()
     session = session_closing_values(outcome, now)
     params: dict[str, Any] = {
-        **{f"m_{name}": value for name, value in closing_values(outcome, now).items()},
+        **{
+            f"m_{name}": Jsonb(value) if name == "parts" else value
+            for name, value in closing_values(outcome, now).items()
+        },
         **{f"s_{name}": value for name, value in session.items()},
         **{f"c_{name}": value for name, value in session_closing_counters(outcome, first_close=True).items()},
         "streaming": Message.Status.STREAMING.value,

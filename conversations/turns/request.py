@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+import orjson
 from django.conf import settings
 
 from accounts.callers import rate_limit_key
 from conversations.errors import InvalidTurnInput, PayloadTooLarge
-from providers.base import ChatMessage
+from providers.base import ChatMessage, ToolResult, ToolSpec
 
 SESSION_KEY_LENGTH = 128  # characters of a session key (a mount's prefix included)
 CLIENT_MESSAGE_ID_LENGTH = 128  # characters of a client's idempotency key
 TEMPERATURE_RANGE = (0.0, 2.0)
 MAX_TOKENS_RANGE = (1, 1_000_000)
+MAX_TOOLS = 128  # tools one request may offer (OpenAI's limit)
+TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+TOOL_CHOICES = ("none", "auto", "required")  # or {"name": <an offered tool>}
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +52,15 @@ class TurnRequest:
     system_default: str | None = None  # told to the provider when the conversation has no system prompt
     mount: str | None = None  # the seed mount the turn came through (its budget applies), set by its route
     api_key_id: int | None = None  # the API key the caller used (its budget, usage per key), set by the codec
+    tools: tuple[ToolSpec, ...] = ()  # the client's tools, offered to the model
+    tool_choice: str | Mapping[str, object] | None = None  # none, auto, required, or {"name": a tool}
+    parallel_tool_calls: bool | None = None
+    tool_results: tuple[ToolResult, ...] = ()  # the new message is these results (role tool), not text
+
+    @property
+    def continues_tools(self) -> bool:
+        """The new message is the results of the calls of the answer it follows (role ``tool``)."""
+        return bool(self.tool_results)
 
     @property
     def limit_key(self) -> str | None:
@@ -56,6 +70,14 @@ class TurnRequest:
 
     def validate(self) -> None:
         """Raise :class:`InvalidTurnInput` or :class:`PayloadTooLarge` naming what to fix."""
+        self._validate_tools()
+        if self.continues_tools:
+            if self.edit_of or self.regenerate_of:
+                raise InvalidTurnInput(
+                    "Tool results continue the newest answer: they cannot edit or regenerate a message.",
+                    field="tool_results",
+                )
+            return self._validate_common()
         if self.regenerate_of is None and (not self.content or not self.content.strip()):
             raise InvalidTurnInput(
                 "content is empty: send the user's message as a non-empty string.", field="content"
@@ -67,6 +89,9 @@ class TurnRequest:
                 "shorten the message.",
                 field="content",
             )
+        self._validate_common()
+
+    def _validate_common(self) -> None:
         if not self.session_key or len(self.session_key) > SESSION_KEY_LENGTH:
             raise InvalidTurnInput(
                 f"session key must be 1 to {SESSION_KEY_LENGTH} characters.", field="session_key"
@@ -89,3 +114,68 @@ class TurnRequest:
                 f"client_message_id must be 1 to {CLIENT_MESSAGE_ID_LENGTH} characters.",
                 field="client_message_id",
             )
+
+    def _validate_tools(self) -> None:
+        """The limits of docs/tools.md: at most :data:`MAX_TOOLS` tools with distinct names of
+        :data:`TOOL_NAME`, each schema a JSON object within ``TOOL_SCHEMA_MAX_BYTES``; a named
+        tool_choice among them; one result per call id, each within ``TOOL_RESULT_MAX_BYTES``."""
+        if len(self.tools) > MAX_TOOLS:
+            raise InvalidTurnInput(
+                f"{len(self.tools)} tools were sent: at most {MAX_TOOLS} may be offered at once.",
+                field="tools",
+            )
+        names: set[str] = set()
+        for n, tool in enumerate(self.tools):
+            where = f"tools[{n}]"
+            if not TOOL_NAME.match(tool.name):
+                raise InvalidTurnInput(
+                    f"{where}: the tool name {tool.name[:80]!r} must be 1 to 64 letters, digits, _ or -.",
+                    field="tools",
+                )
+            if tool.name in names:
+                raise InvalidTurnInput(f"{where}: the tool name {tool.name!r} is given twice.", field="tools")
+            names.add(tool.name)
+            if not isinstance(tool.parameters, Mapping):
+                raise InvalidTurnInput(
+                    f"{where} ({tool.name}): its parameters must be a JSON Schema object.", field="tools"
+                )
+            size = len(orjson.dumps(tool.parameters))
+            if size > settings.TOOL_SCHEMA_MAX_BYTES:
+                raise PayloadTooLarge(
+                    f"{where} ({tool.name}): its schema is {size} bytes, over the "
+                    f"{settings.TOOL_SCHEMA_MAX_BYTES}-byte limit (TOOL_SCHEMA_MAX_BYTES).",
+                    field="tools",
+                )
+        choice = self.tool_choice
+        if isinstance(choice, Mapping):
+            if choice.get("name") not in names:
+                raise InvalidTurnInput(
+                    f"tool_choice names the tool {choice.get('name')!r}, which is not among the tools sent.",
+                    field="tool_choice",
+                )
+        elif choice is not None and choice not in TOOL_CHOICES:
+            raise InvalidTurnInput(
+                "tool_choice must be none, auto, required, or name one of the tools.", field="tool_choice"
+            )
+        if choice == "required" and not self.tools:
+            raise InvalidTurnInput("tool_choice is required but no tools were sent.", field="tool_choice")
+        seen: set[str] = set()
+        for result in self.tool_results:
+            if not result.call_id or len(result.call_id) > 128:
+                raise InvalidTurnInput("Each tool result needs the call id it answers.", field="tool_results")
+            if result.call_id in seen:
+                raise InvalidTurnInput(
+                    f"The call {result.call_id} has two results: send one per call.", field="tool_results"
+                )
+            seen.add(result.call_id)
+            size = len(result.output.encode("utf-8", "surrogatepass"))
+            if size > settings.TOOL_RESULT_MAX_BYTES:
+                raise PayloadTooLarge(
+                    f"The result of call {result.call_id} is {size} bytes, over the "
+                    f"{settings.TOOL_RESULT_MAX_BYTES}-byte limit (TOOL_RESULT_MAX_BYTES): shorten it.",
+                    field="tool_results",
+                )
+            if "\x00" in result.output or "\x00" in result.call_id:
+                raise InvalidTurnInput(
+                    "Text must not contain NUL (\\u0000) characters: remove them.", field="tool_results"
+                )

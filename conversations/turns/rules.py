@@ -16,8 +16,16 @@ from decimal import Decimal
 
 from billing.budgets import HAS_ROOM, Claim, period_end, period_start, period_starts
 from conversations.artifacts import CodeBlock
-from conversations.errors import BudgetExceeded, PriceUnknown, TurnInProgress
+from conversations.errors import (
+    BudgetExceeded,
+    InvalidToolResults,
+    PriceUnknown,
+    ToolCallsAnswered,
+    TurnInProgress,
+    TurnRejected,
+)
 from conversations.models import Message
+from conversations.turns.parts import Part, chat_message, tool_calls
 from providers.base import ChatMessage
 
 TITLE_LENGTH = 80
@@ -60,6 +68,9 @@ class TurnOpening:
     claims: tuple[Claim, ...] = ()  # the budgets it is charged to (billing.budgets.claims_for)
     reserve_input_tokens: int = 0  # the new message and system prompt, estimated; the history is added
     reserve_output_tokens: int = 0  # its max_tokens, or the default reservation
+    user_role: str = Message.Role.USER  # or tool: the results of the calls of the answer it follows
+    user_parts: tuple[Part, ...] = ()  # the new message's parts (its tool results), stored as given
+    answers_calls: bool = False  # a tool message that must answer the stored calls it follows
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +86,13 @@ class OpenedTurn:
     provider: str  # who was chosen to answer (see :func:`turn_model`)
     model: str
     max_tokens: int | None = None  # a budget applies: the provider may not answer longer than reserved
+    user_role: str = Message.Role.USER
+    user_parts: tuple[Part, ...] = ()
+
+    @property
+    def new_message(self) -> ChatMessage:
+        """The turn's new message as the model is sent it (a user message, or a round's results)."""
+        return chat_message(self.user_role, self.user_content, self.user_parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +122,7 @@ class TurnOutcome:
     cached_input_tokens: int | None = None
     reasoning_tokens: int | None = None
     cost: Decimal | None = None  # None: the model's price is unknown
+    parts: tuple[Part, ...] = ()  # its tool calls and the text before them; () when only text
 
 
 def session_title(content: str) -> str:
@@ -168,24 +187,87 @@ def chain_from(
 
 # The message columns a turn reads to build its history, in the order of the rows
 # :func:`branch_history` takes; the newest :data:`TREE_WINDOW` messages, newest first.
-RECENT_FIELDS = ("id", "parent_id", "role", "status", "content")
+RECENT_FIELDS = ("id", "parent_id", "role", "status", "content", "parts")
+HISTORY_ROLES = (Message.Role.USER, Message.Role.ASSISTANT, Message.Role.TOOL)
 
 
-def branch_history(messages: dict[str, tuple], leaf_id: str | None, limit: int) -> tuple[ChatMessage, ...]:
+def branch_history(
+    messages: dict[str, tuple], leaf_id: str | None, limit: int, next_role: str = Message.Role.USER
+) -> tuple[ChatMessage, ...]:
     """The complete messages on the branch ending at ``leaf_id`` (itself included), oldest first, at most ``limit``.
 
-    ``messages`` maps ids to rows of :data:`RECENT_FIELDS`.
+    ``messages`` maps ids to rows of :data:`RECENT_FIELDS`; ``next_role`` is the role of the
+    message that follows the leaf. An answer's tool calls are sent only when the message after it
+    is their results (a user who wrote instead of answering them left them unanswered, which no
+    provider takes).
     """
     chain: list[ChatMessage] = []
     seen: set[str] = set()
-    current = leaf_id
+    current, after = leaf_id, next_role
     while current and current in messages and current not in seen and len(chain) < limit:
         seen.add(current)
-        _, parent_id, role, status, content = messages[current]
-        if status == Message.Status.COMPLETE and role in (Message.Role.USER, Message.Role.ASSISTANT):
-            chain.append(ChatMessage(role, content))
+        _, parent_id, role, status, content, parts = messages[current]
+        if status == Message.Status.COMPLETE and role in HISTORY_ROLES:
+            message = chat_message(role, content, parts)
+            if message.tool_calls and after != Message.Role.TOOL:
+                message = ChatMessage(role, content)
+            chain.append(message)
+            after = role
         current = str(parent_id) if parent_id else None
     return tuple(reversed(chain))
+
+
+def tool_results_refusal(
+    messages: dict[str, tuple], parent_id: str | None, call_ids: list[str]
+) -> TurnRejected | None:
+    """Why a ``tool`` message with results for ``call_ids`` cannot follow the message ``parent_id``
+    (rows of :data:`RECENT_FIELDS`), or None: it must answer every whole call of that answer, and
+    only those. The native SQL's condition (:func:`answered_call_ids`) is the same rule."""
+    parent = messages.get(parent_id) if parent_id else None
+    expected = answered_call_ids(parent)
+    if expected is not None and sorted(call_ids) == expected:
+        return None
+    if expected:
+        unknown = sorted(set(call_ids) - set(expected))
+        missing = sorted(set(expected) - set(call_ids))
+        problem = (
+            f"no call with id {', '.join(unknown)} was made by the answer it follows"
+            if unknown
+            else f"the calls {', '.join(missing)} have no result"
+        )
+        return InvalidToolResults(
+            f"The tool results do not answer the answer's calls: {problem}. Send one result for each of "
+            f"its calls ({', '.join(expected)}).",
+            field="tool_results",
+        )
+    answered = {
+        part.get("call_id")
+        for _, _, role, _, _, parts in messages.values()
+        if role == Message.Role.TOOL
+        for part in parts or ()
+    }
+    if answered & set(call_ids):
+        return ToolCallsAnswered(
+            f"The calls {', '.join(sorted(answered & set(call_ids)))} were answered already: the "
+            "conversation has moved on. Send a user message, or edit to branch.",
+            field="tool_results",
+        )
+    return InvalidToolResults(
+        "The session's last answer made no tool calls to answer: send tool results only after an "
+        "answer that ended with finish_reason tool_calls.",
+        field="tool_results",
+    )
+
+
+def answered_call_ids(row: tuple | None) -> list[str] | None:
+    """The sorted ids of the whole calls a complete answer (a row of :data:`RECENT_FIELDS`) made,
+    which a tool message following it must answer; None when the row is no such answer."""
+    if row is None:
+        return None
+    _, _, role, status, _, parts = row
+    if role != Message.Role.ASSISTANT or status != Message.Status.COMPLETE:
+        return None
+    return sorted(call.id for call in tool_calls(parts)) or None
 
 
 # The answer's columns the closing write sets: every field of TurnOutcome but its artifacts, then
@@ -193,6 +275,7 @@ def branch_history(messages: dict[str, tuple], leaf_id: str | None, limit: int) 
 CLOSING_FIELDS = (
     "status",
     "content",
+    "parts",
     "provider",
     "model",
     "finish_reason",
@@ -212,6 +295,7 @@ CLOSING_FIELDS = (
 def closing_values(outcome: TurnOutcome, completed_at: datetime) -> dict[str, object]:
     """The :data:`CLOSING_FIELDS` of an answer closed with ``outcome``."""
     values = {name: getattr(outcome, name) for name in CLOSING_FIELDS[:-1]}
+    values["parts"] = list(outcome.parts)
     values["completed_at"] = completed_at
     return values
 

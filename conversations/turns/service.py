@@ -18,12 +18,19 @@ from django.conf import settings
 from billing.budgets import claims_for, input_estimate, output_reservation
 from billing.prices import price_book
 from conversations.db import run_db
-from conversations.errors import ModelNotFound, RepeatedTurnInProgress, TurnRejected, UnknownProviderOrModel
+from conversations.errors import (
+    ModelNotFound,
+    RepeatedTurnInProgress,
+    ToolsNotSupported,
+    TurnRejected,
+    UnknownProviderOrModel,
+)
 from conversations.models import Message
 from conversations.ratelimit import token_rate_limiter, turn_rate_limiter
 from conversations.turns import store
 from conversations.turns.admission import admission_gate
 from conversations.turns.live import LiveTurn, ReplayedTurn, Turn
+from conversations.turns.parts import results_text, tool_result_part
 from conversations.turns.request import TurnRequest
 from conversations.turns.rules import ExistingAnswer, OpenedTurn, TurnOpening, TurnOutcome
 from conversations.turns.running import accepting_turns
@@ -75,9 +82,25 @@ def _session_model(opened: OpenedTurn, default: tuple[Provider, str]) -> tuple[P
         return default
 
 
-def _fallbacks(primary: tuple[Provider, str], *, budgeted: bool) -> list[tuple[Provider, str]]:
+def _check_tools(request: TurnRequest, provider: Provider, model: str) -> None:
+    """Tools offered to a provider or model that cannot call them: 422 naming both, never dropped."""
+    if request.tools and not provider.tools_supported(model):
+        raise ToolsNotSupported(
+            f"The model {provider.name}:{model} cannot call tools here ({provider.kind} adapter): name a model "
+            "that can (docs/tools.md lists them and the setting for OpenAI-compatible servers), or send "
+            "the request without tools.",
+            field="tools",
+            provider=provider.name,
+            model=model,
+        )
+
+
+def _fallbacks(
+    primary: tuple[Provider, str], *, budgeted: bool, tools: bool = False
+) -> list[tuple[Provider, str]]:
     """The primary, then ``LLM_FALLBACKS``; a turn a budget applies to skips those without a price
-    (the opening write's rule, :func:`conversations.turns.rules.opening_refusal`, for its fallbacks)."""
+    (the opening write's rule, :func:`conversations.turns.rules.opening_refusal`, for its fallbacks),
+    and a turn with tools those that cannot call them."""
     candidates = [primary]
     for entry in settings.LLM_FALLBACKS:
         name, _, model = entry.partition(":")
@@ -88,6 +111,9 @@ def _fallbacks(primary: tuple[Provider, str], *, budgeted: bool) -> list[tuple[P
             continue
         if budgeted and price_book.rate(candidate[0].name, candidate[1]) is None:
             logger.warning("LLM_FALLBACKS entry %r skipped: a budget applies and it has no price", entry)
+            continue
+        if tools and not candidate[0].tools_supported(candidate[1]):
+            logger.warning("LLM_FALLBACKS entry %r skipped: the turn offers tools it cannot call", entry)
             continue
         if (candidate[0].name, candidate[1]) not in {(p.name, m) for p, m in candidates}:
             candidates.append(candidate)
@@ -139,6 +165,7 @@ async def turn_start(request: TurnRequest) -> Turn:
         )
     request.validate()
     primary = _resolve(request.provider, request.model)
+    _check_tools(request, *primary)
     rate_key = request.limit_key
     rate = settings.RATE_LIMIT_TURNS if request.rate_limit is None else request.rate_limit
     if rate_key is not None and rate:
@@ -160,15 +187,20 @@ async def turn_start(request: TurnRequest) -> Turn:
                 retry_after=round(tokens.retry_after, 1),
             )
     price_book.refresh_soon()
+    content = results_text(request.tool_results) if request.continues_tools else request.content
+    offered = "".join(f"{tool.name}{tool.description}{tool.parameters}" for tool in request.tools)
     opening = TurnOpening(
         api_key_id=request.api_key_id,
         # the mount's budget applies to the turns its route sets it on, never from the session key
         claims=claims_for(request.owner_id, request.api_key_id, request.mount),
-        reserve_input_tokens=input_estimate(request.content, request.system or ""),
+        reserve_input_tokens=input_estimate(content, request.system or "", offered),
         reserve_output_tokens=output_reservation(request.max_tokens),
         owner_id=request.owner_id,
         session_key=request.session_key,
-        user_content=request.content,
+        user_content=content,
+        user_role=Message.Role.TOOL if request.continues_tools else Message.Role.USER,
+        user_parts=tuple(tool_result_part(result) for result in request.tool_results),
+        answers_calls=request.continues_tools and request.context is None,
         client_message_id=request.client_message_id,
         provider=primary[0].name,
         model=primary[1],
@@ -192,4 +224,5 @@ async def turn_start(request: TurnRequest) -> Turn:
         return ReplayedTurn(await run_db(stored_turn_events, opened.message_id))
     if (opened.provider, opened.model) != (primary[0].name, primary[1]):
         primary = _session_model(opened, primary)
-    return LiveTurn(request, opened, _fallbacks(primary, budgeted=opened.max_tokens is not None))
+    candidates = _fallbacks(primary, budgeted=opened.max_tokens is not None, tools=bool(request.tools))
+    return LiveTurn(request, opened, candidates)

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
-from conversations.events import ArtifactReady, Completed, Delta, Failed, Started, TurnEvent, UsageReported
+from conversations.events import (
+    ArtifactReady,
+    Completed,
+    Delta,
+    Failed,
+    Started,
+    ToolCallDelta,
+    ToolCallDone,
+    ToolCallStarted,
+    TurnEvent,
+    UsageReported,
+)
 from conversations.models import Message
 
 
 def stored_turn_events(message_id: str) -> list[TurnEvent]:
-    """Started, one Delta with the stored text, artifacts, usage, and the terminal event."""
+    """Started, one Delta with the stored text, each tool call whole (started, its arguments in
+    one delta, done; a call cut mid-arguments is never done), artifacts, usage, and the terminal event."""
     message = Message.objects.select_related("conversation").get(pk=message_id)
     conversation = message.conversation
     mid = str(message.pk)
@@ -27,6 +39,24 @@ def stored_turn_events(message_id: str) -> list[TurnEvent]:
         return events
     if message.content:
         events.append(Delta(next(seq), mid, message.content))
+    calls = [part for part in message.parts or () if part.get("type") == "tool_call"]
+    for index, call in enumerate(calls):
+        events.append(ToolCallStarted(next(seq), mid, index, call["id"], call["name"]))
+        if call.get("arguments"):
+            events.append(ToolCallDelta(next(seq), mid, index, call["id"], call["arguments"]))
+    for index, call in enumerate(calls):
+        if not call.get("incomplete"):
+            events.append(
+                ToolCallDone(
+                    next(seq),
+                    mid,
+                    index,
+                    call["id"],
+                    call["name"],
+                    call.get("arguments", ""),
+                    call.get("input"),
+                )
+            )
     for artifact in message.artifacts.order_by("position"):
         events.append(
             ArtifactReady(

@@ -1,0 +1,105 @@
+"""A message's typed parts, as stored (``Message.parts``, one JSON list) and as shown.
+
+A message is an ordered list of parts; ``Message.content`` stays its plain text (search, previews,
+the seed dialects). A message that is only text stores no parts (``[]``): its content is its one
+``text`` part, so a turn without tools stores and costs what it did. The kinds:
+
+- ``{"type": "text", "text": …}``
+- ``{"type": "tool_call", "id", "name", "arguments"}``: ``arguments`` is the JSON text as the model
+  produced it; ``input`` its parsed value when it parses; ``metadata`` what the provider needs back
+  next round (opaque), when any; ``incomplete: true`` when the answer ended mid-arguments (never
+  presented as a call to run).
+- ``{"type": "tool_result", "call_id", "name", "output", "is_error"}``, in a ``tool`` message.
+
+A new kind (``file``, next) is a new dict shape here, an event, and one line per codec.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import orjson
+
+from providers.base import ChatMessage, ToolCall, ToolResult
+
+Part = dict[str, Any]
+
+
+def parsed_arguments(arguments: str) -> Any:
+    """The call's arguments as JSON, or None when the text does not parse."""
+    try:
+        return orjson.loads(arguments) if arguments else {}
+    except orjson.JSONDecodeError:
+        return None
+
+
+def text_part(text: str) -> Part:
+    return {"type": "text", "text": text}
+
+
+def tool_call_part(call: ToolCall, *, incomplete: bool = False) -> Part:
+    part: Part = {"type": "tool_call", "id": call.id, "name": call.name, "arguments": call.arguments}
+    value = parsed_arguments(call.arguments)
+    if value is not None:
+        part["input"] = value
+    if call.metadata:
+        part["metadata"] = dict(call.metadata)
+    if incomplete:
+        part["incomplete"] = True
+    return part
+
+
+def tool_result_part(result: ToolResult) -> Part:
+    return {
+        "type": "tool_result",
+        "call_id": result.call_id,
+        "name": result.name,
+        "output": result.output,
+        "is_error": result.is_error,
+    }
+
+
+def answer_parts(text: str, calls: Sequence[ToolCall], *, complete: bool) -> list[Part]:
+    """An answer's parts: ``[]`` when it is only text; else its text (when any), then its calls
+    (marked ``incomplete`` when the answer did not end whole)."""
+    if not calls:
+        return []
+    parts = [text_part(text)] if text else []
+    return parts + [tool_call_part(call, incomplete=not complete) for call in calls]
+
+
+def shown_parts(content: str, parts: Sequence[Part] | None) -> list[Part]:
+    """The parts a client is shown: the stored ones, or the content as one text part."""
+    if parts:
+        return list(parts)
+    return [text_part(content)] if content else []
+
+
+def tool_calls(parts: Iterable[Mapping[str, Any]] | None) -> tuple[ToolCall, ...]:
+    """The whole calls among ``parts`` (an incomplete one is not a call)."""
+    return tuple(
+        ToolCall(p["id"], p["name"], p.get("arguments", ""), p.get("metadata") or {})
+        for p in parts or ()
+        if p.get("type") == "tool_call" and not p.get("incomplete")
+    )
+
+
+def tool_results(parts: Iterable[Mapping[str, Any]] | None) -> tuple[ToolResult, ...]:
+    return tuple(
+        ToolResult(p["call_id"], p.get("output", ""), bool(p.get("is_error")), p.get("name", ""))
+        for p in parts or ()
+        if p.get("type") == "tool_result"
+    )
+
+
+def chat_message(role: str, content: str, parts: Sequence[Mapping[str, Any]] | None) -> ChatMessage:
+    """A stored message as a model is sent it."""
+    if not parts:
+        return ChatMessage(role, content)  # type: ignore[arg-type]
+    return ChatMessage(role, content, tool_calls(parts), tool_results(parts))  # type: ignore[arg-type]
+
+
+def results_text(results: Sequence[ToolResult]) -> str:
+    """A ``tool`` message's plain text (its ``content``: search and previews): the outputs."""
+    return "\n".join(result.output for result in results)
