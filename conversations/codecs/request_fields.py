@@ -30,8 +30,11 @@ from conversations.edge.http_errors import HttpError
 from conversations.turns.request import (
     CLIENT_MESSAGE_ID_LENGTH,
     MAX_TOKENS_RANGE,
+    MAX_TOOLS,
     SESSION_KEY_LENGTH,
     TEMPERATURE_RANGE,
+    TOOL_CHOICES,
+    TOOL_NAME,
 )
 from providers.defaults import MODEL_NAME_RE
 
@@ -72,6 +75,40 @@ METADATA: Schema = {
     "maxProperties": METADATA_PAIRS,
     "additionalProperties": {"type": "string", "maxLength": METADATA_VALUE_CHARS},
 }
+
+TOOL_NAME_SCHEMA: Schema = {"type": "string", "pattern": TOOL_NAME.pattern}
+FLAT_TOOL: Schema = {  # the native API's (and the Responses API's) function tool
+    "type": "object",
+    "required": ["name"],
+    "properties": {
+        "type": {"type": "string", "enum": ["function"]},
+        "name": TOOL_NAME_SCHEMA,
+        "description": STRING,
+        "parameters": OBJECT,
+        "strict": BOOLEAN,
+    },
+    "additionalProperties": False,
+}
+NESTED_TOOL: Schema = {  # OpenAI Chat Completions' function tool
+    "type": "object",
+    "required": ["type", "function"],
+    "properties": {
+        "type": {"type": "string", "enum": ["function"]},
+        "function": {
+            **FLAT_TOOL,
+            "properties": {k: v for k, v in FLAT_TOOL["properties"].items() if k != "type"},
+        },
+    },
+}
+
+
+def tools_schema(tool: Schema) -> Schema:
+    return {"type": "array", "maxItems": MAX_TOOLS, "items": tool}
+
+
+def tool_choice_schema(named: Schema) -> Schema:
+    return {"oneOf": [{"type": "string", "enum": list(TOOL_CHOICES)}, named]}
+
 
 # A JSON type as the codecs' typed reads (conversations.edge.bodies.Field) check and word it; JSON
 # null is an absent field. Arrays and unions (messages, input) are checked by the codec's own parser,
@@ -183,6 +220,7 @@ def tool_item(kind: Any) -> bool:
     return isinstance(kind, str) and (kind.endswith(("_call", "_call_output")) or kind.startswith("mcp_"))
 
 
+LEGACY_FUNCTIONS = "the legacy functions/function_call fields are not supported: send tools and tool_choice"
 TOOL_FIELDS = {
     "tools": Refused(TOOLS, NO_TOOLS, empty),
     "tool_choice": Refused(TOOLS, NO_TOOLS, default("none", "auto")),
@@ -203,17 +241,31 @@ CHAT_COMPLETIONS = RequestFields(
         "max_completion_tokens": MAX_TOKENS,
         "response_format": OBJECT,
         "user": {"type": "string", "maxLength": SESSION_KEY_LENGTH, "pattern": NO_NUL},  # the session
+        "tools": tools_schema(NESTED_TOOL),
+        "tool_choice": tool_choice_schema(
+            {
+                "type": "object",
+                "required": ["type", "function"],
+                "properties": {
+                    "type": {"type": "string", "enum": ["function"]},
+                    "function": {
+                        "type": "object",
+                        "required": ["name"],
+                        "properties": {"name": TOOL_NAME_SCHEMA},
+                    },
+                },
+            }
+        ),
+        "parallel_tool_calls": BOOLEAN,
     },
     required=("messages",),
     no_ops=frozenset(
         {"metadata", "store", "service_tier", "prompt_cache_key", "safety_identifier", "prediction"}
-        | {"parallel_tool_calls"}
     ),
     refused={
-        **TOOL_FIELDS,
         **SAMPLING,
-        "functions": Refused(TOOLS, NO_TOOLS, empty),
-        "function_call": Refused(TOOLS, NO_TOOLS, default("none", "auto")),
+        "functions": Refused(TOOLS, LEGACY_FUNCTIONS, empty),
+        "function_call": Refused(TOOLS, LEGACY_FUNCTIONS, default("none", "auto")),
         "web_search_options": Refused(TOOLS, "web search is not supported yet: leave it out"),
         "audio": Refused(ATTACHMENTS, "audio output is not supported: leave audio out"),
         "modalities": unsupported(
@@ -273,7 +325,12 @@ RESPONSES = RequestFields(
 
 NATIVE = RequestFields(
     honoured={
-        "content": {"type": "string", "minLength": 1, "pattern": NO_NUL_NON_BLANK},  # + MAX_MESSAGE_BYTES
+        "content": {  # + MAX_MESSAGE_BYTES
+            "type": "string",
+            "minLength": 1,
+            "pattern": NO_NUL_NON_BLANK,
+            "description": "The user's message (required unless role is tool).",
+        },
         "client_message_id": CLIENT_ID,
         "provider": STRING,  # the configured providers: the schema says which
         "model": MODEL,
@@ -282,10 +339,34 @@ NATIVE = RequestFields(
         "max_tokens": MAX_TOKENS,
         "json": BOOLEAN,
         "json_schema": OBJECT,
+        "tools": tools_schema(FLAT_TOOL),
+        "tool_choice": tool_choice_schema(
+            {
+                "type": "object",
+                "required": ["type", "name"],
+                "properties": {"type": {"type": "string", "enum": ["function"]}, "name": TOOL_NAME_SCHEMA},
+            }
+        ),
+        "parallel_tool_calls": BOOLEAN,
+        # a tool message: the results of the calls of the answer it follows (docs/tools.md)
+        "role": {"type": "string", "enum": ["user", "tool"]},
+        "parts": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["type", "call_id", "output"],
+                "properties": {
+                    "type": {"type": "string", "enum": ["tool_result"]},
+                    "call_id": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": NO_NUL},
+                    "output": {"type": "string", "pattern": NO_NUL},
+                    "is_error": BOOLEAN,
+                },
+            },
+        },
     },
-    required=("content",),
+    # content for a user message (role user, the default); a tool message carries parts instead
     refused={
-        "tools": Refused(TOOLS, NO_TOOLS, empty),
         **{name: Refused(ATTACHMENTS, NO_ATTACHMENTS, empty) for name in ("attachments", "files", "images")},
     },
 )
