@@ -529,3 +529,119 @@ async def test_budgets_reserve_reset_refuse_and_settle_alike_on_either_path(sett
     ]
     assert said["full"][:2] == ("budget_exceeded", "key")
     await pg_pool.close_pool()
+
+
+# --- a tool round (issue 30): both paths store the same parts and refuse the same results ---------
+def calls_outcome(*calls: tuple[str, str, str], text: str = "Let me look.") -> TurnOutcome:
+    from conversations.turns.parts import answer_parts
+    from providers.base import ToolCall
+
+    made = [ToolCall(call_id, name, arguments) for call_id, name, arguments in calls]
+    return TurnOutcome(
+        status=Message.Status.COMPLETE,
+        content=text,
+        provider="openai-responses",
+        model="gpt-test",
+        finish_reason="tool_calls",
+        input_tokens=4,
+        output_tokens=6,
+        parts=tuple(answer_parts(text, made, complete=True)),
+    )
+
+
+def results_opening(key: str, owner_id: int | None, *results: tuple[str, str], **fields) -> TurnOpening:
+    from conversations.turns.parts import tool_result_part
+    from providers.base import ToolResult
+
+    parts = tuple(
+        tool_result_part(ToolResult(call_id, output, name="weather")) for call_id, output in results
+    )
+    text = "\n".join(output for _, output in results)
+    return opening(key, text, owner_id, user_role="tool", user_parts=parts, answers_calls=True, **fields)
+
+
+async def tool_round(path: str, owner_id: int | None) -> tuple[list, dict, dict]:
+    open_, finish = PATHS[path]
+    key = f"tools-{path}-{owner_id}"
+    answers: list = []
+
+    async def refuse(turn: TurnOpening) -> tuple:
+        with pytest.raises(TurnRejected) as refused:
+            await open_(turn)
+        return refused.value.code, refused.value.status, refused.value.message
+
+    hello = await open_(opening(key, "Hello", owner_id))
+    await finish(hello.conversation_id, hello.assistant_message_id, complete("Hi!"))
+    answers.append(("results before any call", *await refuse(results_opening(key, owner_id, ("c1", "x")))))
+    first = await open_(opening(key, "Weather in Rome and Oslo?", owner_id))
+    two_calls = calls_outcome(("c1", "weather", '{"city":"Rome"}'), ("c2", "weather", '{"city":"Oslo"}'))
+    await finish(first.conversation_id, first.assistant_message_id, two_calls)
+    answers.append(("unknown id", *await refuse(results_opening(key, owner_id, ("c1", "21"), ("c9", "?")))))
+    answers.append(("missing result", *await refuse(results_opening(key, owner_id, ("c1", "21")))))
+    before = await sync_to_async(stored_state)(owner_id, key)
+    results = results_opening(key, owner_id, ("c2", "3 C"), ("c1", "21 C"), client_message_id="r1")
+    second = await open_(results)
+    assert isinstance(second, OpenedTurn)
+    answers.append(("refusals stored nothing", len(before["messages"])))  # hello, hi, question, calls
+    answers.append(("continued", second.history, second.new_message, second.user_role))
+    repeat = await open_(results)
+    answers.append(("repeat", type(repeat).__name__, repeat.message_id == second.assistant_message_id))
+    await finish(second.conversation_id, second.assistant_message_id, complete("Rome 21 C, Oslo 3 C."))
+    answers.append(
+        ("answered already", *await refuse(results_opening(key, owner_id, ("c1", "21"), ("c2", "3"))))
+    )
+    third = await open_(opening(key, "And Paris?", owner_id))
+    await finish(third.conversation_id, third.assistant_message_id, calls_outcome(("c3", "weather", "{}")))
+    fourth = await open_(opening(key, "Never mind.", owner_id))  # the call left unanswered
+    answers.append(("unanswered calls are not sent", fourth.history[-1], fourth.history[3]))
+    await finish(fourth.conversation_id, fourth.assistant_message_id, complete("Ok."))
+    fresh = f"{key}-fresh"
+    answers.append(("new session", *await refuse(results_opening(fresh, owner_id, ("c1", "21")))))
+    nothing = await sync_to_async(stored_state)(owner_id, fresh)
+    return answers, await sync_to_async(snapshot)(hello.conversation_id), nothing
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("owned", [False, True], ids=["anonymous", "owned"])
+async def test_a_tool_round_is_stored_and_refused_alike_on_either_path(owned):
+    owner_id = None
+    if owned:
+        owner = await sync_to_async(get_user_model().objects.create_user)("parity", password="x")
+        owner_id = owner.pk
+    orm_answers, orm_rows, orm_fresh = await tool_round("orm", owner_id)
+    native_answers, native_rows, native_fresh = await tool_round("native", owner_id)
+    assert native_answers == orm_answers
+    assert native_rows == orm_rows
+    said = {answer[0]: answer[1:] for answer in orm_answers}
+    assert said["results before any call"][:2] == ("invalid_tool_results", 422)
+    assert said["unknown id"][:2] == ("invalid_tool_results", 422) and "c9" in said["unknown id"][2]
+    assert said["missing result"][:2] == ("invalid_tool_results", 422) and "c2" in said["missing result"][2]
+    assert said["answered already"][:2] == ("tool_calls_answered", 409)
+    assert said["new session"][:2] == ("invalid_tool_results", 422)
+    assert orm_fresh == native_fresh == {"session": None, "messages": []}
+    assert said["refusals stored nothing"] == (4,)
+    history, new_message, role = said["continued"]
+    assert role == "tool" and [r.call_id for r in new_message.tool_results] == ["c2", "c1"]
+    assert [c.id for c in history[-1].tool_calls] == ["c1", "c2"]  # the calls are sent with their results
+    assert said["repeat"] == ("ExistingAnswer", True)
+    last_before, called = said["unanswered calls are not sent"]
+    assert last_before.role == "assistant" and last_before.tool_calls == ()  # c3 never answered
+    assert called.tool_calls != ()  # c1/c2 were answered: sent
+    roles = [(m["role"], m["finish_reason"], m["parent"]) for m in orm_rows["messages"]]
+    assert roles[2:6] == [
+        ("user", "", 1),
+        ("assistant", "tool_calls", 2),
+        ("tool", "", 3),
+        ("assistant", "stop", 4),
+    ]
+    tool_message = orm_rows["messages"][4]
+    assert [p["call_id"] for p in tool_message["parts"]] == ["c2", "c1"]
+    assert orm_rows["messages"][3]["parts"][1] == {
+        "type": "tool_call",
+        "id": "c1",
+        "name": "weather",
+        "arguments": '{"city":"Rome"}',
+        "input": {"city": "Rome"},
+    }
+    await pg_pool.close_pool()
