@@ -140,3 +140,63 @@ def test_outcome_names_the_candidate_that_served_the_answer():
     outcome = answer.complete()
     assert (outcome.provider, outcome.model) == ("gemini", "gemini-backup")
     assert (answer.provider, answer.model) == ("gemini", "gemini-backup")
+
+
+# --- tool calls (issue 30) ----------------------------------------------------------------------
+def pieces(*items: tuple) -> ProviderChunk:
+    from providers.base import ToolCallChunk
+
+    return ProviderChunk(tool_calls=tuple(ToolCallChunk(*item) for item in items))
+
+
+def test_tool_call_pieces_are_assembled_by_index_and_end_as_tool_calls_parts():
+    answer = Transcript(PROMPT, "openai", "gpt-test", json_required=True)
+    answer.add(ProviderChunk(text="Checking."))
+    seen = [
+        answer.add_tool_pieces(pieces((0, "call_a", "weather", "")).tool_calls),
+        answer.add_tool_pieces(pieces((0, "", "", '{"city":"Ro'), (1, "", "clock", "")).tool_calls),
+        answer.add_tool_pieces(pieces((0, "", "", 'me"}'), (1, "", "", "{}")).tool_calls),
+    ]
+    said = [(p.index, p.call_id[:5], p.name, p.started, p.arguments) for step in seen for p in step]
+    assert said[:3] == [
+        (0, "call_", "weather", True, ""),
+        (0, "call_", "weather", False, '{"city":"Ro'),
+        (1, "call_", "clock", True, ""),
+    ]
+    assert said[1][1] == said[0][1] and seen[0][0].call_id == "call_a"
+    clock_id = seen[1][1].call_id  # the provider gave none: one was made, kept for its later pieces
+    assert clock_id.startswith("call_") and len(clock_id) > 10 and seen[2][1].call_id == clock_id
+    outcome = answer.complete()  # JSON was asked for: an answer of calls is complete as its calls
+    assert (outcome.status, outcome.finish_reason, outcome.content) == ("complete", "tool_calls", "Checking.")
+    assert outcome.parts == (
+        {"type": "text", "text": "Checking."},
+        {
+            "type": "tool_call",
+            "id": "call_a",
+            "name": "weather",
+            "arguments": '{"city":"Rome"}',
+            "input": {"city": "Rome"},
+        },
+        {"type": "tool_call", "id": clock_id, "name": "clock", "arguments": "{}", "input": {}},
+    )
+    assert outcome.output_tokens > 0 and outcome.usage_estimated  # the calls count as output
+
+
+def test_a_call_cut_mid_arguments_is_kept_incomplete_and_unparsed():
+    answer = Transcript(PROMPT, "openai", "gpt-test")
+    answer.add_tool_pieces(pieces((0, "call_x", "weather", '{"city": "Ro')).tool_calls)
+    outcome = answer.interrupted("disconnected", "gone")
+    assert outcome.status == "interrupted" and outcome.finish_reason == ""
+    assert outcome.parts == (
+        {
+            "type": "tool_call",
+            "id": "call_x",
+            "name": "weather",
+            "arguments": '{"city": "Ro',
+            "incomplete": True,
+        },
+    )
+
+
+def test_a_text_answer_stores_no_parts():
+    assert transcript(ProviderChunk(text="Hi")).complete().parts == ()
