@@ -549,7 +549,9 @@ def calls_outcome(*calls: tuple[str, str, str], text: str = "Let me look.") -> T
     )
 
 
-def results_opening(key: str, owner_id: int | None, *results: tuple[str, str], **fields) -> TurnOpening:
+def results_opening(
+    key: str, owner_id: int | None, *results: tuple[str, str], answers_calls: bool = True, **fields
+) -> TurnOpening:
     from conversations.turns.parts import tool_result_part
     from providers.base import ToolResult
 
@@ -557,7 +559,9 @@ def results_opening(key: str, owner_id: int | None, *results: tuple[str, str], *
         tool_result_part(ToolResult(call_id, output, name="weather")) for call_id, output in results
     )
     text = "\n".join(output for _, output in results)
-    return opening(key, text, owner_id, user_role="tool", user_parts=parts, answers_calls=True, **fields)
+    return opening(
+        key, text, owner_id, user_role="tool", user_parts=parts, answers_calls=answers_calls, **fields
+    )
 
 
 async def tool_round(path: str, owner_id: int | None) -> tuple[list, dict, dict]:
@@ -598,6 +602,11 @@ async def tool_round(path: str, owner_id: int | None) -> tuple[list, dict, dict]
     fresh = f"{key}-fresh"
     answers.append(("new session", *await refuse(results_opening(fresh, owner_id, ("c1", "21")))))
     nothing = await sync_to_async(stored_state)(owner_id, fresh)
+    # a client that sends its own transcript (/v1/chat/completions): the results are stored as sent
+    carried = await open_(results_opening(f"{key}-carried", owner_id, ("c7", "ok"), answers_calls=False))
+    answers.append(("carried", carried.user_role, carried.new_message.tool_results))
+    carried_rows = await sync_to_async(snapshot)(carried.conversation_id)
+    answers.append(("carried rows", [(m["role"], m["parts"]) for m in carried_rows["messages"]]))
     return answers, await sync_to_async(snapshot)(hello.conversation_id), nothing
 
 
@@ -625,6 +634,10 @@ async def test_a_tool_round_is_stored_and_refused_alike_on_either_path(owned):
     assert role == "tool" and [r.call_id for r in new_message.tool_results] == ["c2", "c1"]
     assert [c.id for c in history[-1].tool_calls] == ["c1", "c2"]  # the calls are sent with their results
     assert said["repeat"] == ("ExistingAnswer", True)
+    assert said["carried rows"][0][0] == (
+        "tool",
+        [{"type": "tool_result", "call_id": "c7", "name": "weather", "output": "ok", "is_error": False}],
+    )
     last_before, called = said["unanswered calls are not sent"]
     assert last_before.role == "assistant" and last_before.tool_calls == ()  # c3 never answered
     assert called.tool_calls != ()  # c1/c2 were answered: sent

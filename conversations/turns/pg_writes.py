@@ -130,7 +130,12 @@ def _budget_sql(
     return ensure, lock, reserve, allowed, reserved_cost, budget_ids
 
 
-def _opening_sql(owner_id: int | None, claims: int = 0, tool_results: bool = False) -> tuple[str, ...]:
+def _opening_sql(
+    owner_id: int | None, claims: int = 0, parts: bool = False, answers_calls: bool = False
+) -> tuple[str, ...]:
+    """The opening's statements: with ``claims`` budgets, the new message's ``parts`` bound (a tool
+    message's results; ``[]`` otherwise), and the condition that they answer the calls of the
+    answer they follow when ``answers_calls``."""
     conflict = (
         "(owner_id, session_key) WHERE owner_id IS NOT NULL"
         if owner_id is not None
@@ -180,17 +185,20 @@ def _opening_sql(owner_id: int | None, claims: int = 0, tool_results: bool = Fal
     newest = f"(SELECT id FROM {MESSAGES} WHERE conversation_id = {session} ORDER BY created_at DESC LIMIT 1)"
     # rules.answered_call_ids: a tool message answers every whole call of the answer it follows
     calls_answered = (
-        " AND (NOT %(answers_calls)s OR %(call_ids)s::jsonb = (SELECT jsonb_agg(p ->> 'id' ORDER BY p ->> 'id')"
+        " AND %(call_ids)s::jsonb = (SELECT jsonb_agg(p ->> 'id' ORDER BY p ->> 'id')"
         f"   FROM {MESSAGES} m, jsonb_array_elements(m.parts) p WHERE m.id = {newest}"
         "   AND m.role = 'assistant' AND m.status = 'complete' AND p ->> 'type' = 'tool_call'"
-        "   AND NOT p ? 'incomplete'))"
+        "   AND NOT p ? 'incomplete')"
+        if answers_calls
+        else ""
     )
+    user_parts = "%(user_parts)s" if parts else "'[]'"
     insert = (
         f"INSERT INTO {MESSAGES} (id, conversation_id, role, content, parts, status, provider, model,"
         " usage_estimated, finish_reason, response_id, error_code, error_message, client_message_id,"
         " parent_id, created_at, completed_at, reserved_cost, budget_ids, api_key_id)"
         " SELECT v.* FROM (VALUES"
-        f" (%(user_id)s::uuid, {session}, %(user_role)s::varchar, %(content)s, %(user_parts)s::jsonb,"
+        f" (%(user_id)s::uuid, {session}, %(user_role)s::varchar, %(content)s, {user_parts}::jsonb,"
         "  'complete', '', '', false, '', '', '', '', %(client_id)s::varchar, "
         f"  {newest}, %(user_at)s::timestamptz, %(user_at)s::timestamptz, 0::numeric, '[]'::jsonb, NULL::bigint),"
         f" (%(answer_id)s::uuid, {session}, 'assistant', '', '[]'::jsonb, 'streaming', {chosen_provider},"
@@ -211,7 +219,7 @@ def _opening_sql(owner_id: int | None, claims: int = 0, tool_results: bool = Fal
         f" updated_at = %(answer_at)s WHERE id = {session}"
         f" AND EXISTS (SELECT 1 FROM {MESSAGES} WHERE id = %(answer_id)s::uuid)"
     )
-    if not claims and not tool_results:
+    if not claims and not answers_calls:
         return (lock, existing, busy, recent, insert, update)
     # A refused opening stores nothing, as the ORM path's rolled-back transaction: the session the
     # first statement created (its id is this opening's) goes again when the answer was not stored.
@@ -228,16 +236,17 @@ def _opening_sql(owner_id: int | None, claims: int = 0, tool_results: bool = Fal
     return (lock, existing, busy, recent, ensure, lock_budgets, reserve, insert, update, discard)
 
 
-@functools.lru_cache(maxsize=32)
-def _opening_statements(has_owner: bool, claims: int, tool_results: bool) -> tuple[str, ...]:
-    return _opening_sql(1 if has_owner else None, claims, tool_results)
+@functools.lru_cache(maxsize=64)
+def _opening_statements(has_owner: bool, claims: int, parts: bool, answers_calls: bool) -> tuple[str, ...]:
+    return _opening_sql(1 if has_owner else None, claims, parts, answers_calls)
 
 
 async def turn_open(opening: TurnOpening) -> OpenedTurn | ExistingAnswer:
     """:func:`orm_writes.turn_open` for a new message (not an edit or a regenerate)."""
     assert not (opening.edit_of or opening.regenerate_of), "branching turns use orm_writes.turn_open"
     claims = opening.claims
-    sql = _opening_statements(opening.owner_id is not None, len(claims), opening.answers_calls)
+    parts = bool(opening.user_parts)
+    sql = _opening_statements(opening.owner_id is not None, len(claims), parts, opening.answers_calls)
     now = timezone.now()
     params: dict[str, Any] = {
         "id": uuid.uuid4(),
@@ -259,15 +268,16 @@ async def turn_open(opening: TurnOpening) -> OpenedTurn | ExistingAnswer:
         "answer_id": uuid.uuid4(),
         "content": opening.user_content,
         "user_role": opening.user_role,
-        "user_parts": Jsonb(list(opening.user_parts)),
-        "answers_calls": opening.answers_calls,
-        "call_ids": Jsonb(sorted(part["call_id"] for part in opening.user_parts if "call_id" in part)),
         "user_at": now,
         "answer_at": now + timedelta(microseconds=1),
         "api_key": opening.api_key_id,
     }
     if claims:
         params.update(_budget_params(opening, now))
+    if parts:
+        params["user_parts"] = Jsonb(list(opening.user_parts))
+    if opening.answers_calls:
+        params["call_ids"] = Jsonb(sorted(part["call_id"] for part in opening.user_parts))
     # One round trip, one transaction: each statement reads what the ones before it committed
     # (READ COMMITTED takes a snapshot per statement), after the session's row lock (and the
     # budgets' row locks, taken in id order).
