@@ -6,6 +6,14 @@ it comes from the demo provider and how to configure a real one, echoes the last
 carries a fenced ``python`` block so artifacts can be seen end to end. It streams word-sized pieces
 with a small delay (``DEMO_DELAY``, default 0.02 s), so cancellation and streaming UIs behave as
 with a real model. Usage is an estimate (word counts) and says so (``Usage.estimated``).
+
+Client tools, so a tool loop can be tried end to end without a key: offered tools (``tool_choice``
+not ``none``) after a user message, it calls one, deterministically — the one ``tool_choice`` names,
+else the first — with arguments made from its JSON Schema (each property of ``parameters.properties``
+in order: a string gets the user's text, an integer or number ``1``, a boolean ``true``, an array
+``[]``, an object ``{}``, anything else ``null``), streamed like a model's call (id and name first,
+then the arguments JSON in two pieces) and finished ``tool_calls``. Answered by a ``tool`` message, it
+says what each tool returned (in JSON mode as a JSON object). It never runs a tool itself.
 """
 
 from __future__ import annotations
@@ -14,10 +22,10 @@ import asyncio
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import ClassVar
 
-from .base import Provider, ProviderChunk, ProviderRequest, Timeouts, Usage
+from .base import Provider, ProviderChunk, ProviderRequest, Timeouts, ToolCallChunk, ToolSpec, Usage
 
 DEFAULT_DELAY = 0.02
 DEMO_MODEL = "demo"
@@ -28,6 +36,10 @@ HOW_TO_CONFIGURE = (
     "LLM_PROVIDER=openai with OPENAI_API_KEY, LLM_PROVIDER=zai with ZAI_API_KEY, or "
     "LLM_PROVIDER=openai-compatible with OPENAI_COMPATIBLE_BASE_URL, then restart the server."
 )
+
+NO_MODEL_NOTE = "(offline demo provider: no language model was called.)"
+#: The value the demo gives a property of each JSON Schema type (any other type: null).
+SCHEMA_SAMPLES: Mapping[str, object] = {"integer": 1, "number": 1, "boolean": True, "array": [], "object": {}}
 
 CODE_SAMPLE = '''```python
 def greet(name: str) -> str:
@@ -43,11 +55,37 @@ def _words(*texts: str | None) -> int:
     return sum(len(t.split()) for t in texts if t)
 
 
+def _sample(schema: object, text: str) -> object:
+    """The demo's value for a property of this schema: ``text`` for a string (see :data:`SCHEMA_SAMPLES`)."""
+    kind = schema.get("type") if isinstance(schema, Mapping) else None
+    if isinstance(kind, list):  # ["string", "null"]: the first type that is not null
+        kind = next((k for k in kind if k != "null"), None)
+    if kind == "string":
+        return text
+    return SCHEMA_SAMPLES.get(kind) if isinstance(kind, str) else None
+
+
+def demo_arguments(tool: ToolSpec, text: str) -> str:
+    """The JSON arguments the demo calls ``tool`` with for the user's ``text`` (deterministic)."""
+    properties = tool.parameters.get("properties")
+    if not isinstance(properties, Mapping):
+        properties = {}
+    return json.dumps({name: _sample(schema, text) for name, schema in properties.items()})
+
+
+def _chosen_tool(request: ProviderRequest) -> ToolSpec:
+    """The tool ``tool_choice`` names (``{"name": x}``), else the first offered."""
+    choice = request.tool_choice
+    name = choice.get("name") if isinstance(choice, Mapping) else None
+    return next((t for t in request.tools if t.name == name), request.tools[0])
+
+
 class DemoProvider(Provider):
     """Answers every request locally; see the module docstring for what the reply contains."""
 
     kind: ClassVar[str] = "demo"
     key_env_var: ClassVar[str | None] = None
+    supports_tools: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -63,6 +101,14 @@ class DemoProvider(Provider):
     @staticmethod
     def reply_for(request: ProviderRequest) -> str:
         """The whole reply the demo streams for ``request`` (deterministic)."""
+        last = request.messages[-1] if request.messages else None
+        if last is not None and last.role == "tool":
+            named = [(r.name or "tool", r.output) for r in last.tool_results]
+            if request.json_output or request.json_schema is not None:
+                results = [{"name": name, "output": output} for name, output in named]
+                return json.dumps({"provider": "demo", "tool_results": results, "note": NO_MODEL_NOTE})
+            said = [f"The tool {name} returned: {output}" for name, output in named]
+            return "\n".join([*said, NO_MODEL_NOTE])
         question = next((m.content.strip() for m in reversed(request.messages) if m.role == "user"), "")
         if request.json_output or request.json_schema is not None:
             note = "Offline demo provider: no language model was called. " + HOW_TO_CONFIGURE
@@ -75,7 +121,22 @@ class DemoProvider(Provider):
             f"{HOW_TO_CONFIGURE}"
         )
 
+    @staticmethod
+    def calls_tool(request: ProviderRequest) -> bool:
+        """Whether the demo answers ``request`` with a tool call: tools offered, not refused by
+        ``tool_choice``, and the last message the user's."""
+        return (
+            bool(request.tools)
+            and request.tool_choice != "none"
+            and bool(request.messages)
+            and request.messages[-1].role == "user"
+        )
+
     async def stream(self, request: ProviderRequest) -> AsyncIterator[ProviderChunk]:
+        if self.calls_tool(request):
+            async for chunk in self._call_tool(request):
+                yield chunk
+            return
         reply = self.reply_for(request)
         pieces = _PIECES.findall(reply)
         finish = "stop"
@@ -91,5 +152,26 @@ class DemoProvider(Provider):
         yield ProviderChunk(
             usage=Usage(prompt, output, prompt + output, estimated=True),
             finish_reason=finish,
+            response_id=f"demo-{uuid.uuid4()}",
+        )
+
+    async def _call_tool(self, request: ProviderRequest) -> AsyncIterator[ProviderChunk]:
+        tool = _chosen_tool(request)
+        arguments = demo_arguments(tool, request.messages[-1].content.strip())
+        middle = len(arguments) // 2
+        pieces = (
+            ToolCallChunk(0, f"call_demo_{uuid.uuid4().hex[:8]}", tool.name, ""),
+            ToolCallChunk(0, arguments=arguments[:middle]),
+            ToolCallChunk(0, arguments=arguments[middle:]),
+        )
+        for piece in pieces:
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            yield ProviderChunk(tool_calls=(piece,))
+        prompt = _words(request.system, *(m.content for m in request.messages))
+        output = _words(tool.name, arguments)
+        yield ProviderChunk(
+            usage=Usage(prompt, output, prompt + output, estimated=True),
+            finish_reason="tool_calls",
             response_id=f"demo-{uuid.uuid4()}",
         )

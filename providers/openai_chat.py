@@ -12,6 +12,10 @@ Contract:
   cached input and reasoning tokens from ``prompt_tokens_details`` / ``completion_tokens_details``
   when reported), the finish reason (OpenAI's own names) and the response id (the ``chatcmpl-…`` id).
 * JSON mode is ``response_format`` (``json_object``, or ``json_schema`` when a schema is given).
+* Client tools (:mod:`providers.openai_chat_tools` maps them): the request's tools, the history's
+  calls and results go out in the Chat Completions shape; ``delta.tool_calls`` come back as
+  :class:`~providers.base.ToolCallChunk` pieces (with any text of the same delta), and the finish
+  reason ``tool_calls`` passes through. A delta without ``tool_calls`` costs one dict lookup more.
 * Closing the generator (``aclose()``, task cancellation) closes the upstream HTTP response at once.
 
 How (cost per turn): the SDK still builds, authenticates and sends the request and raises its own
@@ -39,6 +43,7 @@ import orjson
 from ._openai_errors import error_from_stream_payload, translate_openai_error
 from .asyncio_transport import AsyncioTransport, use_asyncio_transport
 from .base import ChatMessage, Provider, ProviderChunk, ProviderError, ProviderRequest, Timeouts, Usage
+from .openai_chat_tools import tool_call_pieces, tool_fields, tool_messages
 
 #: Connection pool of each provider's HTTP client: no practical cap on concurrent streams (the SDK's
 #: default makes stream 1001 wait for a free connection), and more idle connections kept for reuse.
@@ -116,9 +121,17 @@ class OpenAIChatProvider(Provider):
     """Chat Completions (``POST {base}/chat/completions``) with streaming."""
 
     kind: ClassVar[str] = "openai"
+    #: Not inherited: a subclass speaks another wire (the Responses API) or serves other models, so
+    #: it declares its own (see ``__init_subclass__``).
+    supports_tools: ClassVar[bool] = True
     key_env_var: ClassVar[str | None] = "OPENAI_API_KEY"
     #: OpenAI's current name for the output cap; OpenAI-compatible servers use ``max_tokens``.
     max_tokens_param: ClassVar[str] = "max_completion_tokens"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "supports_tools" not in cls.__dict__:
+            cls.supports_tools = False
 
     def __init__(
         self,
@@ -167,7 +180,11 @@ class OpenAIChatProvider(Provider):
     def _body(self, request: ProviderRequest) -> dict[str, Any]:
         """The JSON body of the request, exactly as sent."""
         messages = [{"role": "system", "content": request.system}] if request.system else []
-        messages += [self._message(m) for m in request.messages]
+        for message in request.messages:
+            if message.tool_calls or message.tool_results:  # a tool message: one per result
+                messages += tool_messages(message)
+            else:
+                messages.append(self._message(message))
         body: dict[str, Any] = {
             "model": request.model,
             "messages": messages,
@@ -183,6 +200,8 @@ class OpenAIChatProvider(Provider):
             body["response_format"] = {"type": "json_schema", "json_schema": schema}
         elif request.json_output:
             body["response_format"] = {"type": "json_object"}
+        if request.tools:
+            body.update(tool_fields(request))
         return body
 
     async def stream(self, request: ProviderRequest) -> AsyncIterator[ProviderChunk]:
@@ -215,8 +234,13 @@ class OpenAIChatProvider(Provider):
                     choice = choices[0]
                     finish = choice.get("finish_reason") or finish
                     delta = choice.get("delta")
-                    if delta and delta.get("content"):
-                        yield ProviderChunk(text=delta["content"])
+                    if delta:
+                        text = delta.get("content")
+                        calls = delta.get("tool_calls")
+                        if calls:
+                            yield ProviderChunk(text=text or "", tool_calls=tool_call_pieces(calls))
+                        elif text:
+                            yield ProviderChunk(text=text)
         except Exception as exc:
             raise self._error(exc) from None
         yield ProviderChunk(usage=usage, finish_reason=finish, response_id=response_id)

@@ -3,21 +3,36 @@
 A thin subclass of :class:`~providers.openai_chat.OpenAIChatProvider`: the base URL is required,
 the API key is optional (local servers ignore it, but the SDK insists on one, so a placeholder is
 sent), and the output cap is sent as ``max_tokens``, the name these servers understand.
+
+Client tools go out in the Chat Completions shape, as to OpenAI, but only to the models the operator
+says can call them (``OPENAI_COMPATIBLE_TOOL_MODELS``: comma-separated names, ``*`` for every model,
+the default; empty for none): a local model without function calling would ignore the tools or answer
+nonsense, so a turn that offers tools to it is refused before any call (:meth:`tools_supported`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import ClassVar
 
 from .base import Timeouts
 from .openai_chat import OpenAIChatProvider
 
 PLACEHOLDER_API_KEY = "not-needed"
+#: ``OPENAI_COMPATIBLE_TOOL_MODELS`` entry meaning every model may be offered tools (the default).
+ANY_TOOL_MODEL = "*"
+
+
+def parse_tool_models(value: str | Iterable[str]) -> frozenset[str]:
+    """The model names of ``OPENAI_COMPATIBLE_TOOL_MODELS`` (a comma-separated string or a list),
+    blanks dropped: empty means no model, ``*`` among them every model."""
+    names = value.split(",") if isinstance(value, str) else value
+    return frozenset(name.strip() for name in names if name.strip())
 
 
 class OpenAICompatibleProvider(OpenAIChatProvider):
     kind: ClassVar[str] = "openai-compatible"
+    supports_tools: ClassVar[bool] = True  # narrowed per model: tools_supported
     key_env_var: ClassVar[str | None] = "OPENAI_COMPATIBLE_API_KEY"
     max_tokens_param: ClassVar[str] = "max_tokens"
 
@@ -32,6 +47,7 @@ class OpenAICompatibleProvider(OpenAIChatProvider):
         max_retries: int = 0,
         extra_headers: Mapping[str, str] | None = None,
         http_transport: str = "asyncio",
+        tool_models: str | Iterable[str] = ANY_TOOL_MODEL,
     ) -> None:
         super().__init__(
             name=name,
@@ -43,3 +59,8 @@ class OpenAICompatibleProvider(OpenAIChatProvider):
             extra_headers=extra_headers,
             http_transport=http_transport,
         )
+        self.tool_models = parse_tool_models(tool_models)
+
+    def tools_supported(self, model: str) -> bool:
+        """Whether ``model`` is one ``OPENAI_COMPATIBLE_TOOL_MODELS`` names (or it says ``*``)."""
+        return ANY_TOOL_MODEL in self.tool_models or model in self.tool_models

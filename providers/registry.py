@@ -105,6 +105,19 @@ def _allowlist(name: str) -> frozenset[str] | None:
     return frozenset(v.strip() for v in value if v.strip()) or None
 
 
+def _tool_models(name: str) -> str | list[str] | None:
+    """``OPENAI_COMPATIBLE_TOOL_MODELS`` as set (empty: no model), or None when unset (the adapter's
+    default, every model)."""
+    value = getattr(settings, name, None)
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, list | tuple | set | frozenset) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise ImproperlyConfigured(
+        f"{name} is not valid: expected model names, comma-separated (* for every model, empty for none)."
+    )
+
+
 def _http_transport() -> str:
     value = str(_setting("LLM_HTTP_TRANSPORT", DEFAULT_HTTP_TRANSPORT)).strip().lower()
     if value not in HTTP_TRANSPORTS:
@@ -144,6 +157,8 @@ def read_config(spec: ProviderSpec) -> ProviderConfig:
         options["extra_headers"] = {str(k): str(v) for k, v in _mapping(f"{prefix}_EXTRA_HEADERS").items()}
     if spec.adapter.startswith("providers.openai"):
         options["http_transport"] = _http_transport()
+    if spec.name == "openai-compatible" and (tools := _tool_models(f"{prefix}_TOOL_MODELS")) is not None:
+        options["tool_models"] = tools
     if spec.name == "gemini":
         options["api_version"] = _setting("GEMINI_API_VERSION", DEFAULT_GEMINI_API_VERSION)
     required = spec.required_setting

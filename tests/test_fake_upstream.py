@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import subprocess
 import sys
 import time
@@ -24,7 +25,13 @@ from openai import AsyncOpenAI
 from zai import ZaiClient
 from zai.core import _errors as zai_errors
 
-from tests.fake_upstream import FakeUpstream, expected_reply, split_reply
+from tests.fake_upstream import (
+    FakeUpstream,
+    expected_reply,
+    expected_tool_arguments,
+    expected_tool_reply,
+    split_reply,
+)
 from tests.fake_upstream.scenario import parse_directives, reply_text, strip_directives
 
 REPO = Path(__file__).resolve().parent.parent
@@ -208,6 +215,156 @@ async def test_openai_chat_usage_details_only_with_breakdown_directives(oai: Asy
 
 
 # ---- OpenAI Responses ---------------------------------------------------------------------------
+
+
+TOOL_SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}}}
+TOOLS = [
+    {"type": "function", "function": {"name": "weather", "parameters": TOOL_SCHEMA}},
+    {"type": "function", "function": {"name": "clock", "parameters": {"type": "object", "properties": {}}}},
+]
+
+
+async def test_openai_chat_tool_call_raw_wire_shape(upstream: FakeUpstream):
+    text = '"Florence" [[tools=weather]]'
+    body = {
+        "model": "gpt-test",
+        "messages": user(text),
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "tools": TOOLS,
+    }
+    async with httpx.AsyncClient() as client:
+        resp = await client.post(upstream.openai_base_url + "/chat/completions", json=body)
+    events = [e for e in resp.text.split("\n\n") if e]
+    assert events[-1] == "data: [DONE]"
+    data = [json.loads(e.removeprefix("data: ")) for e in events[:-1]]
+    call_id = data[0]["choices"][0]["delta"]["tool_calls"][0]["id"]
+    assert re.fullmatch(r"call_0_[0-9a-f]{8}", call_id)
+    assert data[0]["choices"][0] == {
+        "index": 0,
+        "delta": {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "index": 0,
+                    "id": call_id,
+                    "type": "function",
+                    "function": {"name": "weather", "arguments": ""},
+                }
+            ],
+            "refusal": None,
+        },
+        "logprobs": None,
+        "finish_reason": None,
+    }
+    deltas = [d["choices"][0]["delta"] for d in data[1:4]]
+    fragments = [d["tool_calls"][0]["function"]["arguments"] for d in deltas]
+    assert deltas == [{"tool_calls": [{"index": 0, "function": {"arguments": f}}]} for f in fragments]
+    arguments = expected_tool_arguments(TOOL_SCHEMA, text)
+    assert arguments == '{"city":"\\"Florence\\"","days":1}'
+    n = len(arguments)  # cut at its thirds
+    assert fragments == [arguments[: n // 3], arguments[n // 3 : 2 * n // 3], arguments[2 * n // 3 :]]
+    assert fragments[0] == '{"city":"\\'  # cut mid-escape: a fragment is no JSON of its own
+    assert data[4]["choices"][0] == {"index": 0, "delta": {}, "logprobs": None, "finish_reason": "tool_calls"}
+    assert data[5]["choices"] == [] and data[5]["usage"]["completion_tokens"] == 4
+    assert all("role" not in d["choices"][0]["delta"] for d in data[1:5])
+
+
+async def test_openai_chat_tool_calls_through_the_sdk(upstream: FakeUpstream, oai: AsyncOpenAI):
+    text = "Paris [[tools=weather,clock]]"
+    stream = await oai.chat.completions.create(
+        model="gpt-test", messages=user(text), tools=TOOLS, stream=True
+    )
+    calls: dict[int, list[str]] = {}
+    finish = None
+    async for chunk in stream:
+        for piece in chunk.choices[0].delta.tool_calls or []:
+            call = calls.setdefault(piece.index, [piece.id, piece.function.name, ""])
+            call[2] += piece.function.arguments or ""
+        finish = chunk.choices[0].finish_reason or finish
+    assert finish == "tool_calls"
+    assert [(name, args) for _, name, args in calls.values()] == [
+        ("weather", expected_tool_arguments(TOOL_SCHEMA, text)),
+        ("clock", "{}"),
+    ]
+    assert [c[0][:7] for c in calls.values()] == ["call_0_", "call_1_"]
+
+    whole = await oai.chat.completions.create(
+        model="gpt-test", messages=user(text), tools=TOOLS, parallel_tool_calls=False
+    )
+    message = whole.choices[0].message
+    assert whole.choices[0].finish_reason == "tool_calls" and message.content is None
+    assert [(c.id, c.function.name) for c in message.tool_calls] == [(calls[0][0], "weather")]
+
+
+async def test_openai_chat_tool_choice_and_text_first(oai: AsyncOpenAI):
+    named = await oai.chat.completions.create(
+        model="gpt-test",
+        messages=user("Rome"),
+        tools=TOOLS,
+        tool_choice={"type": "function", "function": {"name": "clock"}},
+    )
+    assert [c.function.name for c in named.choices[0].message.tool_calls] == ["clock"]
+    refused = await oai.chat.completions.create(
+        model="gpt-test", messages=user("Rome"), tools=TOOLS, tool_choice="none"
+    )
+    assert (
+        refused.choices[0].message.content == expected_reply("Rome")
+        and not refused.choices[0].message.tool_calls
+    )
+
+    text = "Oslo [[text_first=1 chunks=3]]"
+    stream = await oai.chat.completions.create(
+        model="gpt-test", messages=user(text), tools=TOOLS, stream=True
+    )
+    kinds = [
+        "text" if chunk.choices[0].delta.content else "call"
+        async for chunk in stream
+        if chunk.choices and (chunk.choices[0].delta.content or chunk.choices[0].delta.tool_calls)
+    ]
+    assert kinds == ["text"] * 3 + ["call"] * 4
+    whole = await oai.chat.completions.create(model="gpt-test", messages=user(text), tools=TOOLS)
+    assert whole.choices[0].message.content == expected_reply(text)
+    assert [c.function.name for c in whole.choices[0].message.tool_calls] == ["weather"]
+
+
+async def test_openai_chat_tool_results_get_the_tool_reply(upstream: FakeUpstream, oai: AsyncOpenAI):
+    call = {"id": "call_x", "type": "function", "function": {"name": "weather", "arguments": "{}"}}
+    messages = [
+        *user("Paris [[chunks=4]]"),
+        {"role": "assistant", "content": None, "tool_calls": [call, {**call, "id": "call_y"}]},
+        {"role": "tool", "tool_call_id": "call_x", "content": "21 C"},
+        {"role": "tool", "tool_call_id": "call_y", "content": "sunny"},
+    ]
+    stream = await oai.chat.completions.create(model="gpt-test", messages=messages, tools=TOOLS, stream=True)
+    pieces = [c.choices[0].delta.content async for c in stream if c.choices and c.choices[0].delta.content]
+    assert "".join(pieces) == expected_tool_reply(["21 C", "sunny"]) == "Tool results: 21 C | sunny"
+    assert len(pieces) == 4
+    assert upstream.requests[-1].json["messages"][-1] == {
+        "role": "tool",
+        "tool_call_id": "call_y",
+        "content": "sunny",
+    }
+
+
+async def test_openai_chat_tool_stream_cut_mid_arguments(oai: AsyncOpenAI):
+    text = "Lima [[tools=weather fault=drop:2]]"
+    stream = await oai.chat.completions.create(
+        model="gpt-test", messages=user(text), tools=TOOLS, stream=True
+    )
+    arguments: list[str] = []
+    with pytest.raises(openai.APIConnectionError):
+        async for chunk in stream:
+            arguments += [p.function.arguments for p in chunk.choices[0].delta.tool_calls or []]
+    assert arguments == ["", split_thirds(expected_tool_arguments(TOOL_SCHEMA, text))[0]]
+    with pytest.raises(openai.BadRequestError, match="not offered"):
+        await oai.chat.completions.create(model="gpt-test", messages=user("x [[tools=nope]]"), tools=TOOLS)
+
+
+def split_thirds(text: str) -> list[str]:
+    n = len(text)
+    return [text[: n // 3], text[n // 3 : 2 * n // 3], text[2 * n // 3 :]]
 
 
 async def test_openai_responses_stream_and_chaining(upstream: FakeUpstream, oai: AsyncOpenAI):

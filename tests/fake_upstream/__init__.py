@@ -26,12 +26,33 @@ retry_after=S json=invalid cached=N reasoning=M]]``), or ``push_fault(kind, time
 ``cached``/``reasoning`` put cached-input and reasoning token counts into each wire's usage the way
 its provider reports them (without them, no wire reports either; see :mod:`.scenario`).
 
+Tool calls (OpenAI chat wire): a request with ``tools`` (``tool_choice`` not ``"none"``) whose last
+message is the user's gets calls, not the echo — the tool ``tool_choice`` names, else the first; the
+directive ``[[tools=a,b]]`` calls ``a`` then ``b`` (``parallel_tool_calls: false``: only the first),
+``[[text_first=1]]`` streams the echo text before them. Arguments:
+``expected_tool_arguments(parameters, user_text)``; ids ``call_<i>_<8 hex>``; the arguments arrive in
+three fragments; ``fault=drop:N`` counts each call header and fragment as a chunk. A request ending
+in ``tool`` messages gets the text ``expected_tool_reply([contents…])`` = ``"Tool results: a | b"``::
+
+    tools = [{"type": "function", "function": {"name": "weather", "parameters": schema}}]
+    stream = await client.chat.completions.create(model="m", messages=user("Paris [[tools=weather]]"),
+                                                  tools=tools, stream=True)
+    # -> one call: id "call_0_…", name "weather", arguments expected_tool_arguments(schema, "Paris …")
+
 Out of process: ``python -m tests.fake_upstream --port 8765 [--chunks 20] [--delay 0]`` and the
 ``/_control/{reset,faults,defaults,requests,disconnects,health}`` endpoints (see :mod:`.app`).
 """
 
 from .app import FakeUpstreamApp
-from .scenario import DEFAULT_CHUNKS, count_words, expected_reply, split_reply, strip_directives
+from .scenario import (
+    DEFAULT_CHUNKS,
+    count_words,
+    expected_reply,
+    expected_tool_reply,
+    split_reply,
+    strip_directives,
+)
+from .scenario import tool_arguments as expected_tool_arguments
 from .server import FakeUpstream
 from .state import RecordedRequest
 
@@ -42,6 +63,8 @@ __all__ = [
     "RecordedRequest",
     "count_words",
     "expected_reply",
+    "expected_tool_arguments",
+    "expected_tool_reply",
     "split_reply",
     "strip_directives",
 ]

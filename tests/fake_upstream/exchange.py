@@ -23,7 +23,16 @@ from typing import Any
 
 import orjson
 
-from .scenario import DEFAULT_RETRY_AFTER, Fault, parse_directives, reply_text, split_reply
+from .scenario import (
+    DEFAULT_RETRY_AFTER,
+    Fault,
+    PlannedCall,
+    expected_tool_reply,
+    parse_directives,
+    plan_tool_calls,
+    reply_text,
+    split_reply,
+)
 from .state import UpstreamState
 
 STALL_MAX_SECONDS = 300.0
@@ -60,7 +69,12 @@ class WireError(Exception):
 
 @dataclass(slots=True)
 class Turn:
-    """What a provider request boils down to. ``user_text`` is the raw last user message."""
+    """What a provider request boils down to. ``user_text`` is the raw last user message.
+
+    A wire that speaks tools fills the last three: the request's ``tools`` (answered with calls when
+    the last message is the user's, :func:`~.scenario.plan_tool_calls`), and ``tool_outputs``, the
+    contents of the trailing tool messages when the last message is one (answered with
+    :func:`~.scenario.expected_tool_reply`)."""
 
     model: str
     user_text: str
@@ -69,6 +83,10 @@ class Turn:
     json_mode: bool = False
     max_tokens: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    tools: list[Any] = field(default_factory=list)
+    tool_choice: Any = None
+    parallel_tool_calls: Any = None
+    tool_outputs: list[str] | None = None
 
 
 @dataclass(slots=True)
@@ -78,9 +96,10 @@ class Plan:
 
     turn: Turn
     pieces: list[str]
-    finish: str  # "stop" or "length"
+    finish: str  # "stop", "length" or "tool_calls"
     cached: int | None = None
     reasoning: int | None = None
+    calls: list[PlannedCall] = field(default_factory=list)  # sent after the pieces
 
     @property
     def text(self) -> str:
@@ -92,8 +111,9 @@ class Plan:
 
     @property
     def output_tokens(self) -> int:
-        """The visible reply's tokens (one per chunk), without reasoning."""
-        return len(self.pieces)
+        """The visible reply's tokens (one per content chunk: text pieces, each call's header and
+        argument fragments), without reasoning."""
+        return len(self.pieces) + sum(1 + len(call.fragments) for call in self.calls)
 
     @property
     def cached_tokens(self) -> int | None:
@@ -211,6 +231,11 @@ async def serve_turn(ex: Exchange, wire: Wire, turn: Turn, extra_headers: Header
     """Apply directives, defaults and faults to ``turn`` and send the provider-shaped response."""
     try:
         d = parse_directives(turn.user_text)
+        calls = (
+            plan_tool_calls(turn.tools, turn.tool_choice, turn.parallel_tool_calls, turn.user_text, d)
+            if turn.tools and turn.tool_outputs is None
+            else []
+        )
     except ValueError as err:
         await ex.send_json(400, wire.error_body(400, f"Bad fake-upstream directive: {err}"))
         return
@@ -235,12 +260,17 @@ async def serve_turn(ex: Exchange, wire: Wire, turn: Turn, extra_headers: Header
             raise DropConnection("hang ended")
         return
 
-    text = reply_text(turn.user_text, chunks, json_mode=turn.json_mode, json_invalid=d.json_invalid)
+    if turn.tool_outputs is not None:
+        text = expected_tool_reply(turn.tool_outputs, chunks)
+    else:
+        text = reply_text(turn.user_text, chunks, json_mode=turn.json_mode, json_invalid=d.json_invalid)
     pieces = split_reply(text, chunks)
     finish = "stop"
-    if turn.max_tokens is not None and 0 < turn.max_tokens < len(pieces):
+    if calls:
+        pieces, finish = (pieces if d.text_first else []), "tool_calls"
+    elif turn.max_tokens is not None and 0 < turn.max_tokens < len(pieces):
         pieces, finish = pieces[: turn.max_tokens], "length"
-    plan = Plan(turn, pieces, finish, cached=d.cached, reasoning=d.reasoning)
+    plan = Plan(turn, pieces, finish, cached=d.cached, reasoning=d.reasoning, calls=calls)
     if turn.stream:
         await _stream(ex, wire, plan, delay, fault, hdrs)
     else:
@@ -261,7 +291,8 @@ async def _stream(
             return
         await ex.body(payload)
     else:
-        await ex.body(b"".join(prelude))
+        if prelude:
+            await ex.body(b"".join(prelude))
         for i, ev in enumerate(events):
             if i == cut:
                 break

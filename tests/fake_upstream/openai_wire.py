@@ -4,6 +4,18 @@ Chat stream: first delta ``{"role":"assistant","content":"","refusal":null}``, o
 a ``delta:{}`` chunk with the finish reason, with ``stream_options.include_usage`` every chunk carries
 ``"usage":null`` plus a final ``"choices":[]`` usage chunk; ends with ``data: [DONE]``.
 
+Chat tool calls (when to call which tool: :mod:`.scenario`), as OpenAI streams them: call ``i``'s
+header delta ``{"tool_calls":[{"index":i,"id","type":"function","function":{"name","arguments":""}}]}``
+— the response's first chunk merges the role into it, ``{"role":"assistant","content":null,
+"tool_calls":[…],"refusal":null}``, unless ``text_first`` sent the role chunk and the text before —
+then three ``{"tool_calls":[{"index":i,"function":{"arguments":fragment}}]}`` deltas; calls one after
+the other, never interleaved; the finish reason is ``tool_calls``. ``drop:N``/``stall:N`` count
+content chunks as for text: each text piece, each call header and each fragment is one (the role
+chunk of a text-first reply is not), so ``[[tools=f fault=drop:2]]`` cuts the stream after the
+header and the first fragment. Non-streamed: ``message.tool_calls`` whole, ``content`` null (or the
+text, with ``text_first``). A request whose last message is a ``tool`` result is answered with
+:func:`~.scenario.expected_tool_reply` text.
+
 Responses stream: ``event:``-typed SSE with sequence numbers ``response.created`` →
 ``response.in_progress`` → ``output_item.added`` → ``content_part.added`` → ``output_text.delta`` (N) →
 ``output_text.done`` → ``content_part.done`` → ``output_item.done`` → ``response.completed`` (or
@@ -83,11 +95,30 @@ def _sse(obj: Any) -> bytes:
     return b"data: " + orjson.dumps(obj) + b"\n\n"
 
 
+def _tool_outputs(messages: list[Any]) -> list[str] | None:
+    """The contents of the trailing ``tool`` messages, in order; None when the last message is not one."""
+    outputs: list[str] = []
+    for message in reversed(messages):
+        if not isinstance(message, dict) or message.get("role") != "tool":
+            break
+        outputs.append(content_text(message.get("content")))
+    return outputs[::-1] or None
+
+
 class OpenAIChatWire(Wire):
     """``POST /v1/chat/completions``."""
 
     def parse(self, body: dict[str, Any], path_params: dict[str, str]) -> Turn:
-        return chat_turn(body)
+        turn = chat_turn(body)
+        messages = body.get("messages") or []
+        turn.tool_outputs = _tool_outputs(messages) if isinstance(messages, list) else None
+        last = messages[-1] if isinstance(messages, list) and messages else None
+        tools = body.get("tools")
+        if isinstance(tools, list) and isinstance(last, dict) and last.get("role") == "user":
+            turn.tools = tools
+            turn.tool_choice = body.get("tool_choice")
+            turn.parallel_tool_calls = body.get("parallel_tool_calls")
+        return turn
 
     def error_body(self, status: int, message: str, retry_after: float | None = None) -> dict[str, Any]:
         return openai_error(status, message)
@@ -129,8 +160,25 @@ class OpenAIChatWire(Wire):
             base["choices"] = [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
             return _sse(base)
 
-        prelude = [chunk({"role": "assistant", "content": "", "refusal": None})]
+        role_first = not plan.calls or bool(plan.pieces)
+        prelude = [chunk({"role": "assistant", "content": "", "refusal": None})] if role_first else []
         events = [chunk({"content": p}) for p in plan.pieces]
+        for call in plan.calls:
+            header = {
+                "index": call.index,
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": ""},
+            }
+            if events or prelude:
+                events.append(chunk({"tool_calls": [header]}))
+            else:
+                delta = {"role": "assistant", "content": None, "tool_calls": [header], "refusal": None}
+                events.append(chunk(delta))
+            events += [
+                chunk({"tool_calls": [{"index": call.index, "function": {"arguments": fragment}}]})
+                for fragment in call.fragments
+            ]
         trailer = [chunk({}, plan.finish)]
         if with_usage:
             base["choices"] = []
@@ -148,12 +196,7 @@ class OpenAIChatWire(Wire):
             "choices": [
                 {
                     "index": 0,
-                    "message": {
-                        "role": "assistant",
-                        "content": plan.text,
-                        "refusal": None,
-                        "annotations": [],
-                    },
+                    "message": self._message(plan),
                     "logprobs": None,
                     "finish_reason": plan.finish,
                 }
@@ -162,6 +205,21 @@ class OpenAIChatWire(Wire):
             "service_tier": "default",
             "system_fingerprint": "fp_fake",
         }
+
+    @staticmethod
+    def _message(plan: Plan) -> dict[str, Any]:
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": plan.text if plan.pieces or not plan.calls else None,
+            "refusal": None,
+            "annotations": [],
+        }
+        if plan.calls:
+            message["tool_calls"] = [
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                for c in plan.calls
+            ]
+        return message
 
 
 def _input_items(raw: Any) -> list[tuple[str, str]]:

@@ -29,6 +29,20 @@ Contract (tests rely on it):
 * Fault kinds: ``429 401 400 500 503`` (HTTP error with the provider's error body), ``drop:N`` (N content
   chunks, then the connection is cut mid-body), ``stall:N`` (N chunks, then silence until the client
   leaves), ``hang`` (no response headers until the client leaves).
+* Tool calls (the OpenAI chat wire; :func:`plan_tool_calls`): a request that offers ``tools``, whose
+  ``tool_choice`` is not ``"none"`` and whose last message is the user's, is answered with calls
+  instead of the echo. Which: the ``tools=a,b`` directive's names in order (a name the request does
+  not offer is a 400), else the function ``tool_choice`` names, else the first tool;
+  ``parallel_tool_calls: false`` keeps only the first. ``text_first=1`` sends the echo reply before
+  the calls. Each call's arguments (:func:`tool_arguments`) are a compact JSON object with one value
+  per property of its ``parameters``: a string gets the stripped user text, an integer or number
+  ``1``, a boolean ``true``, an array ``[]``, an object ``{}``, any other type ``null``. Its id is
+  ``call_<i>_<crc32 of the raw user text, 8 hex>``; its arguments stream in three fragments
+  (:func:`argument_fragments`, the string's thirds, so one may end mid-token or mid-escape). The
+  usage's output tokens count one per content chunk: text pieces plus each call's header and
+  fragments.
+* A request whose last message is a tool result (role ``tool``) is answered with text,
+  :func:`expected_tool_reply` of the trailing tool messages' contents, split like the echo.
 """
 
 from __future__ import annotations
@@ -38,7 +52,9 @@ import json
 import random
 import re
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 DEFAULT_CHUNKS = 5
 DEFAULT_RETRY_AFTER = 1.0
@@ -94,6 +110,8 @@ class Directives:
     json_invalid: bool = False
     cached: int | None = None
     reasoning: int | None = None
+    tools: tuple[str, ...] | None = None
+    text_first: bool = False
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -125,6 +143,10 @@ def parse_directives(text: str) -> Directives:
                 d.cached = _count(key, value)
             elif key == "reasoning":
                 d.reasoning = _count(key, value)
+            elif key == "tools":
+                d.tools = tuple(name for name in value.split(",") if name)
+            elif key == "text_first":
+                d.text_first = value.lower() not in ("", "0", "false", "no")
             else:
                 d.extra[key] = value
     return d
@@ -192,3 +214,81 @@ def expected_reply(
 def count_words(*texts: str) -> int:
     """Whitespace-separated word count over ``texts`` (the fake's token counter)."""
     return sum(len(t.split()) for t in texts)
+
+
+TOOL_REPLY_PREFIX = "Tool results: "
+_SAMPLES: dict[str, Any] = {"integer": 1, "number": 1, "boolean": True, "array": [], "object": {}}
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedCall:
+    """A tool call the fake is about to make: ``arguments`` is the whole JSON text."""
+
+    index: int
+    id: str
+    name: str
+    arguments: str
+
+    @property
+    def fragments(self) -> list[str]:
+        return argument_fragments(self.arguments)
+
+
+def expected_tool_reply(outputs: Sequence[str], chunks: int = DEFAULT_CHUNKS) -> str:
+    """Exactly what a client reassembles for a request ending in tool messages with these contents:
+    ``"Tool results: " + " | ".join(outputs)``, padded with filler words like the echo only when
+    shorter than ``chunks`` characters."""
+    return _pad_with_filler(TOOL_REPLY_PREFIX + " | ".join(outputs), chunks)
+
+
+def tool_arguments(parameters: Any, user_text: str) -> str:
+    """The compact JSON arguments the fake calls a tool with (see the module docstring)."""
+    properties = parameters.get("properties") if isinstance(parameters, dict) else None
+    text = strip_directives(user_text)
+    values = {}
+    for name, schema in (properties if isinstance(properties, dict) else {}).items():
+        kind = schema.get("type") if isinstance(schema, dict) else None
+        values[name] = text if kind == "string" else _SAMPLES.get(kind) if isinstance(kind, str) else None
+    return json.dumps(values, separators=(",", ":"))
+
+
+def argument_fragments(arguments: str) -> list[str]:
+    """``arguments`` in three pieces cut at its thirds (cut anywhere: mid-token, mid-escape)."""
+    n = len(arguments)
+    return [arguments[: n // 3], arguments[n // 3 : 2 * n // 3], arguments[2 * n // 3 :]]
+
+
+def call_id(index: int, user_text: str) -> str:
+    """``call_<index>_<8 hex>``: the same for the same raw user text, distinct per call."""
+    return f"call_{index}_{zlib.crc32(user_text.encode('utf-8', 'surrogatepass')):08x}"
+
+
+def plan_tool_calls(
+    tools: Sequence[Any], tool_choice: Any, parallel: Any, user_text: str, d: Directives
+) -> list[PlannedCall]:
+    """The calls for a request offering ``tools`` whose last message is the user's (module docstring);
+    raises ``ValueError`` for a ``tools=`` directive naming a tool the request does not offer."""
+    functions = {}
+    for tool in tools:
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if isinstance(function, dict) and isinstance(function.get("name"), str):
+            functions.setdefault(function["name"], function)
+    if not functions or tool_choice == "none":
+        return []
+    if d.tools:
+        unknown = [name for name in d.tools if name not in functions]
+        if unknown:
+            raise ValueError(f"tools={','.join(d.tools)} names {', '.join(unknown)}, not offered in tools")
+        names = list(d.tools)
+    else:
+        chosen = tool_choice.get("function") if isinstance(tool_choice, dict) else None
+        named = chosen.get("name") if isinstance(chosen, dict) else None
+        names = [named if named in functions else next(iter(functions))]
+    if parallel is False:
+        names = names[:1]
+    return [
+        PlannedCall(
+            i, call_id(i, user_text), name, tool_arguments(functions[name].get("parameters"), user_text)
+        )
+        for i, name in enumerate(names)
+    ]
