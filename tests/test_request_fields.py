@@ -29,18 +29,41 @@ def refused(call) -> dict:
     return info.value.body  # the SDK's body: the inner error object
 
 
-def test_chat_completions_refuses_tools_naming_them(sdk, openai_upstream):
+def test_chat_completions_refuses_the_legacy_functions_and_web_search_naming_them(sdk, openai_upstream):
+    """Tools are honoured (tests/test_openai_tools.py); the legacy ``functions``/``function_call``
+    and OpenAI's built-in web search are not, and are refused by name."""
+    user = [{"role": "user", "content": "weather?"}]
     body = refused(
         lambda: sdk.chat.completions.create(
-            model="gpt-test", messages=[{"role": "user", "content": "weather?"}], tools=[WEATHER]
+            model="gpt-test", messages=user, extra_body={"functions": [WEATHER["function"]]}
         )
     )
     assert (body["code"], body["param"], body["type"]) == (
         "tools_not_supported",
-        "tools",
+        "functions",
         "invalid_request_error",
     )
-    assert "tools" in body["message"]
+    assert "tools and tool_choice" in body["message"]
+    body = refused(
+        lambda: sdk.chat.completions.create(
+            model="gpt-test",
+            messages=user,
+            tools=[WEATHER],
+            extra_body={"function_call": {"name": "weather"}},
+        )
+    )
+    assert (body["code"], body["param"]) == ("tools_not_supported", "function_call")
+    body = refused(
+        lambda: sdk.chat.completions.create(model="gpt-test", messages=user, web_search_options={})
+    )
+    assert (body["code"], body["param"]) == ("tools_not_supported", "web_search_options")
+    allowed = {"type": "allowed_tools", "allowed_tools": {"mode": "auto", "tools": [WEATHER]}}
+    body = refused(
+        lambda: sdk.chat.completions.create(
+            model="gpt-test", messages=user, tools=[WEATHER], tool_choice=allowed
+        )
+    )
+    assert (body["code"], body["param"]) == ("tools_not_supported", "tool_choice")
     assert openai_upstream.requests == []
 
 
@@ -55,20 +78,22 @@ def test_chat_completions_refuses_an_image_part(sdk):
     assert (body["code"], body["param"]) == ("attachments_not_supported", "messages[0].content[1]")
 
 
-def test_chat_completions_refuses_a_tool_result_in_the_history(sdk):
+def test_chat_completions_refuses_the_legacy_function_role_in_the_history(sdk):
+    """``tool_calls`` and ``role: "tool"`` are read (tests/test_openai_tools.py); the legacy
+    ``function_call`` and ``role: "function"`` messages are refused naming the message."""
     messages = [
         {"role": "user", "content": "weather?"},
-        {
-            "role": "assistant",
-            "tool_calls": [
-                {"id": "c1", "type": "function", "function": WEATHER["function"] | {"arguments": "{}"}}
-            ],
-        },
-        {"role": "tool", "tool_call_id": "c1", "content": "sunny"},
+        {"role": "assistant", "content": None, "function_call": {"name": "weather", "arguments": "{}"}},
+        {"role": "function", "name": "weather", "content": "sunny"},
         {"role": "user", "content": "so?"},
     ]
     body = refused(lambda: sdk.chat.completions.create(model="gpt-test", messages=messages))
-    assert (body["code"], body["param"]) == ("tools_not_supported", "messages[1].tool_calls")
+    assert (body["code"], body["param"]) == ("tools_not_supported", "messages[1].function_call")
+    body = refused(
+        lambda: sdk.chat.completions.create(model="gpt-test", messages=[messages[0], *messages[2:]])
+    )
+    assert (body["code"], body["param"]) == ("tools_not_supported", "messages[1].role")
+    assert "tool message" in body["message"]
 
 
 @pytest.mark.parametrize(
@@ -140,7 +165,7 @@ def http(asgi_server, openai_upstream):
 @pytest.mark.parametrize(
     ("extra", "code"),
     [
-        ({"tools": [WEATHER]}, "tools_not_supported"),
+        ({"tools": [{"type": "web_search"}]}, "tools_not_supported"),  # function tools only
         ({"files": ["f"]}, "attachments_not_supported"),
         ({"stop": "x"}, "unsupported_parameter"),
     ],

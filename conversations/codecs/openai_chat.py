@@ -6,8 +6,14 @@ provider again. ``model`` may be ``provider:model`` (``gemini:gemini-2.5-flash``
 default provider, or an alias. The client's ``messages`` are the context. Streamed, the reply is
 ``chat.completion.chunk`` frames ending with ``[DONE]``; otherwise one ``chat.completion``.
 Errors are OpenAI's shape (``type``, ``param``) inside ours. A field this server cannot honour
-(``tools``, an image part, ``n: 2``…) is refused with 422 naming it, never ignored
+(the legacy ``functions``, an image part, ``n: 2``…) is refused with 422 naming it, never ignored
 (:mod:`conversations.codecs.request_fields`).
+
+Client tools work as on OpenAI: ``tools``, ``tool_choice`` and ``parallel_tool_calls`` are offered
+to the model, an answer may end with ``tool_calls`` (``finish_reason: "tool_calls"``), and the
+client runs them and sends the whole transcript again ending with one ``tool`` message per call.
+Those trailing results are the turn's new message (a ``tool`` message in the session, answering
+the stored calls when ``X-Session-Id``/``user`` names one); the transcript is the context.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from conversations.codecs.base import Inbound, JsonReply, Reply, Started, Stream
 from conversations.codecs.messages import read_messages
 from conversations.codecs.openai_metadata import read_metadata
 from conversations.codecs.request_fields import CHAT_COMPLETIONS
+from conversations.codecs.tools import read_tool_choice, read_tools
 from conversations.edge.bodies import Field
 from conversations.edge.http_errors import HttpError
 from conversations.errors import TurnRejected
@@ -42,13 +49,27 @@ class OpenAIChatCodec:
         field = Field(body)
         CHAT_COMPLETIONS.check(body)
         read_metadata(field)  # not stored here, but held to OpenAI's limits as OpenAI holds it
-        parsed = read_messages(body.get("messages"))
+        parsed = read_messages(body.get("messages"), tools=True)
         if parsed.problems:
             problem = parsed.problems[0]
             where = "messages" if problem.code == "invalid_input" else problem.field
             raise HttpError(422, problem.code, problem.sentence(), field=where)
-        if parsed.last is None or parsed.last.role != "user":
-            raise HttpError(422, "invalid_input", "the last message must have role user.", field="messages")
+        last = parsed.last
+        if last is None or last.role not in ("user", "tool"):
+            raise HttpError(
+                422,
+                "invalid_input",
+                "the last message must have role user, or be the tool results of the calls before it.",
+                field="messages",
+            )
+        tools = read_tools(body.get("tools"), "nested")
+        tool_choice = read_tool_choice(body.get("tool_choice"), "nested")
+        parallel_tool_calls = (  # absent: the model's default (parallel), not false
+            field.bool("parallel_tool_calls") if body.get("parallel_tool_calls") is not None else None
+        )
+        if not tools:  # nothing offered: these ask for nothing (required or a named tool is refused)
+            parallel_tool_calls = None
+            tool_choice = None if tool_choice in ("none", "auto") else tool_choice
         provider, model = split_model(field.str("model"))
         field.bool("stream"), field.object("stream_options")  # checked now: the reply reads them
         response_format = field.object("response_format") or {}
@@ -64,7 +85,7 @@ class OpenAIChatCodec:
         session_key = headers.get("X-Session-Id") or field.str("user") or f"openai-{uuid.uuid4().hex}"
         return TurnRequest(
             session_key=session_key[:128],
-            content=parsed.last.content,
+            content=last.content,
             owner_id=inbound.caller.owner_id,
             client_message_id=headers.get("Idempotency-Key"),
             provider=provider,
@@ -74,7 +95,11 @@ class OpenAIChatCodec:
             max_tokens=field.int("max_completion_tokens") or field.int("max_tokens"),
             json_output=response_format.get("type") in ("json_object", "json_schema"),
             json_schema=schema if isinstance(schema, dict) else None,
-            context=parsed.messages,
+            context=parsed.messages,  # ending with the new message: the user's, or the tool results
+            tools=tools,
+            tool_choice=tool_choice,
+            parallel_tool_calls=parallel_tool_calls,
+            tool_results=last.tool_results,
             rate_limit_key=inbound.caller.rate_limit_key,
             api_key_id=inbound.caller.api_key_id,
         )

@@ -1,6 +1,10 @@
 """OpenAI ``chat.completion.chunk`` / ``chat.completion`` encoding for /v1/chat/completions.
 
-The official ``openai`` SDK pointed at this server parses these unchanged.
+The official ``openai`` SDK pointed at this server parses these unchanged. A tool call streams as
+OpenAI streams one (``/work/shared/PROVIDER_WIRE.md``, "OpenAI Chat Completions"): a header delta
+with the call's ``index``, ``id``, ``type`` and ``function.name`` (``arguments: ""``), then
+``arguments`` fragments under the same ``index``, and ``finish_reason: "tool_calls"``; clients
+(the SDK's stream helpers, LangChain, the AI SDK) accumulate the calls by ``index``.
 """
 
 from __future__ import annotations
@@ -9,7 +13,16 @@ from typing import Any
 
 import orjson
 
-from conversations.events import Completed, Delta, Failed, Started, TurnEvent, UsageReported
+from conversations.events import (
+    Completed,
+    Delta,
+    Failed,
+    Started,
+    ToolCallDelta,
+    ToolCallStarted,
+    TurnEvent,
+    UsageReported,
+)
 from conversations.wire.sse import sse_frame
 
 DONE = sse_frame(b"[DONE]")
@@ -41,6 +54,7 @@ class ChatChunkEncoder:
         self.completion_id, self.model, self.created = completion_id, model, created
         self.include_usage = include_usage
         self._usage: dict[str, int] | None = None
+        self._role_sent = False  # the role is said once, on the first delta
 
     def _chunk(self, choices: list[dict[str, Any]], usage: Any = None) -> bytes:
         body: dict[str, Any] = {
@@ -60,9 +74,23 @@ class ChatChunkEncoder:
 
     def encode(self, event: TurnEvent) -> bytes:
         if isinstance(event, Started):
+            self._role_sent = True
             return self._chunk(self._choice({"role": "assistant", "content": ""}))
         if isinstance(event, Delta):
             return self._chunk(self._choice({"content": event.text}))
+        if isinstance(event, ToolCallStarted):
+            header = {
+                "index": event.index,
+                "id": event.call_id,
+                "type": "function",
+                "function": {"name": event.name, "arguments": ""},
+            }
+            delta: dict[str, Any] = {} if self._role_sent else {"role": "assistant"}
+            self._role_sent = True
+            return self._chunk(self._choice({**delta, "content": None, "tool_calls": [header]}))
+        if isinstance(event, ToolCallDelta):
+            fragment = {"index": event.index, "function": {"arguments": event.arguments}}
+            return self._chunk(self._choice({"tool_calls": [fragment]}))
         if isinstance(event, UsageReported):
             self._usage = _usage(event)
             return b""
@@ -81,6 +109,18 @@ def chat_completion(
 ) -> dict[str, Any]:
     """A non-streamed ``chat.completion`` from :func:`summarize_turn`'s result."""
     usage = summary.get("usage") or {}
+    calls = summary.get("tool_calls") or []
+    message: dict[str, Any] = {"role": "assistant", "content": summary["content"], "refusal": None}
+    if calls:
+        message["content"] = summary["content"] or None  # as OpenAI: null when it only called tools
+        message["tool_calls"] = [
+            {
+                "id": call["id"],
+                "type": "function",
+                "function": {"name": call["name"], "arguments": call["arguments"]},
+            }
+            for call in calls
+        ]
     return {
         "id": completion_id,
         "object": "chat.completion",
@@ -90,7 +130,7 @@ def chat_completion(
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": summary["content"], "refusal": None},
+                "message": message,
                 "logprobs": None,
                 "finish_reason": _finish(summary.get("finish_reason") or "stop"),
             }

@@ -1,16 +1,31 @@
-"""The whole turn as one JSON object (``Accept: application/json``), reduced from its events."""
+"""The whole turn as one JSON object (``Accept: application/json``), reduced from its events.
+
+An answer that called tools gets ``tool_calls``: ``[{"id", "name", "arguments", "input"}]`` in the
+order the model made them (``arguments`` the JSON text, ``input`` its parsed value or None), from
+the ``tool_call_done`` events; the key is absent when it called none.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
 
-from conversations.events import ArtifactReady, Completed, Delta, Failed, Started, TurnEvent, UsageReported
+from conversations.events import (
+    ArtifactReady,
+    Completed,
+    Delta,
+    Failed,
+    Started,
+    ToolCallDone,
+    TurnEvent,
+    UsageReported,
+)
 
 
 def summarize_turn(events: Iterable[TurnEvent]) -> dict[str, Any]:
     summary: dict[str, Any] = {"artifacts": [], "usage": None, "error": None}
     parts: list[str] = []
+    calls: dict[int, dict[str, Any]] = {}
     for event in events:
         if isinstance(event, Started):
             summary.update(
@@ -31,6 +46,13 @@ def summarize_turn(events: Iterable[TurnEvent]) -> dict[str, Any]:
                     if k in ("position", "language", "filename", "content")
                 }
             )
+        elif isinstance(event, ToolCallDone):
+            calls[event.index] = {
+                "id": event.call_id,
+                "name": event.name,
+                "arguments": event.arguments,
+                "input": event.input,
+            }
         elif isinstance(event, UsageReported):
             summary["usage"] = {
                 "input_tokens": event.input_tokens,
@@ -53,4 +75,6 @@ def summarize_turn(events: Iterable[TurnEvent]) -> dict[str, Any]:
                 "retry_after": event.retry_after,
             }
     summary.setdefault("content", "".join(parts))
+    if calls:
+        summary["tool_calls"] = [calls[index] for index in sorted(calls)]
     return summary
