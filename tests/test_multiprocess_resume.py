@@ -111,3 +111,45 @@ def test_an_idle_socket_stays_open_longer_than_the_channel_layer_poll(servers):
         time.sleep(7)  # channels-redis blocks 5 s per poll on Redis
         ws.send(json.dumps({"type": "ping"}))
         assert json.loads(ws.recv(timeout=5)) == {"type": "pong"}
+
+
+def test_sse_cut_mid_arguments_resumes_the_tool_call_on_the_other_process(servers, upstream):
+    """Issue 30: the tool-call events are turn events like the others: a client cut off between two
+    argument fragments resumes on the other process and gets the rest of the call, once each."""
+    from tests.fake_upstream import expected_tool_arguments
+
+    a, b = servers
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}}
+    text = "Rome? [[tools=weather delay=0.15]]"
+    body = {"content": text, "tools": [{"name": "weather", "parameters": schema}]}
+    parser, seen = SSEParser(), []
+    with httpx.Client(timeout=20) as client:
+        with client.stream(
+            "POST", f"{a}/api/sessions/mp-tool/messages", json=body, headers={"Accept": "text/event-stream"}
+        ) as response:
+            assert response.status_code == 200, response.read()
+            for chunk in response.iter_text():
+                seen.extend(parser.feed(chunk))
+                if any(f.event == "tool_call_delta" for f in seen):
+                    break  # cut between the first fragment and the second
+        message_id, last_id = seen[0].json()["message_id"], seen[-1].id
+        resumed_parser, rest = SSEParser(), []
+        with client.stream(
+            "GET",
+            f"{b}/api/sessions/mp-tool/messages/{message_id}/stream",
+            headers={"Last-Event-ID": last_id},
+        ) as response:
+            assert response.status_code == 200
+            for chunk in response.iter_text():
+                rest.extend(resumed_parser.feed(chunk))
+    frames = [f.json() for f in seen + rest]
+    assert [f["seq"] for f in frames] == list(range(1, len(frames) + 1))
+    kinds = [f["type"] for f in frames]
+    assert (
+        kinds[0] == "started" and kinds.count("tool_call_start") == 1 and kinds.count("tool_call_done") == 1
+    )
+    assert kinds[-2:] == ["usage", "completed"] and frames[-1]["finish_reason"] == "tool_calls"
+    fragments = "".join(f["arguments"] for f in frames if f["type"] == "tool_call_delta")
+    done = next(f for f in frames if f["type"] == "tool_call_done")
+    assert fragments == done["arguments"] == expected_tool_arguments(schema, "Rome?")
+    assert done["input"] == {"city": "Rome?"} and done["name"] == "weather"
