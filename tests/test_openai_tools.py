@@ -36,6 +36,7 @@ from conversations.wire.openai_chat import ChatChunkEncoder, chat_completion
 from conversations.wire.summary import summarize_turn
 from providers.base import ChatMessage, ToolCall, ToolResult, ToolSpec
 from tests.fake_upstream import expected_reply, expected_tool_arguments, expected_tool_reply
+from tests.js_clients import run_js
 
 SCHEMA = {
     "type": "object",
@@ -699,3 +700,27 @@ def test_plain_http_sees_openais_json(asgi_server, openai_upstream):
     message = response.json()["choices"][0]["message"]
     assert set(message) == {"role", "content", "refusal", "tool_calls"}
     assert message["content"] is None and message["tool_calls"][0]["type"] == "function"
+
+
+@live
+def test_the_ai_sdk_runs_the_loop_through_the_endpoint(asgi_server, openai_upstream):
+    """AI SDK Core's ``streamText`` with ``@ai-sdk/openai-compatible``, a tool with ``execute`` and
+    ``stopWhen: stepCountIs(3)``: the SDK runs the tool and sends the result back itself."""
+    out = run_js("ai_sdk_tools.mjs", {"base": asgi_server.url, "prompt": "Paris"})
+    assert "thrown" not in out, out
+    assert out["ran"] == ["Paris"]
+    first, second = out["steps"]
+    assert first["finishReason"] == "tool-calls"
+    (called,) = first["toolCalls"]
+    assert (called["name"], called["input"]) == ("weather", {"city": "Paris"})
+    assert first["toolResults"] == [{"id": called["id"], "output": "sunny in Paris"}]
+    expected = expected_tool_reply(["sunny in Paris"])
+    assert (second["finishReason"], second["text"], second["toolCalls"]) == ("stop", expected, [])
+    assert out["text"] == expected and len(out["deltas"]) > 1  # streamed in pieces
+    sent = openai_upstream.requests[-1].json["messages"]
+    assert [m["role"] for m in sent] == ["user", "assistant", "tool"]
+    assert sent[2]["tool_call_id"] == called["id"]
+    assert [a.finish_reason for a in Message.objects.filter(role="assistant").order_by("created_at")] == [
+        "tool_calls",
+        "stop",
+    ]
