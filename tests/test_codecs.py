@@ -379,7 +379,7 @@ def test_the_ai_sdk_codec_reads_text_and_leaves_the_apps_own_parts():
 @pytest.mark.parametrize(
     ("extra", "code"),
     [
-        ({"tools": [{"name": "f"}]}, "tools_not_supported"),
+        ({"tools": [{"type": "web_search"}]}, "tools_not_supported"),  # only function tools
         ({"attachments": [{"url": "u"}]}, "attachments_not_supported"),
         ({"n": 2}, "unsupported_parameter"),
         ({"stream": True}, "unsupported_parameter"),  # Accept picks the format, not a field

@@ -2,7 +2,10 @@
 answered as SSE, NDJSON or one JSON object, as ``Accept`` asks.
 
 Body: ``content`` (not needed to regenerate), ``client_message_id``, ``provider``, ``model``,
-``system``, ``temperature``, ``max_tokens``, ``json`` / ``json_schema``. Every event is one SSE
+``system``, ``temperature``, ``max_tokens``, ``json`` / ``json_schema``, and client tools:
+``tools`` (the flat shape ``{name, description?, parameters?, strict?}``), ``tool_choice``,
+``parallel_tool_calls``. A ``role: "tool"`` message carries ``parts`` (``tool_result`` parts, one
+per call of the answer it follows) instead of ``content``. Every event is one SSE
 frame (``id:`` seq, ``event:`` type, ``data:`` its JSON) or one NDJSON line; the JSON reply is the
 turn's summary, with the status of its ending (see docs/api.md). Any other field is refused with
 422 naming it (:mod:`conversations.codecs.request_fields`): nothing a client sends is ignored.
@@ -15,13 +18,17 @@ from dataclasses import replace
 from conversations.codecs import base
 from conversations.codecs.base import Inbound, JsonReply, Reply, Started, StreamReply
 from conversations.codecs.request_fields import NATIVE, UNSUPPORTED
+from conversations.codecs.tools import read_tool_choice, read_tool_result, read_tools
 from conversations.edge.bodies import Field
 from conversations.edge.http_errors import HttpError, failed_turn_status, retry_after_headers
 from conversations.errors import TurnRejected
 from conversations.turns.request import TurnRequest
 from conversations.wire import ndjson, sse
 from conversations.wire.summary import summarize_turn
+from providers.base import ToolResult
 from providers.defaults import split_model
+
+ROLES = ("user", "tool")
 
 
 def negotiate(accept: str) -> str:
@@ -46,9 +53,10 @@ def turn_request_from_body(body: dict, session_key: str, owner_id: int | None, *
     field = Field(body)
     json_schema = field.object("json_schema")
     provider, model = split_model(field.str("model"), field.str("provider"))  # GET /v1/models' ids too
+    results = tool_results_from_body(body)
     return TurnRequest(
         session_key=session_key,
-        content=field.str("content", required="regenerate_of" not in branch) or "",
+        content="" if results else field.str("content", required="regenerate_of" not in branch) or "",
         owner_id=owner_id,
         client_message_id=field.str("client_message_id"),
         provider=provider,
@@ -58,8 +66,56 @@ def turn_request_from_body(body: dict, session_key: str, owner_id: int | None, *
         max_tokens=field.int("max_tokens"),
         json_output=field.bool("json") or json_schema is not None,
         json_schema=json_schema,
+        tools=read_tools(body.get("tools"), "flat"),
+        tool_choice=read_tool_choice(body.get("tool_choice"), "flat"),
+        parallel_tool_calls=body.get("parallel_tool_calls"),  # None: the provider's default
+        tool_results=results,
         **branch,
     )
+
+
+def tool_results_from_body(body: dict) -> tuple[ToolResult, ...]:
+    """A ``role: "tool"`` message's results, read from its ``parts``; ``()`` for a user message.
+
+    A tool message is its parts: ``content`` beside them would be dropped, so it is refused; a user
+    message takes text only, so ``parts`` on it is refused (each a 422 naming the field)."""
+    role = "user" if body.get("role") is None else body["role"]  # JSON null is an absent field
+    if role not in ROLES:
+        raise HttpError(
+            422,
+            "invalid_input",
+            f"role must be user (a message, the default) or tool (the results of the answer's tool "
+            f"calls), not {role!r}.",
+            field="role",
+        )
+    parts = body.get("parts")
+    if role == "user":
+        if parts is not None:
+            raise HttpError(
+                422,
+                "invalid_input",
+                'parts are read only from a tool message: send role "tool" with tool_result parts, '
+                "or send a user message as content.",
+                field="parts",
+            )
+        return ()
+    if body.get("content") is not None:
+        raise HttpError(
+            422,
+            "invalid_input",
+            "A tool message carries its results in parts, not content: leave content out and send "
+            '[{"type": "tool_result", "call_id": …, "output": …}] in parts.',
+            field="content",
+        )
+    if not isinstance(parts, list) or not parts:
+        raise HttpError(
+            422,
+            "invalid_input",
+            'A tool message needs parts: one {"type": "tool_result", "call_id": …, "output": …} for '
+            "each call of the answer it follows.",
+            field="parts",
+        )
+    return tuple(read_tool_result(item, f"parts[{n}]", "parts") for n, item in enumerate(parts))
 
 
 def whole_turn_reply(summary: dict) -> JsonReply:

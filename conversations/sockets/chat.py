@@ -1,9 +1,12 @@
 """``ws/chat/{session_key}/``: chat over a WebSocket, decoding frames and encoding turn events.
 
-Client frames: ``message`` (content, client_message_id?, provider?, model?, system?, temperature?,
-max_tokens?, json?), ``stop`` (message_id?), ``resume`` (message_id, after_seq), ``ping``.
-Server frames: ``started``, ``delta``, ``artifact``, ``usage``, ``done``, ``error`` (each with
-``message_id`` and ``seq``), ``pong``, and ``error`` without seq for a bad client frame.
+Client frames: ``message`` (the native API's body: content, client_message_id?, provider?, model?,
+system?, temperature?, max_tokens?, json?, tools?, tool_choice?, parallel_tool_calls?; or
+``role: "tool"`` with ``parts``, the results of the answer's tool calls), ``stop`` (message_id?),
+``resume`` (message_id, after_seq), ``ping``.
+Server frames: ``started``, ``delta``, ``tool_call_start``, ``tool_call_delta``, ``tool_call_done``,
+``artifact``, ``usage``, ``done``, ``error`` (each with ``message_id`` and ``seq``), ``pong``, and
+``error`` without seq for a bad client frame.
 A socket follows a turn from its ``started`` frame, or from a ``resume``; events are never sent
 twice nor out of order (they are filtered by seq).
 """
@@ -172,7 +175,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         if isinstance(turn, LiveTurn):
             launch(turn, grace=settings.WS_DETACH_GRACE_SECONDS, listen=False)
             return
-        async for event in turn.events():  # a replayed turn: to this socket only
+        # a replayed turn (its client_message_id was seen): to this socket only, all of it, even when
+        # this socket saw the turn end (the order would drop a turn it has finished)
+        self.order.follow(turn.message_id, 0)
+        async for event in turn.events():
             await self._send_event(event.to_dict())
 
     async def on_stop(self, frame: dict[str, Any]) -> None:
