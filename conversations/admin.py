@@ -8,6 +8,8 @@ raw ids instead of a select of every row for foreign keys.
 
 from __future__ import annotations
 
+import json
+
 from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db import connection
@@ -161,7 +163,17 @@ class MessageAdmin(ScaleAdmin):
     search_help_text = "Words of the content, or a session key (or its start)."
     list_select_related = ("conversation",)
     raw_id_fields = ("conversation", "parent", "api_key")
-    readonly_fields = ("id", "conversation_link", "parent_link", *USAGE_FIELDS, "created_at", "completed_at")
+    readonly_fields = (
+        "id",
+        "conversation_link",
+        "parent_link",
+        "parts_json",
+        *USAGE_FIELDS,
+        "created_at",
+        "completed_at",
+    )
+    # shown read-only (parts_json): a tool call edited by hand would no longer match its results
+    exclude = ("parts",)
     ordering = ("-created_at",)
     inlines = (ArtifactInline,)
 
@@ -186,6 +198,13 @@ class MessageAdmin(ScaleAdmin):
     @admin.display(description="parent")
     def parent_link(self, obj: Message) -> str:
         return admin_link(obj.parent)
+
+    @admin.display(description="parts")
+    def parts_json(self, obj: Message) -> str:
+        """The stored parts (tool calls, tool results) as indented JSON; none for a text message."""
+        if not obj.parts:
+            return "— (text only: the content is its one part)"
+        return format_html("<pre>{}</pre>", json.dumps(obj.parts, indent=2, ensure_ascii=False))
 
 
 @admin.register(Artifact)

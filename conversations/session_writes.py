@@ -15,7 +15,11 @@ from conversations.counters import sessions_recount
 from conversations.models import Artifact, Conversation, Message
 from conversations.namespaces import require_creatable_key
 
-SESSION_EXPORT_FORMAT = "chat-session/1"
+# The export's format, written by every export; an import reads each of SESSION_EXPORT_FORMATS.
+# 2 (issue 30): a message may carry ``parts`` (its tool calls, a tool message's results; left out
+# when the content is its only part) and the role ``tool``. 1: text messages only.
+SESSION_EXPORT_FORMAT = "chat-session/2"
+SESSION_EXPORT_FORMATS = ("chat-session/1", SESSION_EXPORT_FORMAT)
 
 
 def conversation_create(*, owner_id: int | None, session_key: str, **fields: object) -> Conversation:
@@ -53,6 +57,7 @@ MESSAGE_FIELDS = (
     "parent_id",
     "role",
     "content",
+    "parts",
     "status",
     "provider",
     "model",
@@ -71,6 +76,8 @@ def _message_fields(row: tuple, artifacts: list[dict]) -> dict:
     m = dict(zip(MESSAGE_FIELDS, row, strict=True))
     m["id"] = str(m["id"])
     m["parent_id"] = str(m["parent_id"]) if m["parent_id"] else None
+    if not m["parts"]:  # a text message: its content is its one part
+        del m["parts"]
     m["created_at"] = m["created_at"].isoformat()
     m["completed_at"] = m["completed_at"].isoformat() if m["completed_at"] else None
     m["artifacts"] = artifacts
@@ -174,6 +181,7 @@ def conversation_import(*, owner_id: int | None, data: dict) -> Conversation:
                 parent_id=ids.get(m.get("parent_id") or ""),
                 role=m["role"],
                 content=m["content"],
+                parts=m.get("parts") or [],  # chat-session/1 has none; /2's were checked by the API
                 status=status,
                 provider=m.get("provider", ""),
                 model=m.get("model", ""),

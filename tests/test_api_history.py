@@ -212,7 +212,7 @@ def test_export_then_import_round_trips_messages_branches_and_artifacts(api, use
     make_message(conv, role="assistant", content="a2", parent=q)
     make_artifact(a1, content="x = 1\n")
     exported = api.get("/api/sessions/s1/export").json()
-    assert exported["format"] == "chat-session/1"
+    assert exported["format"] == "chat-session/2"
     imported = api.post("/api/sessions/import", exported, content_type="application/json")
     assert imported.status_code == 201
     new_key = imported.json()["session_key"]
@@ -373,3 +373,233 @@ def test_import_refuses_counts_beyond_what_the_database_stores(api):
     assert response.status_code == 400, response.content
     assert "input_tokens" in response.content.decode()
     assert not Conversation.objects.exists()
+
+
+# --- Parts (issue 30): tool calls and results in the history, the schema, export and import ---------
+
+CALL = {
+    "type": "tool_call",
+    "id": "call_1",
+    "name": "lookup",
+    "arguments": '{"query": "kraken"}',
+    "input": {"query": "kraken"},
+}
+RESULT = {
+    "type": "tool_result",
+    "call_id": "call_1",
+    "name": "lookup",
+    "output": "a sea monster",
+    "is_error": False,
+}
+
+
+def tool_round(conv):
+    """A user message, an answer that called a tool, the tool message, the answer to it."""
+    user_message = make_message(conv, content="what is a kraken?")
+    calling = make_message(
+        conv,
+        role="assistant",
+        content="Let me look.",
+        parts=[{"type": "text", "text": "Let me look."}, CALL],
+        parent=user_message,
+        finish_reason="tool_calls",
+    )
+    tool = make_message(conv, role="tool", content="a sea monster", parts=[RESULT], parent=calling)
+    answer = make_message(conv, role="assistant", content="A sea monster.", parent=tool)
+    return user_message, calling, tool, answer
+
+
+def test_messages_show_their_parts_and_tool_messages_filter_by_role(api, user):
+    conv = make_conversation(owner=user, session_key="parts")
+    tool_round(conv)
+    make_message(conv, role="assistant", content="")  # an empty answer: no part
+    listed = api.get("/api/sessions/parts/messages").json()["results"]
+    assert [(m["role"], m["parts"]) for m in listed] == [
+        ("user", [{"type": "text", "text": "what is a kraken?"}]),
+        ("assistant", [{"type": "text", "text": "Let me look."}, CALL]),
+        ("tool", [RESULT]),
+        ("assistant", [{"type": "text", "text": "A sea monster."}]),
+        ("assistant", []),
+    ]
+    tools = api.get("/api/sessions/parts/messages", {"role": "tool"}).json()["results"]
+    assert [(m["role"], m["content"], m["parts"]) for m in tools] == [("tool", "a sea monster", [RESULT])]
+    one = api.get(f"/api/sessions/parts/messages/{tools[0]['id']}").json()
+    assert one["parts"] == [RESULT]
+
+
+def test_parts_cost_the_message_list_no_query(api, user):
+    conv = make_conversation(owner=user, session_key="s1")
+    api.get("/api/sessions/s1/messages")  # the key's first use records last_used_at once
+    make_message(conv, content="only text")
+
+    def list_queries() -> int:
+        with count_queries() as counter:
+            api.get("/api/sessions/s1/messages", {"page_size": 100})
+        return counter.count
+
+    text_only = list_queries()
+    for _ in range(3):
+        tool_round(conv)
+    assert list_queries() == text_only
+
+
+def test_the_schema_describes_a_message_as_typed_parts(client):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    parts = schema["components"]["schemas"]["Message"]["properties"]["parts"]
+    assert parts["type"] == "array" and parts["readOnly"] is True
+    kinds = {item["properties"]["type"]["enum"][0]: item for item in parts["items"]["oneOf"]}
+    assert set(kinds) == {"text", "tool_call", "tool_result"}
+    assert set(kinds["tool_call"]["required"]) == {"type", "id", "name", "arguments"}
+    assert set(kinds["tool_result"]["required"]) == {"type", "call_id", "output", "is_error"}
+    imported = schema["components"]["schemas"]["ImportMessageRequest"]["properties"]["parts"]
+    assert imported["items"]["oneOf"][1]["properties"]["type"]["enum"] == ["tool_call"]
+    role = schema["components"]["schemas"]["Message"]["properties"]["role"]["allOf"][0]
+    assert "tool" in schema["components"]["schemas"][role["$ref"].rsplit("/", 1)[-1]]["enum"]
+
+
+def test_export_then_import_keeps_parts_and_tool_messages(api, user):
+    conv = make_conversation(owner=user, session_key="loop")
+    tool_round(conv)
+    exported = api.get("/api/sessions/loop/export").json()
+    assert exported["format"] == "chat-session/2"
+    by_role = [(m["role"], m.get("parts")) for m in exported["messages"]]
+    assert by_role == [
+        ("user", None),  # a text message's parts are left out: its content is its one part
+        ("assistant", [{"type": "text", "text": "Let me look."}, CALL]),
+        ("tool", [RESULT]),
+        ("assistant", None),
+    ]
+    imported = api.post("/api/sessions/import", exported, content_type="application/json")
+    assert imported.status_code == 201, imported.content
+    new = Conversation.objects.get(session_key=imported.json()["session_key"])
+    rows = {m.role + str(bool(m.parts)): m for m in new.messages.all()}
+    assert rows["assistantTrue"].parts == [{"type": "text", "text": "Let me look."}, CALL]
+    assert rows["toolTrue"].parts == [RESULT]
+    assert rows["toolTrue"].parent_id == rows["assistantTrue"].pk
+    assert rows["userFalse"].parts == [] and rows["assistantFalse"].parent_id == rows["toolTrue"].pk
+    again = api.get(f"/api/sessions/{new.session_key}/export").json()
+    strip = lambda m: {k: v for k, v in m.items() if k not in ("id", "parent_id")}  # noqa: E731
+    assert [strip(m) for m in again["messages"]] == [strip(m) for m in exported["messages"]]
+
+
+def test_the_previous_export_format_still_imports(api, user):
+    message = {
+        "role": "user",
+        "content": "old times",
+        "status": "complete",
+        "created_at": "2026-01-01T00:00:00Z",
+    }
+    answer = {**message, "id": "2", "parent_id": "1", "role": "assistant", "content": "indeed"}
+    payload = {
+        "format": "chat-session/1",
+        "session": {"session_key": "old"},
+        "messages": [{**message, "id": "1"}, answer],
+    }
+    response = api.post("/api/sessions/import", payload, content_type="application/json")
+    assert response.status_code == 201, response.content
+    rows = Message.objects.filter(conversation__session_key="old").order_by("created_at", "role")
+    assert [(m.role, m.content, m.parts) for m in rows] == [
+        ("assistant", "indeed", []),
+        ("user", "old times", []),
+    ]
+
+
+def bad_import(messages, fmt="chat-session/2"):
+    return {"format": fmt, "session": {"session_key": "bad"}, "messages": messages}
+
+
+def row(id, role, parent=None, **fields):
+    return {
+        "id": id,
+        "parent_id": parent,
+        "role": role,
+        "content": "c",
+        "status": "complete",
+        "created_at": "2026-01-01T00:00:00Z",
+        **fields,
+    }
+
+
+CALLING = row("a", "assistant", parts=[CALL])
+
+
+@pytest.mark.parametrize(
+    ("messages", "fmt", "says"),
+    [
+        (
+            [CALLING, row("t", "tool", "a", parts=[{**RESULT, "type": "tool_output"}])],
+            None,
+            "messages[1] (id t): parts[0]",
+        ),
+        ([CALLING, row("t", "tool", "a", parts=["text"])], None, "messages[1] (id t): parts[0]"),
+        ([CALLING, row("t", "tool", "a", parts={"type": "text"})], None, "must be a list"),
+        ([row("a", "assistant", parts=[{k: v for k, v in CALL.items() if k != "name"}])], None, "lacks name"),
+        ([row("a", "assistant", parts=[{**CALL, "colour": "red"}])], None, "unknown keys: colour"),
+        (
+            [row("a", "assistant", parts=[{**CALL, "arguments": {"query": 1}}])],
+            None,
+            "arguments must be a str",
+        ),
+        (
+            [CALLING, row("t", "tool", "a", parts=[{**RESULT, "is_error": "no"}])],
+            None,
+            "is_error must be a bool",
+        ),
+        ([row("u", "user", parts=[CALL])], None, "messages[0] (id u): parts[0] is a tool_call part"),
+        (
+            [CALLING, row("b", "assistant", "a", parts=[RESULT])],
+            None,
+            "messages[1] (id b): parts[0] is a tool_result",
+        ),
+        (
+            [CALLING, row("t", "tool", "a")],
+            None,
+            "messages[1] (id t): a tool message is its tool_result parts",
+        ),
+        (
+            [CALLING, row("t", "tool", "a", parts=[{**RESULT, "call_id": "call_9"}])],
+            None,
+            "call_9 answer no call",
+        ),
+        ([row("t", "tool", parts=[RESULT])], None, "messages[0] (id t): the results of call_1"),
+        ([CALLING], "chat-session/1", "messages[0] (id a): parts and tool messages came with chat-session/2"),
+    ],
+    ids=[
+        "unknown-type",
+        "not-an-object",
+        "parts-not-a-list",
+        "call-without-name",
+        "unknown-key",
+        "arguments-not-text",
+        "is-error-not-a-bool",
+        "call-in-a-user-message",
+        "result-in-an-assistant-message",
+        "tool-message-without-results",
+        "result-for-a-call-not-made",
+        "tool-message-without-its-call",
+        "parts-in-the-old-format",
+    ],
+)
+def test_import_refuses_bad_parts_naming_the_message(api, messages, fmt, says):
+    response = api.post(
+        "/api/sessions/import", bad_import(messages, fmt or "chat-session/2"), content_type="application/json"
+    )
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert error["code"] == "invalid_input"
+    assert says in error["message"], error["message"]
+    assert not Conversation.objects.filter(session_key="bad").exists()
+
+
+def test_the_streamed_export_and_so_the_retention_archive_carry_parts(user):
+    """A large session's export, and prune_sessions' archive, are written by the streamed export."""
+    from conversations.session_writes import conversation_export, conversation_export_stream
+
+    conv = make_conversation(owner=user, session_key="archived")
+    tool_round(conv)
+    streamed = json.loads(b"".join(conversation_export_stream(conv)))
+    assert streamed == json.loads(json.dumps(conversation_export(conv), default=str))
+    assert [m.get("parts") for m in streamed["messages"]][1:3] == [
+        [{"type": "text", "text": "Let me look."}, CALL],
+        [RESULT],
+    ]

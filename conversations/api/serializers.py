@@ -10,7 +10,9 @@ from rest_framework import serializers
 
 from conversations.api.schema import JSON_OBJECT_NO_NUL
 from conversations.models import Artifact, Conversation, Message
-from conversations.session_writes import SESSION_EXPORT_FORMAT
+from conversations.session_writes import SESSION_EXPORT_FORMAT, SESSION_EXPORT_FORMATS
+from conversations.turns.parts import shown_parts, tool_call_part, tool_result_part
+from providers.base import ToolCall, ToolResult
 from providers.defaults import PROVIDERS, split_model
 from providers.registry import UnknownModel, UnknownProvider, get_registry
 
@@ -151,9 +153,60 @@ class ArtifactSerializer(serializers.ModelSerializer):
         fields = ("id", "message_id", "position", "language", "filename", "content", "created_at")
 
 
+_STRING = {"type": "string"}
+# One typed part of a message (conversations/turns/parts.py), as the history API shows it.
+MESSAGE_PART_SCHEMA = {
+    "oneOf": [
+        {
+            "type": "object",
+            "description": "Text.",
+            "required": ["type", "text"],
+            "properties": {"type": {"type": "string", "enum": ["text"]}, "text": _STRING},
+        },
+        {
+            "type": "object",
+            "description": (
+                "A tool call the answer made: arguments is the JSON text as the model produced it, input "
+                "its parsed value (absent when it does not parse); incomplete when the answer ended "
+                "mid-arguments (never a call to run); metadata is the provider's, opaque."
+            ),
+            "required": ["type", "id", "name", "arguments"],
+            "properties": {
+                "type": {"type": "string", "enum": ["tool_call"]},
+                "id": _STRING,
+                "name": _STRING,
+                "arguments": _STRING,
+                "input": {"description": "Any JSON value."},
+                "incomplete": {"type": "boolean"},
+                "metadata": {"type": "object"},
+            },
+        },
+        {
+            "type": "object",
+            "description": "The result of one call, in a tool message.",
+            "required": ["type", "call_id", "output", "is_error"],
+            "properties": {
+                "type": {"type": "string", "enum": ["tool_result"]},
+                "call_id": _STRING,
+                "name": _STRING,
+                "output": _STRING,
+                "is_error": {"type": "boolean"},
+            },
+        },
+    ],
+    "discriminator": {"propertyName": "type"},
+}
+
+
 class MessageSerializer(serializers.ModelSerializer):
     parent_id = serializers.UUIDField(read_only=True, allow_null=True)
     artifacts = ArtifactSummarySerializer(many=True, read_only=True)
+    parts = serializers.SerializerMethodField(
+        help_text=(
+            "The message as typed parts, in order: its text, an answer's tool calls, a tool message's "
+            "results. A message that is only text shows one text part (none when it is empty)."
+        )
+    )
 
     class Meta:
         model = Message
@@ -161,6 +214,7 @@ class MessageSerializer(serializers.ModelSerializer):
             "id",
             "role",
             "content",
+            "parts",
             "status",
             "provider",
             "model",
@@ -182,12 +236,82 @@ class MessageSerializer(serializers.ModelSerializer):
         )
         read_only_fields = fields
 
+    @extend_schema_field({"type": "array", "items": MESSAGE_PART_SCHEMA})
+    def get_parts(self, obj: Message) -> list[dict]:
+        """Read from the row (``Message.parts``): no query of its own."""
+        return shown_parts(obj.content, obj.parts)
+
 
 class ImportArtifactSerializer(serializers.Serializer):
     position = serializers.IntegerField(min_value=0, max_value=MAX_STORED_INT)
     language = serializers.CharField(allow_blank=True, max_length=40)
     filename = serializers.CharField(allow_blank=True, max_length=255)
     content = serializers.CharField(allow_blank=True, trim_whitespace=False)
+
+
+@extend_schema_field({"type": "array", "items": MESSAGE_PART_SCHEMA})
+class ImportPartsField(serializers.JSONField):
+    """A message's parts (chat-session/2), checked with the message's index by
+    :func:`imported_parts` (the session's serializer knows the index; a field does not)."""
+
+
+PART_KEYS = {  # each kind of part: its required keys, then the optional ones (conversations/turns/parts.py)
+    "text": ({"type", "text"}, set()),
+    "tool_call": ({"type", "id", "name", "arguments"}, {"input", "metadata", "incomplete"}),
+    "tool_result": ({"type", "call_id", "output"}, {"name", "is_error"}),
+}
+PART_ROLES = {"tool_call": Message.Role.ASSISTANT, "tool_result": Message.Role.TOOL}
+TYPES = {"text": str, "id": str, "name": str, "arguments": str, "call_id": str, "output": str}
+
+
+def imported_parts(role: str, parts: object) -> list[dict]:
+    """An imported message's parts, in the stored shape, or a ValidationError saying which part is
+    wrong and how: each a JSON object of a known type with its keys; tool_call parts only in
+    assistant messages, tool_result parts only (and at least one) in tool messages."""
+    if parts is None:
+        parts = []
+    if not isinstance(parts, list):
+        raise serializers.ValidationError("parts must be a list of parts.")
+    for n, part in enumerate(parts):
+        where = f"parts[{n}]"
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind not in PART_KEYS:
+            raise serializers.ValidationError(
+                f"{where} must be a JSON object whose type is one of {', '.join(PART_KEYS)}."
+            )
+        required, optional = PART_KEYS[kind]
+        if missing := sorted(required - part.keys()):
+            raise serializers.ValidationError(f"{where} ({kind}) lacks {', '.join(missing)}.")
+        if unknown := sorted(part.keys() - required - optional):
+            raise serializers.ValidationError(f"{where} ({kind}) has unknown keys: {', '.join(unknown)}.")
+        for key, value in part.items():
+            wanted = TYPES.get(key, bool if key in ("incomplete", "is_error") else None)
+            if wanted is not None and not isinstance(value, wanted):
+                raise serializers.ValidationError(f"{where}.{key} must be a {wanted.__name__}.")
+            if key == "metadata" and not isinstance(value, dict):
+                raise serializers.ValidationError(f"{where}.metadata must be a JSON object.")
+        if kind in PART_ROLES and role != PART_ROLES[kind]:
+            raise serializers.ValidationError(
+                f"{where} is a {kind} part: only a {PART_ROLES[kind]} message carries one, not a {role} message."
+            )
+    results_only = bool(parts) and all(part["type"] == "tool_result" for part in parts)
+    if role == Message.Role.TOOL and not results_only:
+        raise serializers.ValidationError(
+            "a tool message is its tool_result parts: send at least one, and no other kind."
+        )
+    return [_stored_part(part) for part in parts]
+
+
+def _stored_part(part: dict) -> dict:
+    """The part as a turn stores it (``input`` derived from ``arguments``, not taken as sent)."""
+    if part["type"] == "tool_call":
+        call = ToolCall(part["id"], part["name"], part["arguments"], part.get("metadata") or {})
+        return tool_call_part(call, incomplete=bool(part.get("incomplete")))
+    if part["type"] == "tool_result":
+        return tool_result_part(
+            ToolResult(part["call_id"], part["output"], part.get("is_error", False), part.get("name", ""))
+        )
+    return dict(part)
 
 
 class ImportMessageSerializer(serializers.Serializer):
@@ -211,6 +335,9 @@ class ImportMessageSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     completed_at = serializers.DateTimeField(allow_null=True, required=False)
     artifacts = ImportArtifactSerializer(many=True, required=False)
+    parts = ImportPartsField(
+        required=False, help_text="chat-session/2: the message's typed parts; absent when only text."
+    )
 
 
 class ImportSessionSerializer(serializers.Serializer):
@@ -226,7 +353,10 @@ class ImportSessionSerializer(serializers.Serializer):
 
 
 class SessionImportSerializer(serializers.Serializer):
-    format = serializers.ChoiceField([SESSION_EXPORT_FORMAT])
+    format = serializers.ChoiceField(
+        list(SESSION_EXPORT_FORMATS),
+        help_text=f"{SESSION_EXPORT_FORMAT} (what export writes); chat-session/1 (no parts) still imports.",
+    )
     session = ImportSessionSerializer()
     messages = ImportMessageSerializer(many=True, max_length=10_000)
 
@@ -241,3 +371,36 @@ class SessionImportSerializer(serializers.Serializer):
                     f"parent_id {m['parent_id']} of message {m['id']} is not in the export."
                 )
         return messages
+
+    def validate(self, attrs: dict) -> dict:
+        """Each message's parts (chat-session/2 only), named by the message's index; a tool
+        message's results must answer calls its parent made."""
+        old_format = attrs["format"] != SESSION_EXPORT_FORMAT
+        calls: dict[str, set[str]] = {}
+        for n, m in enumerate(attrs["messages"]):
+            where = f"messages[{n}] (id {m['id']})"
+            if old_format and ("parts" in m or m["role"] == Message.Role.TOOL):
+                raise serializers.ValidationError(
+                    {
+                        "messages": f"{where}: parts and tool messages came with {SESSION_EXPORT_FORMAT}: "
+                        f"send that format (chat-session/1 holds text messages only)."
+                    }
+                )
+            try:
+                m["parts"] = imported_parts(m["role"], m.get("parts"))
+            except serializers.ValidationError as exc:
+                raise serializers.ValidationError({"messages": f"{where}: {exc.detail[0]}"}) from None
+            calls[m["id"]] = {p["id"] for p in m["parts"] if p["type"] == "tool_call"}
+        for n, m in enumerate(attrs["messages"]):
+            made = calls.get(m.get("parent_id") or "", set())
+            stray = [
+                p["call_id"] for p in m["parts"] if p["type"] == "tool_result" and p["call_id"] not in made
+            ]
+            if stray:
+                raise serializers.ValidationError(
+                    {
+                        "messages": f"messages[{n}] (id {m['id']}): the results of {', '.join(stray)} answer "
+                        "no call of its parent message: a tool message follows the answer whose calls it answers."
+                    }
+                )
+        return attrs
