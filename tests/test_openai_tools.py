@@ -236,6 +236,11 @@ def test_a_tool_message_needs_the_call_id_it_answers():
     assert "messages[2].tool_call_id" in error.message
 
 
+def test_an_unknown_role_names_the_tool_role_among_those_taken():
+    error = decode_refusal({"messages": [{"role": "robot", "content": "x"}, USER]})
+    assert error.message == "messages[0].role must be system, user, assistant or tool."
+
+
 def test_the_last_message_is_the_users_or_tool_results():
     error = decode_refusal({"messages": [USER, {"role": "assistant", "content": "x"}]})
     assert error.details["field"] == "messages" and "last message" in error.message

@@ -48,7 +48,7 @@ class Problem:
 @dataclass(frozen=True, slots=True)
 class MessageList:
     system: str | None  # the system messages, joined by a blank line
-    messages: tuple[ChatMessage, ...]  # user and assistant messages, in order
+    messages: tuple[ChatMessage, ...]  # user and assistant (and, with tools, tool) messages, in order
     problems: tuple[Problem, ...]
 
     @property
@@ -248,7 +248,8 @@ def read_messages(
             content = ""  # an assistant message that only called tools (or a problem of its calls)
         text = _text(content, text_parts, where)
         if role is None:
-            problems.append(Problem(f"{where}.role", "must be system, user or assistant"))
+            kinds = "system, user, assistant or tool" if tools else "system, user or assistant"
+            problems.append(Problem(f"{where}.role", f"must be {kinds}"))
         for problem in (text, calls):
             if isinstance(problem, Problem):
                 problems.append(problem)
