@@ -355,10 +355,11 @@ def test_results_cannot_edit_or_regenerate(client):
     events = call_round(client, "tools-edit")
     call_id, user_id = done_of(events)["call_id"], events[0]["user_message_id"]
     rows = Message.objects.count()
-    response = client.post(f"{url('tools-edit')}/{user_id}/edit", json=results(call_id))
-    assert response.status_code == 422, response.text
-    assert "edit" in response.json()["error"]["message"]
-    assert Message.objects.count() == rows
+    for action in (f"{user_id}/edit", f"{events[-1]['message_id']}/regenerate"):
+        response = client.post(f"{url('tools-edit')}/{action}", json=results(call_id))
+        assert response.status_code == 422, response.text
+        assert "cannot edit or regenerate" in response.json()["error"]["message"]
+        assert Message.objects.count() == rows
 
 
 def test_results_from_a_second_client_while_the_first_posts_them_store_one_tool_message(client, asgi_server):
