@@ -555,9 +555,7 @@ def results_opening(
     from conversations.turns.parts import tool_result_part
     from providers.base import ToolResult
 
-    parts = tuple(
-        tool_result_part(ToolResult(call_id, output, name="weather")) for call_id, output in results
-    )
+    parts = tuple(tool_result_part(ToolResult(call_id, output)) for call_id, output in results)
     text = "\n".join(output for _, output in results)
     return opening(
         key, text, owner_id, user_role="tool", user_parts=parts, answers_calls=answers_calls, **fields
@@ -598,6 +596,7 @@ async def tool_round(path: str, owner_id: int | None) -> tuple[list, dict, dict]
     await finish(third.conversation_id, third.assistant_message_id, calls_outcome(("c3", "weather", "{}")))
     fourth = await open_(opening(key, "Never mind.", owner_id))  # the call left unanswered
     answers.append(("unanswered calls are not sent", fourth.history[-1], fourth.history[3]))
+    answers.append(("stored results named", [r.name for r in fourth.history[4].tool_results]))
     await finish(fourth.conversation_id, fourth.assistant_message_id, complete("Ok."))
     fresh = f"{key}-fresh"
     answers.append(("new session", *await refuse(results_opening(fresh, owner_id, ("c1", "21")))))
@@ -632,12 +631,14 @@ async def test_a_tool_round_is_stored_and_refused_alike_on_either_path(owned):
     assert said["refusals stored nothing"] == (4,)
     history, new_message, role = said["continued"]
     assert role == "tool" and [r.call_id for r in new_message.tool_results] == ["c2", "c1"]
+    assert [r.name for r in new_message.tool_results] == ["weather", "weather"]  # named after the calls
     assert [c.id for c in history[-1].tool_calls] == ["c1", "c2"]  # the calls are sent with their results
     assert said["repeat"] == ("ExistingAnswer", True)
     assert said["carried rows"][0][0] == (
         "tool",
-        [{"type": "tool_result", "call_id": "c7", "name": "weather", "output": "ok", "is_error": False}],
+        [{"type": "tool_result", "call_id": "c7", "name": "", "output": "ok", "is_error": False}],
     )
+    assert said["stored results named"] == (["weather", "weather"],)
     last_before, called = said["unanswered calls are not sent"]
     assert last_before.role == "assistant" and last_before.tool_calls == ()  # c3 never answered
     assert called.tool_calls != ()  # c1/c2 were answered: sent

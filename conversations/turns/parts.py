@@ -17,6 +17,7 @@ A new kind (``file``, next) is a new dict shape here, an event, and one line per
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -98,6 +99,19 @@ def chat_message(role: str, content: str, parts: Sequence[Mapping[str, Any]] | N
     if not parts:
         return ChatMessage(role, content)  # type: ignore[arg-type]
     return ChatMessage(role, content, tool_calls(parts), tool_results(parts))  # type: ignore[arg-type]
+
+
+def named_results(message: ChatMessage, calls: Sequence[ToolCall]) -> ChatMessage:
+    """A tool message whose results carry the called tools' names (a client sends only call ids;
+    some providers want the name with each result), taken from the ``calls`` they answer."""
+    if not message.tool_results or all(result.name for result in message.tool_results):
+        return message
+    names = {call.id: call.name for call in calls}
+    results = tuple(
+        result if result.name else replace(result, name=names.get(result.call_id, ""))
+        for result in message.tool_results
+    )
+    return replace(message, tool_results=results)
 
 
 def results_text(results: Sequence[ToolResult]) -> str:

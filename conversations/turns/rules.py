@@ -25,7 +25,7 @@ from conversations.errors import (
     TurnRejected,
 )
 from conversations.models import Message
-from conversations.turns.parts import Part, chat_message, tool_calls
+from conversations.turns.parts import Part, chat_message, named_results, tool_calls
 from providers.base import ChatMessage
 
 TITLE_LENGTH = 80
@@ -91,8 +91,11 @@ class OpenedTurn:
 
     @property
     def new_message(self) -> ChatMessage:
-        """The turn's new message as the model is sent it (a user message, or a round's results)."""
-        return chat_message(self.user_role, self.user_content, self.user_parts)
+        """The turn's new message as the model is sent it (a user message, or a round's results,
+        named after the calls of the answer they follow)."""
+        message = chat_message(self.user_role, self.user_content, self.user_parts)
+        calls = self.history[-1].tool_calls if self.history else ()
+        return named_results(message, calls)
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +214,8 @@ def branch_history(
             message = chat_message(role, content, parts)
             if message.tool_calls and after != Message.Role.TOOL:
                 message = ChatMessage(role, content)
+            if chain and chain[-1].tool_results:  # the results after it: name them after its calls
+                chain[-1] = named_results(chain[-1], message.tool_calls)
             chain.append(message)
             after = role
         current = str(parent_id) if parent_id else None
