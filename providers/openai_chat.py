@@ -121,17 +121,10 @@ class OpenAIChatProvider(Provider):
     """Chat Completions (``POST {base}/chat/completions``) with streaming."""
 
     kind: ClassVar[str] = "openai"
-    #: Not inherited: a subclass speaks another wire (the Responses API) or serves other models, so
-    #: it declares its own (see ``__init_subclass__``).
-    supports_tools: ClassVar[bool] = True
+    supports_tools: ClassVar[bool] = True  # each subclass declares its own (another wire, other models)
     key_env_var: ClassVar[str | None] = "OPENAI_API_KEY"
     #: OpenAI's current name for the output cap; OpenAI-compatible servers use ``max_tokens``.
     max_tokens_param: ClassVar[str] = "max_completion_tokens"
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if "supports_tools" not in cls.__dict__:
-            cls.supports_tools = False
 
     def __init__(
         self,

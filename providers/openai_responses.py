@@ -53,6 +53,7 @@ def new_input(messages: tuple[ChatMessage, ...]) -> tuple[ChatMessage, ...]:
 class OpenAIResponsesProvider(OpenAIChatProvider):
     """The Responses API; reuses the chat adapter's client and error translation."""
 
+    supports_tools: ClassVar[bool] = False  # its tool wire (function_call items) is not mapped yet
     kind: ClassVar[str] = "openai-responses"
     supports_response_chaining: ClassVar[bool] = True
 

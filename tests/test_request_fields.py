@@ -231,12 +231,15 @@ def test_each_turn_body_in_the_schema_is_its_codecs_table(client, path, table):
     rules = getattr(request_fields, table)
     before = {name: dict(schema) for name, schema in rules.honoured.items()}
     body = _schema(client)["paths"][path[0]][path[1]]["requestBody"]["content"]["application/json"]["schema"]
-    assert set(body["properties"]) == set(rules.honoured)
-    assert body.get("required", []) == list(rules.required)
-    assert body["additionalProperties"] is False  # anything else is refused, never ignored
-    for name, schema in rules.honoured.items():
-        if name not in ("model", "provider", "content"):  # what the configuration decides: below
-            assert body["properties"][name] == schema, name
+    variants = body.get("oneOf", [body])  # the native API: a user message or a tool message
+    assert set().union(*(variant["properties"] for variant in variants)) == set(rules.honoured)
+    for variant in variants:
+        assert variant["additionalProperties"] is False  # anything else is refused, never ignored
+        for name, schema in variant["properties"].items():
+            if name not in ("model", "provider", "content", "role"):  # the configuration's, or the variant's
+                assert schema == rules.honoured[name], name
+    if len(variants) == 1:
+        assert body.get("required", []) == list(rules.required)
     _schema(client)  # built anew per request: the tables themselves are untouched
     assert {name: dict(schema) for name, schema in rules.honoured.items()} == before
 
@@ -245,12 +248,16 @@ def test_the_schema_quotes_the_limits_the_turn_core_enforces(client, settings):
     settings.MAX_MESSAGE_BYTES = 321
     paths = _schema(client)["paths"]
     native = paths["/api/sessions/{session_key}/messages"]["post"]["requestBody"]["content"]
-    props = native["application/json"]["schema"]["properties"]
+    props = native["application/json"]["schema"]["oneOf"][0]["properties"]
     assert props["content"]["maxLength"] == 321
     assert (props["temperature"]["minimum"], props["temperature"]["maximum"]) == (0.0, 2.0)
     assert props["provider"]["enum"] == ["demo"]  # the configured providers
     regenerate = paths["/api/sessions/{session_key}/messages/{message_id}/regenerate"]["post"]
     assert "content" not in regenerate["requestBody"]["content"]["application/json"]["schema"]["properties"]
+    assert "parts" not in regenerate["requestBody"]["content"]["application/json"]["schema"]["properties"]
+    user, tool = native["application/json"]["schema"]["oneOf"]
+    assert (user["required"], tool["required"]) == (["content"], ["role", "parts"])
+    assert "content" not in tool["properties"] and "parts" not in user["properties"]
     event = paths["/api/sessions/{session_key}/messages"]["post"]["responses"]["200"]["content"]
     event_types = event["text/event-stream"]["schema"]["properties"]["data"]["x-content-schema"]
     from conversations.events import EVENT_TYPES

@@ -174,19 +174,33 @@ def _configured(registry: Any) -> dict[str, dict[str, Any]]:
     return {"provider": {"type": "string", "enum": configured}, "model": model}
 
 
-def _turn_body(registry: Any, *, regenerate: bool = False) -> dict[str, Any]:
-    """The native turn body (NATIVE's fields), with what the configuration decides; regenerate
-    reads no content (the same message is answered again)."""
+TOOL_MESSAGE = frozenset({"role", "parts"})
+
+
+def _turn_body(registry: Any, kind: str = "send") -> dict[str, Any]:
+    """The native turn body (NATIVE's fields), with what the configuration decides. ``send``: a
+    user message (``content``) or a tool message (``role: tool`` and result ``parts``); ``edit``:
+    a user message; ``regenerate``: neither (the same message is answered again)."""
     content = {**fields.NATIVE.honoured["content"], "maxLength": settings.MAX_MESSAGE_BYTES}
-    without = frozenset({"content"}) if regenerate else frozenset()
-    return fields.NATIVE.body_schema(without, content=content, **_configured(registry))
+    configured = _configured(registry)
+    user = fields.NATIVE.body_schema(TOOL_MESSAGE, content=content, **configured)
+    if kind == "regenerate":
+        del user["properties"]["content"]
+        return user
+    user["properties"]["role"] = {"type": "string", "enum": ["user"]}
+    user["required"] = ["content"]
+    if kind == "edit":
+        return user
+    tool = fields.NATIVE.body_schema(frozenset({"content"}), **configured)
+    tool["properties"]["role"] = {"type": "string", "enum": ["tool"]}
+    tool["required"] = ["role", "parts"]
+    return {"oneOf": [user, tool]}
 
 
 def add_non_drf_paths(result: dict, generator: Any, request: Any, public: bool) -> dict:
     from providers.registry import get_registry
 
     registry = get_registry()
-    turn_body = _turn_body(registry)
     paths = result.setdefault("paths", {})
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
     schemas.setdefault("TurnEvent", EVENT)
@@ -209,7 +223,7 @@ def add_non_drf_paths(result: dict, generator: Any, request: Any, public: bool) 
             {
                 "name": "role",
                 "in": "query",
-                "schema": {"type": "string", "enum": ["system", "user", "assistant"]},
+                "schema": {"type": "string", "enum": ["system", "user", "assistant", "tool"]},
             },
             {
                 "name": "status",
@@ -231,10 +245,10 @@ def add_non_drf_paths(result: dict, generator: Any, request: Any, public: bool) 
         "get": listing,
         "post": _operation(
             "session_messages_send",
-            "Send a message and stream the answer",
+            "Send a message (or a tool message of results) and stream the answer",
             [SESSION_KEY],
             _turn_responses(),
-            turn_body,
+            _turn_body(registry),
         ),
     }
     paths[base + "/{message_id}/edit"] = {
@@ -243,7 +257,7 @@ def add_non_drf_paths(result: dict, generator: Any, request: Any, public: bool) 
             "Edit a user message: a new branch, streamed",
             [SESSION_KEY, MESSAGE_ID],
             _turn_responses(),
-            turn_body,
+            _turn_body(registry, "edit"),
         )
     }
     paths[base + "/{message_id}/regenerate"] = {
@@ -252,7 +266,7 @@ def add_non_drf_paths(result: dict, generator: Any, request: Any, public: bool) 
             "Answer the same message again: a new branch, streamed",
             [SESSION_KEY, MESSAGE_ID],
             _turn_responses(),
-            _turn_body(registry, regenerate=True),
+            _turn_body(registry, "regenerate"),
         )
     }
     paths[base + "/{message_id}/stop"] = {

@@ -70,6 +70,12 @@ def api_schema(fuzz_server):
 # a session's model must be one its provider serves (any known provider may be named, configured or
 # not: GET /api/providers lists each one's models).
 SEMANTIC_RULES = {
+    # client tools (docs/tools.md) carry rules between fields and stored rows that OpenAPI 3.0
+    # cannot state: tool_choice names one of the tools sent; a tool message's results answer the
+    # calls of the session's newest answer. Schema conformance and the negative checks still run.
+    "POST /api/sessions/{session_key}/messages",
+    "POST /api/sessions/{session_key}/messages/{message_id}/edit",
+    "POST /api/sessions/{session_key}/messages/{message_id}/regenerate",
     "POST /api/sessions",
     "PATCH /api/sessions/{session_key}",
     "POST /v1/chat/completions",
