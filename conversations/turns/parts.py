@@ -27,6 +27,17 @@ from providers.base import ChatMessage, ToolCall, ToolResult
 Part = dict[str, Any]
 
 
+def stored_parts(value: Sequence[Part] | str | None) -> Sequence[Part]:
+    """A row's parts as read: a list (the ORM), their JSON text, or None for ``[]`` (the native
+    path reads them so: decoding the column of every one of a session's recent rows cost each
+    turn about 1 ms, though only a tool round's rows carry any)."""
+    if not value:
+        return ()
+    if isinstance(value, str):
+        return orjson.loads(value)
+    return value
+
+
 def parsed_arguments(arguments: str) -> Any:
     """The call's arguments as JSON, or None when the text does not parse."""
     try:

@@ -66,6 +66,14 @@ def _columns(model: type, names: tuple[str, ...] | list[str]) -> list[str]:
     return [model._meta.get_field(name).column for name in names]
 
 
+# RECENT_FIELDS as the native path reads them: a row's parts as JSON text, NULL when [] (most rows):
+# the driver then decodes no JSON per row (parts.stored_parts decodes the few the turn reads).
+RECENT_COLUMNS = tuple(
+    "CASE WHEN parts = '[]'::jsonb THEN NULL ELSE parts::text END" if name == "parts" else name
+    for name in RECENT_FIELDS
+)
+
+
 def _owner_condition(owner_id: int | None) -> str:
     return "owner_id = %(owner)s" if owner_id is not None else "owner_id IS NULL"
 
@@ -163,7 +171,7 @@ def _opening_sql(
         " AND role = 'assistant' AND status = 'streaming' AND created_at >= %(stale)s LIMIT 1"
     )
     recent = (
-        f"SELECT {', '.join(RECENT_FIELDS)} FROM {MESSAGES} WHERE conversation_id = {session}"
+        f"SELECT {', '.join(RECENT_COLUMNS)} FROM {MESSAGES} WHERE conversation_id = {session}"
         f" ORDER BY created_at DESC LIMIT {TREE_WINDOW}"
     )
 

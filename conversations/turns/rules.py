@@ -25,7 +25,7 @@ from conversations.errors import (
     TurnRejected,
 )
 from conversations.models import Message
-from conversations.turns.parts import Part, chat_message, named_results, tool_calls
+from conversations.turns.parts import Part, chat_message, named_results, stored_parts, tool_calls
 from providers.base import ChatMessage
 
 TITLE_LENGTH = 80
@@ -190,7 +190,7 @@ def chain_from(
 
 # The message columns a turn reads to build its history, in the order of the rows
 # :func:`branch_history` takes; the newest :data:`TREE_WINDOW` messages, newest first.
-RECENT_FIELDS = ("id", "parent_id", "role", "status", "content", "parts")
+RECENT_FIELDS = ("id", "parent_id", "role", "status", "content", "parts")  # parts: see stored_parts
 HISTORY_ROLES = (Message.Role.USER, Message.Role.ASSISTANT, Message.Role.TOOL)
 
 
@@ -211,7 +211,7 @@ def branch_history(
         seen.add(current)
         _, parent_id, role, status, content, parts = messages[current]
         if status == Message.Status.COMPLETE and role in HISTORY_ROLES:
-            message = chat_message(role, content, parts)
+            message = chat_message(role, content, stored_parts(parts))
             if message.tool_calls and after != Message.Role.TOOL:
                 message = ChatMessage(role, content)
             if chain and chain[-1].tool_results:  # the results after it: name them after its calls
@@ -249,7 +249,7 @@ def tool_results_refusal(
         part.get("call_id")
         for _, _, role, _, _, parts in messages.values()
         if role == Message.Role.TOOL
-        for part in parts or ()
+        for part in stored_parts(parts)
     }
     if answered & set(call_ids):
         return ToolCallsAnswered(
@@ -272,7 +272,7 @@ def answered_call_ids(row: tuple | None) -> list[str] | None:
     _, _, role, status, _, parts = row
     if role != Message.Role.ASSISTANT or status != Message.Status.COMPLETE:
         return None
-    return sorted(call.id for call in tool_calls(parts)) or None
+    return sorted(call.id for call in tool_calls(stored_parts(parts))) or None
 
 
 # The answer's columns the closing write sets: every field of TurnOutcome but its artifacts, then
