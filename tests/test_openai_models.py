@@ -96,9 +96,10 @@ def test_every_listed_id_is_one_the_native_api_accepts(sdk, asgi_server, setting
 def test_the_openapi_schema_lists_the_served_models_for_a_native_turn(client, settings):
     schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
     body = schema["paths"]["/api/sessions/{session_key}/messages"]["post"]["requestBody"]
-    model = body["content"]["application/json"]["schema"]["properties"]["model"]
+    model = body["content"]["application/json"]["schema"]["oneOf"][0]["properties"]["model"]  # a user message
     assert "demo" in model["enum"] or "demo:demo" in model["enum"]
     settings.DEMO_MODELS = ["*"]  # a provider open to any name: the pattern instead
     schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
     body = schema["paths"]["/api/sessions/{session_key}/messages"]["post"]["requestBody"]
-    assert "pattern" in body["content"]["application/json"]["schema"]["properties"]["model"]
+    for variant in body["content"]["application/json"]["schema"]["oneOf"]:  # a user or a tool message
+        assert "pattern" in variant["properties"]["model"]
