@@ -297,6 +297,15 @@ RESPONSES = RequestFields(
         "previous_response_id": STRING,
         "stream": BOOLEAN,
         "background": BOOLEAN,
+        "tools": tools_schema(FLAT_TOOL),
+        "tool_choice": tool_choice_schema(
+            {
+                "type": "object",
+                "required": ["type", "name"],
+                "properties": {"type": {"type": "string", "enum": ["function"]}, "name": TOOL_NAME_SCHEMA},
+            }
+        ),
+        "parallel_tool_calls": BOOLEAN,
         "temperature": TEMPERATURE,
         "max_output_tokens": MAX_TOKENS,
         "metadata": METADATA,
@@ -305,10 +314,9 @@ RESPONSES = RequestFields(
     required=("input",),
     no_ops=frozenset(
         {"user", "safety_identifier", "prompt_cache_key", "service_tier", "stream_options"}
-        | {"parallel_tool_calls", "max_tool_calls", "truncation"}
+        | {"max_tool_calls", "truncation"}
     ),
     refused={
-        **TOOL_FIELDS,
         **SAMPLING,
         "text": unsupported(
             'only plain text output is supported here: leave text out or send {"format": {"type": "text"}}',
@@ -394,9 +402,18 @@ AI_SDK = RequestFields(
         "system": STRING,
         "temperature": TEMPERATURE,
         "max_tokens": MAX_TOKENS,
+        # the client's tools, as the AI SDK defines them: name -> {description, inputSchema}
+        "tools": {
+            "type": "object",
+            "maxProperties": MAX_TOOLS,
+            "additionalProperties": {
+                "type": "object",
+                "properties": {"description": STRING, "inputSchema": OBJECT},
+                "additionalProperties": False,
+            },
+        },
     },
     required=("id", "messages"),
-    refused={"tools": Refused(TOOLS, NO_TOOLS, empty)},
 )
 
 # The Z.AI seed's body (``messages, model, stream, temperature, max_tokens``): other fields are
