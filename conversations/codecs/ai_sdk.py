@@ -3,7 +3,9 @@
 Body (``DefaultChatTransport`` over HTTP, or a ``send`` frame of ``WebSocketChatTransport``):
 ``{id, messages: UIMessage[], trigger: "submit-message" | "regenerate-message", messageId?}``
 plus the app's own ``body`` fields: ``provider``, ``model`` (``provider:model`` too, as
-``/v1/models`` lists them), ``system``, ``temperature``, ``max_tokens``.
+``/v1/models`` lists them), ``system``, ``temperature``, ``max_tokens``, and ``tools``: the
+client's tools as the SDK defines them, ``{name: {description?, inputSchema?}}`` (the JSON Schema
+of the input), offered to the model; the client runs them.
 
 ``id`` (the chat) is the session key, per owner: the history API lists the chat's messages. The
 server's stored history is the context (the client's ``messages`` only carry the new message, so
@@ -13,27 +15,48 @@ message (its UI id is the idempotency key: a retried request replays the stored 
 ``regenerate-message`` answers the same user message again, as a new branch: ``messageId`` (our
 answer's id, which the stream's ``start`` gave the client) or else the last user message.
 
+**Tool results** (``addToolResult`` / ``addToolOutput``, sent by ``sendAutomaticallyWhen:
+lastAssistantMessageIsCompleteWithToolCalls``): ai 5 and ai 7 both send ``submit-message`` with
+the assistant message that made the calls last (``messageId`` its id) and the results in its
+tool parts (``tool-<name>`` or ``dynamic-tool``): ``state: "output-available"`` with ``output``
+(a string as is, other JSON as its text) or ``"output-error"`` with ``errorText``. The parts of
+its last step (after its last ``step-start``, the SDK's own rule) are the round's results: the
+new message is a ``tool`` message of them (the turn core checks they answer the stored answer's
+calls); the earlier steps' parts are stored already. The results make its idempotency key.
+
 What the server cannot honour is refused with 422 naming it, never dropped: a ``file`` part
-(``attachments_not_supported``), a tool part or a tool result to send back
-(``tools_not_supported``), a body field it does not know (``unsupported_parameter``). Other parts
-of a user message (``data-*``, sources, ``step-start``) are the app's: the SDK's own
-``convertToModelMessages`` does not send them to a model either.
+(``attachments_not_supported``), a tool approval or a provider-executed tool (``tools_not_supported``:
+the server runs no tools), a call of the last step still without its result, a body field it
+does not know (``unsupported_parameter``). Other parts of a user message (``data-*``, sources,
+``step-start``) are the app's: the SDK's own ``convertToModelMessages`` does not send them to a
+model either.
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
+
+import orjson
 
 from conversations.codecs import base
 from conversations.codecs.base import Inbound, JsonReply, Reply, Started, StreamReply
 from conversations.codecs.request_fields import AI_SDK, ATTACHMENTS, TOOLS, TRIGGERS, UI_ID_LENGTH
+from conversations.codecs.tools import output_text
 from conversations.edge.bodies import Field
 from conversations.edge.http_errors import HttpError
-from conversations.errors import TurnRejected
+from conversations.errors import InvalidToolResults, TurnRejected
 from conversations.turns.request import TurnRequest
 from conversations.wire import ui_message
+from providers.base import ToolResult, ToolSpec
 from providers.defaults import split_model
+
+TOOL_KEYS = ("description", "inputSchema")  # what a tool definition may carry (the client runs it)
+RESULT_STATES = ("output-available", "output-error")
+PENDING_STATES = ("input-streaming", "input-available")
+APPROVAL_STATES = ("approval-requested", "approval-responded", "output-denied")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,15 +83,8 @@ def _bad(message: str, field: str = "messages") -> HttpError:
 def message_text(message: Any, index: int) -> str:
     """The text of a user ``UIMessage`` (its ``text`` parts, in order)."""
     where = f"messages[{index}]"
-    if not isinstance(message, dict):
-        raise _bad(f"{where} must be a UI message object.")
-    parts = message.get("parts")
-    if not isinstance(parts, list):
-        raise _bad(f"{where}.parts must be a list of message parts.")
     texts = []
-    for n, part in enumerate(parts):
-        if not isinstance(part, dict) or not isinstance(part.get("type"), str):
-            raise _bad(f"{where}.parts[{n}] must be an object with a type.")
+    for n, part in enumerate(_parts(message, where)):
         if part["type"] == "text":
             if not isinstance(part.get("text"), str):
                 raise _bad(f"{where}.parts[{n}].text must be a string.")
@@ -81,25 +97,27 @@ def message_text(message: Any, index: int) -> str:
                 field="messages",
             )
         elif is_tool_part(part["type"]):
-            raise _no_tools(f"{where}.parts[{n}] is a tool part")
+            raise _bad(
+                f"{where}.parts[{n}] is a tool part in a user message: a call and its result belong "
+                "to the assistant message that made the call (addToolResult puts them there)."
+            )
     return "".join(texts)
+
+
+def _parts(message: Any, where: str) -> list[dict[str, Any]]:
+    if not isinstance(message, dict):
+        raise _bad(f"{where} must be a UI message object.")
+    parts = message.get("parts")
+    if not isinstance(parts, list):
+        raise _bad(f"{where}.parts must be a list of message parts.")
+    for n, part in enumerate(parts):
+        if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+            raise _bad(f"{where}.parts[{n}] must be an object with a type.")
+    return parts
 
 
 def is_tool_part(kind: str) -> bool:
     return kind.startswith("tool-") or kind == "dynamic-tool"
-
-
-def _has_tool_part(message: Any) -> bool:
-    parts = message.get("parts") if isinstance(message, dict) else None
-    return isinstance(parts, list) and any(
-        isinstance(p, dict) and is_tool_part(str(p.get("type"))) for p in parts
-    )
-
-
-def _no_tools(what: str) -> HttpError:
-    return HttpError(
-        422, TOOLS, f"{what}: tool calling is not supported yet; send the user's text only.", field="messages"
-    )
 
 
 def _ui_id(value: Any, field: str) -> str | None:
@@ -108,6 +126,119 @@ def _ui_id(value: Any, field: str) -> str | None:
     if not isinstance(value, str) or not (0 < len(value) <= UI_ID_LENGTH):
         raise _bad(f"{field} must be a string of 1 to {UI_ID_LENGTH} characters.", field)
     return value
+
+
+def read_ui_tools(raw: Any) -> tuple[ToolSpec, ...]:
+    """``tools`` as the SDK defines them, ``{name: {description?, inputSchema?}}``, as specs (the
+    name from the key, ``parameters`` = ``inputSchema``). The limits (count, names, schema size)
+    are the turn's; the shape is checked here, each problem a 422 naming the tool."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict):
+        raise _bad("tools must be an object: tool name -> {description, inputSchema}.", "tools")
+    specs = []
+    for name, definition in raw.items():
+        where = f"tools.{name}"
+        if not isinstance(definition, dict):
+            raise _bad(
+                f'{where} must be a tool definition such as {{"description": …, "inputSchema": {{…}}}}.',
+                "tools",
+            )
+        unknown = [key for key in definition if key not in TOOL_KEYS]
+        if unknown:
+            raise _bad(
+                f"{where}.{unknown[0]} is not read: a tool is its description and inputSchema (a JSON "
+                "Schema); the client runs it (send no execute, no other keys).",
+                "tools",
+            )
+        description, schema = definition.get("description"), definition.get("inputSchema")
+        if description is not None and not isinstance(description, str):
+            raise _bad(f"{where}.description must be a string.", "tools")
+        if schema is not None and not isinstance(schema, dict):
+            raise _bad(f"{where}.inputSchema must be a JSON Schema object.", "tools")
+        specs.append(ToolSpec(name, description or "", dict(schema or {})))
+    return tuple(specs)
+
+
+def tool_results(message: Any, index: int) -> tuple[ToolResult, ...]:
+    """The results the assistant message ``messages[index]`` carries for its last step's calls
+    (the parts after its last ``step-start``; earlier steps were answered and stored before)."""
+    where = f"messages[{index}]"
+    parts = _parts(message, where)
+    step = max((n for n, part in enumerate(parts) if part["type"] == "step-start"), default=-1)
+    results: list[ToolResult] = []
+    pending: list[str] = []
+    for n, part in enumerate(parts):
+        if n > step and is_tool_part(part["type"]):
+            result = _tool_result(part, f"{where}.parts[{n}]")
+            if isinstance(result, ToolResult):
+                results.append(result)
+            else:
+                pending.append(result)
+    if pending:
+        raise HttpError(
+            422,
+            InvalidToolResults.code,
+            f"{where}: the calls {', '.join(pending)} have no result yet: add each one's output or error "
+            "(addToolResult) before sending.",
+            field="messages",
+        )
+    if not results:
+        raise _bad(
+            f"{where} is the assistant's message with no tool results in its last step: send the user's "
+            "new message (role user) last, or the results of the answer's calls (addToolResult)."
+        )
+    return tuple(results)
+
+
+def _tool_result(part: dict[str, Any], where: str) -> ToolResult | str:
+    """One tool part as a result, or its call id when the call has no result yet."""
+    call_id = part.get("toolCallId")
+    if not isinstance(call_id, str) or not call_id:
+        raise _bad(f"{where}.toolCallId must be the id of the call the part answers.")
+    if part["type"] == "dynamic-tool" and not isinstance(part.get("toolName"), str):
+        raise _bad(f"{where}.toolName must name the tool (a dynamic-tool part).")
+    state = part.get("state")
+    if part.get("providerExecuted") or state in APPROVAL_STATES:
+        what = "a provider-executed tool" if part.get("providerExecuted") else f"a tool approval ({state})"
+        raise HttpError(
+            422,
+            TOOLS,
+            f"{where} is {what}: this server runs no tools, so it asks no approval; the tools are the "
+            "client's, answered with addToolResult.",
+            field="messages",
+        )
+    if state in PENDING_STATES:
+        return call_id
+    if state == "output-available":
+        if part.get("preliminary"):
+            raise _bad(f"{where} is a preliminary output: send the tool's final output.")
+        return ToolResult(call_id, output_text(part.get("output", "")))
+    if state == "output-error":
+        if not isinstance(part.get("errorText"), str):
+            raise _bad(f"{where}.errorText must be a string (the tool's error).")
+        return ToolResult(call_id, part["errorText"], is_error=True)
+    raise _bad(f"{where}.state must be output-available or output-error (the call's result), not {state!r}.")
+
+
+def results_key(results: Sequence[ToolResult]) -> str:
+    """The idempotency key of a round's results (their calls and outputs): the same results sent
+    again replay the stored answer; other results for answered calls are refused by the turn core
+    (``tool_calls_answered``), never taken for a retry."""
+    items = sorted((r.call_id, r.is_error, r.output) for r in results)
+    digest = hashlib.sha256(orjson.dumps(items)).hexdigest()
+    return f"tool-results:{digest[:48]}"
+
+
+def continued_message_id(body: dict[str, Any]) -> str | None:
+    """The id of the client's assistant message a tool-results request continues (its last
+    message), which the answer's ``start`` keeps so the SDK goes on in that message; None for a
+    user's message. Read from a body :func:`decode_chat_request` accepted."""
+    messages = body.get("messages")
+    last = messages[-1] if isinstance(messages, list) and messages else None
+    if isinstance(last, dict) and last.get("role") == "assistant" and isinstance(last.get("id"), str):
+        return last["id"]
+    return None
 
 
 def decode_chat_request(body: dict[str, Any], inbound: Inbound) -> UIChatTurn:
@@ -136,6 +267,7 @@ def decode_chat_request(body: dict[str, Any], inbound: Inbound) -> UIChatTurn:
         max_tokens=field.int("max_tokens"),
         rate_limit_key=inbound.caller.rate_limit_key,
         api_key_id=inbound.caller.api_key_id,
+        tools=read_ui_tools(body.get("tools")),
     )
     last_user = next(
         (
@@ -150,8 +282,8 @@ def decode_chat_request(body: dict[str, Any], inbound: Inbound) -> UIChatTurn:
         if target is None:
             raise _bad("Nothing to regenerate: send messageId (the answer to regenerate).", "messageId")
         return UIChatTurn(request, regenerate=True, target=target)
-    if messages and _has_tool_part(messages[-1]):  # addToolResult sends the answer back
-        raise _no_tools(f"messages[{len(messages) - 1}] sends a tool result back")
+    if messages and isinstance(messages[-1], dict) and messages[-1].get("role") == "assistant":
+        return _continuation(request, messages, message_id)
     if not messages or last_user is None or last_user[0] != len(messages) - 1:
         raise _bad("The last message must be the user's new message (role user).")
     index, message = last_user
@@ -161,6 +293,22 @@ def decode_chat_request(body: dict[str, Any], inbound: Inbound) -> UIChatTurn:
     ui_id = _ui_id(message.get("id"), f"messages[{index}].id")
     request = replace(request, content=content, client_message_id=ui_id)
     return UIChatTurn(request, target=message_id if message_id == ui_id else None)
+
+
+def _continuation(request: TurnRequest, messages: list[Any], message_id: str | None) -> UIChatTurn:
+    """``submit-message`` after ``addToolResult``: the last message is the assistant's, holding the
+    results; ``messageId`` is its id (both ai 5 and ai 7 send it), or absent."""
+    index = len(messages) - 1
+    ui_id = _ui_id(messages[index].get("id"), f"messages[{index}].id")
+    if message_id is not None and message_id != ui_id:
+        raise _bad(
+            f"messageId must be the id of the assistant message whose calls the results answer "
+            f"(messages[{index}].id), as addToolResult sends it.",
+            "messageId",
+        )
+    results = tool_results(messages[index], index)
+    request = replace(request, tool_results=results, client_message_id=results_key(results))
+    return UIChatTurn(request)
 
 
 class UIMessageStreamCodec:
@@ -173,11 +321,12 @@ class UIMessageStreamCodec:
         return base.error_reply(error)
 
     async def reply(self, started: Started, inbound: Inbound) -> Reply:
-        return ui_stream_reply(started)
+        return ui_stream_reply(started, continued_message_id(inbound.body))
 
 
-def ui_stream_reply(started: Started) -> StreamReply:
-    encoder = ui_message.UIMessageSSE()
+def ui_stream_reply(started: Started, ui_message_id: str | None = None) -> StreamReply:
+    """The stream; ``ui_message_id``: the client's message a tool-results turn goes on in."""
+    encoder = ui_message.UIMessageSSE(ui_message_id)
 
     async def frames():
         async for event in started.events:

@@ -3,7 +3,8 @@
 Many chats' turns over one socket, each request named by the client's ``requestId``:
 
 - ``send`` (``id`` = the chat = our session key, ``messages``, ``trigger``, ``messageId``,
-  ``headers``, ``body``) starts a turn as ``POST /api/ai-sdk/chat`` does, and answers ``chunk``
+  ``headers``, ``body``) starts a turn as ``POST /api/ai-sdk/chat`` does (a user's message, or the
+  results of the client's tools: see :mod:`conversations.codecs.ai_sdk`), and answers ``chunk``
   frames (``sequence`` from 0, one UI message chunk each) and ``end``; a refused turn answers
   ``error`` (``errorText``).
 - ``resume`` (a chat ``id``, optional ``lastSequence``) answers ``no-active`` when the chat has no
@@ -34,22 +35,20 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from accounts.callers import Caller, scope_client_ip
-from conversations.codecs.ai_sdk import decode_chat_request
+from conversations.codecs.ai_sdk import continued_message_id, decode_chat_request
 from conversations.codecs.base import Inbound
 from conversations.codecs.request_fields import TRIGGERS
-from conversations.db import run_db
 from conversations.db_errors import DATABASE_DOWN, database_problem
 from conversations.edge.http_errors import HttpError
 from conversations.errors import TurnRejected
 from conversations.namespaces import natively_reachable
-from conversations.selectors import streaming_message_for_owner
 from conversations.sockets.frames import FrameRate
 from conversations.turns import resume
 from conversations.turns.jobs import launch, listen, turn_stop_for_owner
 from conversations.turns.live import LiveTurn
 from conversations.turns.service import turn_start
 from conversations.views.streams import resumed_events
-from conversations.views.ui_chat import ui_chat_request
+from conversations.views.ui_chat import running_answer, ui_chat_request
 from conversations.wire.ui_message import UIMessageEncoder
 
 logger = logging.getLogger(__name__)
@@ -174,21 +173,22 @@ class AISDKChatConsumer(AsyncWebsocketConsumer):
             events: AsyncIterator[Any] = listen(job, queue)  # type: ignore[arg-type]
         else:
             events = turn.events()  # a retried request: the stored answer
-        await self._relay(request_id, events, after=-1)
+        await self._relay(request_id, events, after=-1, ui_message_id=continued_message_id(body))
 
     async def on_resume(self, request_id: str, frame: dict[str, Any], answer: list[str | None]) -> None:
         owner_id, chat_id = self.caller.owner_id, frame["id"]
-        message = None
+        running = None
         if natively_reachable(owner_id, chat_id):
-            message = await run_db(streaming_message_for_owner, owner_id, chat_id)
-        if message is None:
+            running = await running_answer(owner_id, chat_id)
+        if running is None:
             await self._send(request_id, "no-active")
             return
-        answer[0] = str(message.pk)
+        answer[0] = running.message_id
         await self._send(request_id, "start")
         try:
-            events = resumed_events(owner_id, chat_id, str(message.pk), 0)
-            await self._relay(request_id, events, after=frame.get("lastSequence", -1))
+            events = resumed_events(owner_id, chat_id, running.message_id, 0)
+            after = frame.get("lastSequence", -1)
+            await self._relay(request_id, events, after=after, ui_message_id=running.ui_message_id)
         except resume.ResumeError as exc:
             await self._send(request_id, "error", errorText=exc.message)
 
@@ -202,9 +202,12 @@ class AISDKChatConsumer(AsyncWebsocketConsumer):
         task.cancel()
 
     # --- server frames -----------------------------------------------------------------------
-    async def _relay(self, request_id: str, events: AsyncIterator[Any], *, after: int) -> None:
-        """The events as numbered chunks (those after ``after`` sent), then ``end``."""
-        encoder, sequence = UIMessageEncoder(), -1
+    async def _relay(
+        self, request_id: str, events: AsyncIterator[Any], *, after: int, ui_message_id: str | None
+    ) -> None:
+        """The events as numbered chunks (those after ``after`` sent), then ``end``;
+        ``ui_message_id``: the UI message the answer goes on in (a tool loop's)."""
+        encoder, sequence = UIMessageEncoder(ui_message_id), -1
         async for event in events:
             data = event if isinstance(event, dict) else event.to_dict()
             for chunk in encoder.chunks(data):

@@ -1,10 +1,12 @@
 """The Vercel AI SDK's ``DefaultChatTransport`` at ``/api/ai-sdk/chat`` (see docs/ai-sdk.md).
 
 ``POST /api/ai-sdk/chat`` starts a turn (the turn pipeline, :mod:`conversations.codecs.ai_sdk`,
-with :func:`start_ui_chat`) and answers a UI message stream; ``GET /api/ai-sdk/chat/{id}/stream`` is the SDK's resume: ``204``
-when the chat has no answer being generated, else that answer's whole stream from its ``start``
-(the SDK rebuilds the message from the replay); ``POST /api/ai-sdk/chat/{id}/stop`` stops the
-chat's running answer wherever it runs (wire ``useChat``'s stop button to it once resume is on).
+with :func:`start_ui_chat`) and answers a UI message stream. ``GET /api/ai-sdk/chat/{id}/stream``
+is the SDK's resume: ``204`` when the chat has no answer being generated, else that answer's
+whole stream from its ``start`` (the SDK rebuilds the message from the replay; the ``start``
+names the UI message the answer is part of, a tool loop's first answer, as the live stream did).
+``POST /api/ai-sdk/chat/{id}/stop`` stops the chat's running answer wherever it runs (wire
+``useChat``'s stop button to it once resume is on).
 """
 
 from __future__ import annotations
@@ -17,17 +19,15 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpRe
 
 from conversations.codecs.ai_sdk import UIChatTurn
 from conversations.codecs.base import Started
-from conversations.db import run_db
 from conversations.edge.http_errors import HttpError, error_response
 from conversations.errors import TurnRejected
 from conversations.namespaces import require_native_key
-from conversations.selectors import streaming_message_for_owner
 from conversations.turns import resume
 from conversations.turns.jobs import follow, turn_stop_for_owner
 from conversations.turns.service import turn_start
 from conversations.views.auth import request_owner_id
 from conversations.views.streams import resumed_events
-from conversations.views.ui_chat import ui_chat_request
+from conversations.views.ui_chat import running_answer, ui_chat_request
 from conversations.wire import ui_message
 
 
@@ -37,19 +37,13 @@ async def start_ui_chat(turn: UIChatTurn) -> Started:
     return Started(started.message_id, follow(started, grace=settings.AI_SDK_DETACH_GRACE_SECONDS))
 
 
-async def running_answer_id(owner_id: int | None, chat_id: str) -> str | None:
-    require_native_key(owner_id, chat_id)
-    message = await run_db(streaming_message_for_owner, owner_id, chat_id)
-    return str(message.pk) if message is not None else None
-
-
 async def resume_chat_stream(request: HttpRequest, chat_id: str) -> HttpResponse:
     try:
         owner_id = await request_owner_id(request)
-        answer_id = await running_answer_id(owner_id, chat_id)
-        if answer_id is None:
+        answer = await running_answer(owner_id, chat_id)
+        if answer is None:
             return HttpResponse(status=204)
-        events = resumed_events(owner_id, chat_id, answer_id, 0)
+        events = resumed_events(owner_id, chat_id, answer.message_id, 0)
         first = await anext(events, None)
     except (HttpError, TurnRejected) as exc:
         return error_response(exc)
@@ -58,12 +52,16 @@ async def resume_chat_stream(request: HttpRequest, chat_id: str) -> HttpResponse
     if first is None:
         return HttpResponse(status=204)
     return StreamingHttpResponse(
-        _replay(first, events), content_type=ui_message.CONTENT_TYPE, headers=ui_message.HEADERS
+        _replay(first, events, answer.ui_message_id),
+        content_type=ui_message.CONTENT_TYPE,
+        headers=ui_message.HEADERS,
     )
 
 
-async def _replay(first: dict[str, Any], events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
-    encoder = ui_message.UIMessageSSE()
+async def _replay(
+    first: dict[str, Any], events: AsyncIterator[dict[str, Any]], ui_message_id: str
+) -> AsyncIterator[bytes]:
+    encoder = ui_message.UIMessageSSE(ui_message_id)
     yield encoder.encode(first)
     async for event in events:
         yield encoder.encode(event)

@@ -5,14 +5,26 @@ One encoder serves both transports: SSE for ``DefaultChatTransport`` (``data: <c
 (one chunk per ``chunk`` frame, numbered by the transport). Chunks carry only the keys the SDK
 documents, because the 5.0 clients validate them strictly (an extra key fails the whole stream):
 
-- ``start`` (``messageId`` = our answer's id, so the client's message is the stored one, and
-  ``messageMetadata``: session key, user message id, provider, model), ``start-step``;
-- ``text-start`` / ``text-delta`` (``delta``) / ``text-end``, one text part per answer;
+- ``start`` (``messageId`` = the UI message the answer is: our answer's id, or for a tool loop's
+  continuation the id of the loop's first answer, the message the client already holds; and
+  ``messageMetadata``: session key, user message id, provider, model), ``start-step``: one model
+  call is one step;
+- ``text-start`` / ``text-delta`` (``delta``) / ``text-end``: the text said before the calls;
+- ``tool-input-start`` (``toolCallId``, ``toolName``), ``tool-input-delta`` (``inputTextDelta``: a
+  fragment of the arguments' JSON text), ``tool-input-available`` (``input``: the parsed arguments,
+  or their text when it does not parse) per call, once the model's stream has ended;
 - ``data-artifact`` (``id``, ``data``: position, language, filename, content) per code block;
 - ``message-metadata`` with ``usage`` (input, output, total tokens, and whether estimated);
-- ``finish-step`` and ``finish`` (``messageMetadata``: ``finishReason``, ``responseId``) for a
-  complete answer; an ``error`` (``errorText``: the provider's reason) for a failed one and
-  ``abort`` for one that was stopped, each after the text part is closed.
+- ``finish-step`` and ``finish`` (``messageMetadata``: ``finishReason`` — ``tool-calls`` when the
+  client's tools are to run — and ``responseId``) for a complete answer; an ``error``
+  (``errorText``: the provider's reason) for a failed one and ``abort`` for one that was stopped,
+  each after the text part is closed.
+
+``finish`` carries the finish reason in its metadata, not as ai 7's ``finishReason`` key: 5.0's
+strict schema refuses that key, and one stream serves both. A continuation never resends the
+results the client just sent (no ``tool-output-available``): the client holds them already
+(``addToolResult`` set them), the SDK's own server sends none either, and a reader without the
+earlier parts (a resume in another tab) would fail on an output for a call it never saw.
 
 Encoding depends on the events alone, so a replay of the same events gives the same chunks: the
 WebSocket transport's ``sequence`` is the chunk's position, exact across processes and resumes.
@@ -40,15 +52,33 @@ FINISH_REASONS = {
 }
 
 
-def text_part_id(message_id: str) -> str:
-    return f"text-{message_id}"
+def text_part_id(message_id: str, n: int = 0) -> str:
+    return f"text-{message_id}" if n == 0 else f"text-{message_id}-{n}"
+
+
+def tool_input(event: dict[str, Any]) -> Any:
+    """A whole call's input: its parsed arguments, or their text when they are not JSON (the
+    client sees what the model produced and may answer with an error)."""
+    if event.get("input") is not None:
+        return event["input"]
+    try:
+        return orjson.loads(event["arguments"]) if event["arguments"] else {}
+    except orjson.JSONDecodeError:
+        return event["arguments"]
 
 
 class UIMessageEncoder:
-    """Stateful, one per stream: :meth:`chunks` turns one event (dict form) into its chunks."""
+    """Stateful, one per stream: :meth:`chunks` turns one event (dict form) into its chunks.
 
-    def __init__(self) -> None:
+    ``ui_message_id``: the id the ``start`` chunk gives the client's message, when it is not the
+    answer's own (a tool loop's continuation goes on in the message the client already holds).
+    """
+
+    def __init__(self, ui_message_id: str | None = None) -> None:
+        self.ui_message_id = ui_message_id
         self.text_open: str | None = None
+        self.text_parts = 0
+        self.calls: set[str] = set()
 
     def chunks(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         kind = event["type"]
@@ -59,8 +89,9 @@ class UIMessageEncoder:
                 "provider": event["provider"],
                 "model": event["model"],
             }
+            message_id = self.ui_message_id or event["message_id"]
             return [
-                {"type": "start", "messageId": event["message_id"], "messageMetadata": metadata},
+                {"type": "start", "messageId": message_id, "messageMetadata": metadata},
                 {"type": "start-step"},
             ]
         if kind == "delta":
@@ -68,10 +99,29 @@ class UIMessageEncoder:
                 return []
             out = []
             if self.text_open is None:
-                self.text_open = text_part_id(event["message_id"])
+                self.text_open = text_part_id(event["message_id"], self.text_parts)
+                self.text_parts += 1
                 out.append({"type": "text-start", "id": self.text_open})
             out.append({"type": "text-delta", "id": self.text_open, "delta": event["text"]})
             return out
+        if kind == "tool_call_start":
+            return [*self._close_text(), *self._call_started(event["call_id"], event["name"])]
+        if kind == "tool_call_delta":
+            if not event["arguments"]:
+                return []
+            fragment = event["arguments"]
+            return [{"type": "tool-input-delta", "toolCallId": event["call_id"], "inputTextDelta": fragment}]
+        if kind == "tool_call_done":
+            return [
+                *self._close_text(),
+                *self._call_started(event["call_id"], event["name"]),
+                {
+                    "type": "tool-input-available",
+                    "toolCallId": event["call_id"],
+                    "toolName": event["name"],
+                    "input": tool_input(event),
+                },
+            ]
         if kind == "artifact":
             data = {k: event[k] for k in ("position", "language", "filename", "content")}
             return [
@@ -105,6 +155,14 @@ class UIMessageEncoder:
             return [*self._close_text(), {"type": "error", "errorText": event["message"]}]
         return []
 
+    def _call_started(self, call_id: str, name: str) -> list[dict[str, Any]]:
+        """``tool-input-start`` the first time a call is seen (a call's start event comes first; a
+        call made whole without one still gets its start, which the SDK's parts need)."""
+        if call_id in self.calls:
+            return []
+        self.calls.add(call_id)
+        return [{"type": "tool-input-start", "toolCallId": call_id, "toolName": name}]
+
     def _close_text(self) -> list[dict[str, Any]]:
         if self.text_open is None:
             return []
@@ -115,8 +173,8 @@ class UIMessageEncoder:
 class UIMessageSSE:
     """The SSE body of ``DefaultChatTransport``: every chunk a ``data:`` frame, the event's seq as ``id:``."""
 
-    def __init__(self) -> None:
-        self.encoder = UIMessageEncoder()
+    def __init__(self, ui_message_id: str | None = None) -> None:
+        self.encoder = UIMessageEncoder(ui_message_id)
 
     def encode(self, event: dict[str, Any]) -> bytes:
         seq = event.get("seq")
