@@ -12,6 +12,12 @@ Contract (on top of :mod:`providers.openai_chat`, whose client, timeouts and ret
   ``input_tokens_details`` / ``output_tokens_details`` when reported. Finish reasons: ``stop``, ``length``
   (``max_output_tokens``), ``content_filter``.
 * JSON mode is ``text.format`` (``json_object``, or ``json_schema`` when a schema is given).
+* Client tools (:mod:`providers.openai_responses_tools` maps them): the request's tools go flat
+  (``strict: false`` unless the client asked for strict), the history's calls as ``function_call``
+  items and its results as ``function_call_output`` items (chained, only the new results go);
+  streamed ``function_call`` items come back as :class:`~providers.base.ToolCallChunk` pieces (the
+  call id is ``call_id``; the item id ``fc_…`` rides in the piece's ``metadata`` as ``item_id``),
+  and the finish reason is ``tool_calls`` when the response made calls (this API has none of its own).
 * As in the chat adapter, the SDK sends the request (raw-response API, body as ``extra_body``)
   and the events are parsed here with orjson, not into the SDK's pydantic event objects.
 """
@@ -25,6 +31,7 @@ from typing import Any, ClassVar
 from ._openai_errors import error_from_code
 from .base import ChatMessage, ProviderChunk, ProviderRequest, Usage
 from .openai_chat import OpenAIChatProvider, json_events, usage_detail
+from .openai_responses_tools import CallReader, input_items, tool_fields
 
 _INCOMPLETE_REASONS = {"max_output_tokens": "length", "content_filter": "content_filter"}
 
@@ -53,7 +60,7 @@ def new_input(messages: tuple[ChatMessage, ...]) -> tuple[ChatMessage, ...]:
 class OpenAIResponsesProvider(OpenAIChatProvider):
     """The Responses API; reuses the chat adapter's client and error translation."""
 
-    supports_tools: ClassVar[bool] = False  # its tool wire (function_call items) is not mapped yet
+    supports_tools: ClassVar[bool] = True  # function_call items (providers.openai_responses_tools)
     kind: ClassVar[str] = "openai-responses"
     supports_response_chaining: ClassVar[bool] = True
 
@@ -62,11 +69,13 @@ class OpenAIResponsesProvider(OpenAIChatProvider):
 
     def _params(self, request: ProviderRequest) -> dict[str, Any]:
         messages = new_input(request.messages) if request.previous_response_id else request.messages
-        params: dict[str, Any] = {
-            "model": request.model,
-            "input": [self._message(m) for m in messages],
-            "stream": True,
-        }
+        items: list[dict[str, Any]] = []
+        for message in messages:
+            if message.tool_calls or message.tool_results:
+                items += input_items(message)
+            else:
+                items.append(self._message(message))
+        params: dict[str, Any] = {"model": request.model, "input": items, "stream": True}
         if request.system:
             params["instructions"] = request.system
         if request.previous_response_id:
@@ -80,6 +89,8 @@ class OpenAIResponsesProvider(OpenAIChatProvider):
             params["text"] = {"format": fmt}
         elif request.json_output:
             params["text"] = {"format": {"type": "json_object"}}
+        if request.tools:
+            params.update(tool_fields(request))
         if request.extra_headers:
             params["extra_headers"] = dict(request.extra_headers)
         return params
@@ -90,6 +101,7 @@ class OpenAIResponsesProvider(OpenAIChatProvider):
         usage: Usage | None = None
         finish: str | None = None
         response_id: str | None = None
+        calls = CallReader()
         try:
             # The body travels as ``extra_body`` (as in the chat adapter): the SDK builds, signs and
             # sends the request and raises its errors; the events are read here with orjson.
@@ -104,6 +116,14 @@ class OpenAIResponsesProvider(OpenAIChatProvider):
                     if kind == "response.output_text.delta":
                         if event.get("delta"):
                             yield ProviderChunk(text=event["delta"])
+                    elif kind == "response.function_call_arguments.delta":
+                        piece = calls.fragment(event)
+                        if piece is not None:
+                            yield ProviderChunk(tool_calls=(piece,))
+                    elif kind in ("response.output_item.added", "response.function_call_arguments.done"):
+                        piece = calls.added(event) if kind.endswith("added") else calls.whole(event)
+                        if piece is not None:
+                            yield ProviderChunk(tool_calls=(piece,))
                     elif kind == "response.created":
                         response_id = (event.get("response") or {}).get("id") or response_id
                     elif kind in ("response.completed", "response.incomplete"):
@@ -115,6 +135,8 @@ class OpenAIResponsesProvider(OpenAIChatProvider):
                         finish = (
                             _INCOMPLETE_REASONS.get(reason or "", "stop")
                             if kind.endswith("incomplete")
+                            else "tool_calls"
+                            if calls.called
                             else "stop"
                         )
                     elif kind == "response.failed":

@@ -279,7 +279,11 @@ def test_the_openai_codec_accepts_the_no_ops():
     ("extra", "code", "field"),
     [
         ({"tools": [{"type": "web_search"}]}, "tools_not_supported", "tools"),
-        ({"tool_choice": {"type": "function", "name": "f"}}, "tools_not_supported", "tool_choice"),
+        (
+            {"tools": [{"name": "f"}], "tool_choice": {"type": "allowed_tools", "mode": "auto", "tools": []}},
+            "tools_not_supported",
+            "tool_choice",
+        ),
         ({"text": {"format": {"type": "json_schema", "schema": {}}}}, "unsupported_parameter", "text"),
         ({"reasoning": {"effort": "high"}}, "unsupported_parameter", "reasoning"),
         ({"include": ["message.output_text.logprobs"]}, "unsupported_parameter", "include"),
@@ -300,7 +304,7 @@ def test_the_openai_codec_accepts_the_no_ops():
             "input",
         ),
         (
-            {"input": [{"type": "function_call_output", "call_id": "c", "output": "4"}]},
+            {"input": [{"role": "user", "content": "x"}, {"type": "file_search_call", "id": "fs"}]},
             "tools_not_supported",
             "input",
         ),

@@ -122,8 +122,8 @@ def test_chat_completions_accepts_the_no_ops(sdk):
     assert completion.choices[0].message.content == expected_reply("plain [[chunks=2]]")
 
 
-def test_responses_refuses_tools_and_attachments_naming_them(sdk, openai_upstream):
-    tool = {"type": "function", "name": "weather", "parameters": {"type": "object", "properties": {}}}
+def test_responses_refuses_tools_but_functions_and_attachments_naming_them(sdk, openai_upstream):
+    tool = {"type": "web_search"}  # function tools are honoured (tests/test_responses_tools.py)
     body = refused(lambda: sdk.responses.create(model="gpt-test", input="weather?", tools=[tool]))
     assert (body["code"], body["param"], body["type"]) == (
         "tools_not_supported",
@@ -141,9 +141,12 @@ def test_responses_refuses_tools_and_attachments_naming_them(sdk, openai_upstrea
     ]
     body = refused(lambda: sdk.responses.create(model="gpt-test", input=image))
     assert (body["code"], body["param"]) == ("attachments_not_supported", "input")
-    output = [{"type": "function_call_output", "call_id": "c1", "output": "sunny"}]
-    body = refused(lambda: sdk.responses.create(model="gpt-test", input=output))
-    assert body["code"] == "tools_not_supported"
+    searched = [
+        {"role": "user", "content": "x"},
+        {"type": "web_search_call", "id": "ws_1", "status": "completed"},
+    ]
+    body = refused(lambda: sdk.responses.create(model="gpt-test", input=searched))
+    assert (body["code"], body["param"]) == ("tools_not_supported", "input")
     body = refused(lambda: sdk.responses.create(model="gpt-test", input="x", reasoning={"effort": "high"}))
     assert (body["code"], body["param"]) == ("unsupported_parameter", "reasoning")
     assert openai_upstream.requests == []

@@ -4,11 +4,18 @@ A response is one ordinary stored turn; its id is its answer's (``resp_<answer i
 Without ``previous_response_id`` it opens a new session (``resp-<hex>``); with one it continues
 that answer's session from that answer (``reply_to``: any earlier answer of the caller, a branch
 when it is not the newest). ``instructions`` (and system or developer input items) are the
-session's system prompt. ``input`` is a string or message items with text; several messages,
-without ``previous_response_id``, are the client's own transcript (as with chat completions).
-``store: false`` is refused: every response here is stored. Errors are OpenAI's shape. A field
-this server cannot honour (``tools``, an ``input_image`` part, ``reasoning``…) is refused with 422
-naming it, never ignored (:mod:`conversations.codecs.request_fields`).
+session's system prompt. ``input`` is a string or items (:mod:`conversations.codecs.openai_response_input`);
+several, without ``previous_response_id``, are the client's own transcript (as with chat
+completions). ``store: false`` is refused: every response here is stored. Errors are OpenAI's
+shape. A field this server cannot honour (a non-function tool, an ``input_image`` part,
+``reasoning``…) is refused with 422 naming it, never ignored (:mod:`conversations.codecs.request_fields`).
+
+Client tools as OpenAI does them: ``tools`` (flat function tools), ``tool_choice`` and
+``parallel_tool_calls`` are offered to the model; an answer that calls tools is ``completed`` with
+``function_call`` output items (:mod:`conversations.wire.openai_responses`). The client runs them
+and sends ``function_call_output`` items: with ``previous_response_id`` only those (a ``tool``
+message continuing that answer, checked against its calls by the turn core), or without it its
+whole transcript with the ``function_call`` items before them.
 """
 
 from __future__ import annotations
@@ -20,27 +27,27 @@ from typing import Any
 from conversations.codecs import base
 from conversations.codecs.base import Inbound, JsonReply, Reply, Started, StreamReply
 from conversations.codecs.openai_metadata import read_metadata
-from conversations.codecs.request_fields import ATTACHMENT_PARTS, ATTACHMENTS, RESPONSES, TOOLS, tool_item
+from conversations.codecs.openai_response_input import read_input
+from conversations.codecs.request_fields import RESPONSES
+from conversations.codecs.tools import read_tool_choice, read_tools
 from conversations.edge.bodies import Field
 from conversations.edge.http_errors import HttpError, retry_after_headers
 from conversations.errors import TurnRejected
 from conversations.turns.request import TurnRequest
+from conversations.wire.openai_response_events import ResponseEventEncoder
 from conversations.wire.openai_response_store import response_shell
 from conversations.wire.openai_responses import (
     AnswerState,
-    ResponseEventEncoder,
     answer_state,
     message_id_of,
     response_id,
     response_object,
+    summary_calls,
 )
 from conversations.wire.sse import CONTENT_TYPE
 from conversations.wire.summary import summarize_turn
-from providers.base import ChatMessage
+from providers.base import ToolSpec
 from providers.defaults import split_model
-
-ROLES = {"user": "user", "assistant": "assistant", "system": "system", "developer": "system"}
-TEXT_PARTS = ("input_text", "output_text", "text")
 
 
 def responses_error(
@@ -71,62 +78,6 @@ class ResponsesTurn:
         return self.request.session_key
 
 
-def _item_text(content: Any, where: str) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list) and content:
-        for n, part in enumerate(content):
-            kind = part.get("type") if isinstance(part, dict) else None
-            if kind in ATTACHMENT_PARTS:
-                raise HttpError(
-                    422,
-                    ATTACHMENTS,
-                    f"{where}.content[{n}] is {kind}: attachments are not supported yet; send input_text only.",
-                    field="input",
-                )
-        texts = [p.get("text") for p in content if isinstance(p, dict) and p.get("type") in TEXT_PARTS]
-        if len(texts) == len(content) and all(isinstance(t, str) for t in texts):
-            return "".join(texts)  # type: ignore[arg-type]
-    raise HttpError(
-        422, "invalid_input", f"{where}.content must be a string or input_text parts.", field="input"
-    )
-
-
-def read_input(raw: Any) -> list[dict[str, str]]:
-    """``input`` as ``[{"role", "text"}]`` (roles as sent): a string is one user message."""
-    if isinstance(raw, str):
-        if not raw.strip():
-            raise HttpError(422, "invalid_input", "input is empty: send a non-empty string.", field="input")
-        return [{"role": "user", "text": raw}]
-    if not isinstance(raw, list) or not raw:
-        raise HttpError(
-            422, "invalid_input", "input must be a string or a list of message items.", field="input"
-        )
-    items = []
-    for index, item in enumerate(raw):
-        where = f"input[{index}]"
-        if isinstance(item, dict) and tool_item(item.get("type")):
-            raise HttpError(
-                422,
-                TOOLS,
-                f"{where} is a {item['type']} item: tool calling is not supported yet; send message items only.",
-                field="input",
-            )
-        if (
-            not isinstance(item, dict)
-            or item.get("type", "message") != "message"
-            or item.get("role") not in ROLES
-        ):
-            raise HttpError(
-                422,
-                "invalid_input",
-                f"{where} must be a message item with role user, assistant, system or developer.",
-                field="input",
-            )
-        items.append({"role": item["role"], "text": _item_text(item.get("content"), where)})
-    return items
-
-
 class OpenAIResponsesCodec:
     async def decode(self, inbound: Inbound) -> ResponsesTurn:
         body, field, owner_id = inbound.body, Field(inbound.body), inbound.caller.owner_id
@@ -142,18 +93,21 @@ class OpenAIResponsesCodec:
         stream, background = field.bool("stream"), field.bool("background")
         instructions = field.str("instructions")
         read_metadata(field)
-        items = read_input(body.get("input"))
-        system = [i["text"] for i in items if ROLES[i["role"]] == "system"]
+        previous, reply_to = field.str("previous_response_id"), None
+        parsed = read_input(body.get("input"), continued=bool(previous))
+        tools, tool_choice, parallel = read_tool_fields(body, field)
+        system = list(parsed.system)
         if instructions is not None:
             system.insert(0, instructions)
-        messages = tuple(
-            ChatMessage(ROLES[i["role"]], i["text"]) for i in items if ROLES[i["role"]] != "system"
-        )
-        if not messages or messages[-1].role != "user":
+        messages = parsed.messages
+        if not messages or messages[-1].role not in ("user", "tool"):
             raise HttpError(
-                422, "invalid_input", "the last input message must have role user.", field="input"
+                422,
+                "invalid_input",
+                "the last input item must be a user message, or the function_call_output items of the "
+                "calls before them.",
+                field="input",
             )
-        previous, reply_to = field.str("previous_response_id"), None
         session_key = f"resp-{uuid.uuid4().hex}"
         if previous:
             reply_to = message_id_of(previous)
@@ -164,18 +118,12 @@ class OpenAIResponsesCodec:
                 raise HttpError(
                     404, "not_found", f"No response with id {previous!r}.", field="previous_response_id"
                 )
-            if len(messages) > 1:
-                raise HttpError(
-                    422,
-                    "invalid_input",
-                    "With previous_response_id, send only the new user message: the history is the stored one.",
-                    field="input",
-                )
             session_key = key
+        last = messages[-1]
         provider, model = split_model(field.str("model"))
         request = TurnRequest(
             session_key=session_key,
-            content=messages[-1].content,
+            content=last.content,
             owner_id=owner_id,
             client_message_id=inbound.headers.get("Idempotency-Key"),
             provider=provider,
@@ -187,7 +135,12 @@ class OpenAIResponsesCodec:
             reply_to=reply_to,
             rate_limit_key=inbound.caller.rate_limit_key,
             api_key_id=inbound.caller.api_key_id,
+            tools=tools,
+            tool_choice=tool_choice,
+            parallel_tool_calls=parallel,
+            tool_results=last.tool_results,
         )
+        items = parsed.items
         options = {**shell_options(inbound), "input": items if len(items) > 1 else None}
         return ResponsesTurn(request, options, stream, background)
 
@@ -222,13 +175,39 @@ class OpenAIResponsesCodec:
             error_message=(error or {}).get("message", ""),
             usage=summary["usage"],
             model=summary.get("model"),
+            calls=summary_calls(summary.get("tool_calls")),
         )
         return JsonReply(response_object(shell, state))
 
 
+def read_tool_fields(
+    body: dict[str, Any], field: Field
+) -> tuple[tuple[ToolSpec, ...], str | dict[str, str] | None, bool | None]:
+    """``tools`` (flat), ``tool_choice`` and ``parallel_tool_calls``; without tools the choice
+    ``none``/``auto`` and the flag ask for nothing (``required`` or a named tool is refused by the
+    turn core: there is nothing to call)."""
+    tools = read_tools(body.get("tools"), "flat")
+    tool_choice = read_tool_choice(body.get("tool_choice"), "flat")
+    parallel = field.bool("parallel_tool_calls") if body.get("parallel_tool_calls") is not None else None
+    if not tools:
+        return (), None if tool_choice in ("none", "auto") else tool_choice, None
+    return tools, tool_choice, parallel
+
+
+def _shown_tool(spec: ToolSpec) -> dict[str, Any]:
+    return {
+        "type": "function",
+        "name": spec.name,
+        "description": spec.description or None,
+        "parameters": dict(spec.parameters) or None,
+        "strict": spec.strict,
+    }
+
+
 def shell_options(inbound: Inbound) -> dict[str, Any]:
     """What a response shows back of its request (stored with its answer for later reads)."""
-    field = Field(inbound.body)
+    body, field = inbound.body, Field(inbound.body)
+    tools, tool_choice, parallel = read_tool_fields(body, field)
     return {
         "created_at": int(inbound.received_at),
         "model": split_model(field.str("model"))[1],
@@ -238,4 +217,9 @@ def shell_options(inbound: Inbound) -> dict[str, Any]:
         "max_output_tokens": field.int("max_output_tokens"),
         "background": field.bool("background"),
         "previous_response_id": field.str("previous_response_id"),
+        "tools": [_shown_tool(spec) for spec in tools],
+        "tool_choice": {"type": "function", **tool_choice}
+        if isinstance(tool_choice, dict)
+        else tool_choice or "auto",
+        "parallel_tool_calls": parallel is not False,
     }

@@ -1,7 +1,8 @@
 """Reads and writes of the Responses API (``/v1/responses``) on stored answers, scoped to an owner.
 
 A response is an answer (an assistant message); what its request asked for is kept in the
-answer's ``request_options``. Deleting a response removes its exchange from the tree: the
+answer's ``request_options``. Its parts (the tool calls it made) and its new message's (a tool
+message's results) are read with it: the response's ``function_call`` items and its input items. Deleting a response removes its exchange from the tree: the
 answer, its user message once no other answer to it remains, and the replies that continued
 from it are re-attached to the message before that exchange, so later branches keep the rest
 of their history.
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
@@ -43,6 +44,9 @@ class StoredResponse:
     options: dict[str, Any]
     user_message_id: str | None
     user_content: str
+    parts: list[dict[str, Any]] = field(default_factory=list)  # the answer's (its tool calls)
+    user_role: str = Message.Role.USER  # or tool: the new message was a round's results
+    user_parts: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def running(self) -> bool:
@@ -84,6 +88,9 @@ def response_for_owner(owner_id: int | None, message_id: str) -> StoredResponse 
         options=answer.request_options or {},
         user_message_id=str(user.pk) if user is not None else None,
         user_content=user.content if user is not None else "",
+        parts=list(answer.parts or ()),
+        user_role=user.role if user is not None else Message.Role.USER,
+        user_parts=list(user.parts or ()) if user is not None else [],
     )
 
 

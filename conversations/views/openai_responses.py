@@ -28,8 +28,9 @@ from conversations.turns.live import LiveTurn
 from conversations.turns.service import turn_start
 from conversations.views.auth import request_owner_id
 from conversations.views.streams import resumed_events
+from conversations.wire.openai_response_events import ResponseEventEncoder
 from conversations.wire.openai_response_store import input_items_list, stored_shell, stored_state
-from conversations.wire.openai_responses import ResponseEventEncoder, message_id_of, response_object
+from conversations.wire.openai_responses import message_id_of, response_object, running_state
 from conversations.wire.sse import CONTENT_TYPE, STREAM_HEADERS
 
 
@@ -98,15 +99,15 @@ def _starting_after(request: HttpRequest) -> int:
 
 
 async def _current(owner_id: int | None, found: stored.StoredResponse) -> dict[str, Any]:
-    """The response object; a running answer's text so far from its events (the row has none yet)."""
-    text = None
-    if found.running:
-        try:
-            events = await resume.missed_events(owner_id, found.session_key, found.message_id, 0)
-        except resume.ResumeError:
-            events = []
-        text = "".join(e["text"] for e in events if e["type"] == "delta")
-    return response_object(stored_shell(found), stored_state(found, text))
+    """The response object; a running answer's text and calls so far from its events (the row has
+    none yet)."""
+    if not found.running:
+        return response_object(stored_shell(found), stored_state(found))
+    try:
+        events = await resume.missed_events(owner_id, found.session_key, found.message_id, 0)
+    except resume.ResumeError:
+        events = []
+    return response_object(stored_shell(found), stored_state(found, *running_state(events)))
 
 
 async def _event_stream(

@@ -2,13 +2,26 @@
 the turn's input items. Pure functions of the plain values the turn service reads
 (:class:`conversations.turns.responses.StoredResponse`) and of the options the request stored
 (:func:`conversations.codecs.openai_responses.shell_options`).
+
+The input items are the turn's transcript as sent (messages, the client's own ``function_call``
+items and ``function_call_output`` items), else its new message: a user message, or a tool
+message's results as ``function_call_output`` items (a round continued with
+``previous_response_id``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
-from conversations.wire.openai_responses import AnswerState, ResponseShell, answer_state, response_id
+from conversations.wire.openai_responses import (
+    AnswerState,
+    CallState,
+    ResponseShell,
+    answer_state,
+    response_id,
+    stored_calls,
+)
 
 
 class StoredResponse(Protocol):
@@ -25,6 +38,9 @@ class StoredResponse(Protocol):
     options: dict[str, Any]
     user_message_id: str | None
     user_content: str
+    parts: Sequence[dict[str, Any]]
+    user_role: str
+    user_parts: Sequence[dict[str, Any]]
 
     @property
     def usage(self) -> dict[str, int] | None: ...
@@ -44,6 +60,9 @@ def response_shell(
         max_output_tokens=options.get("max_output_tokens"),
         background=bool(options.get("background")),
         previous_response_id=options.get("previous_response_id"),
+        tools=options.get("tools") or [],
+        tool_choice=options.get("tool_choice") or "auto",
+        parallel_tool_calls=options.get("parallel_tool_calls") is not False,
     )
 
 
@@ -53,8 +72,10 @@ def stored_shell(found: StoredResponse) -> ResponseShell:
     )
 
 
-def stored_state(found: StoredResponse, text: str | None = None) -> AnswerState:
-    """A stored answer's state; ``text``: what a running one has said so far."""
+def stored_state(
+    found: StoredResponse, text: str | None = None, calls: tuple[CallState, ...] | None = None
+) -> AnswerState:
+    """A stored answer's state; ``text`` and ``calls``: what a running one has said so far."""
     return answer_state(
         found.status,
         found.content if text is None else text,
@@ -63,10 +84,31 @@ def stored_state(found: StoredResponse, text: str | None = None) -> AnswerState:
         error_message=found.error_message,
         usage=found.usage,
         model=found.model or None,
+        calls=stored_calls(found.parts, found.status) if calls is None else calls,
     )
 
 
-def _input_item(item_id: str, role: str, text: str) -> dict[str, Any]:
+def _input_item(item_id: str, item: dict[str, Any]) -> dict[str, Any]:
+    """One stored input item (see :func:`conversations.codecs.openai_responses.read_input`) as listed."""
+    kind = item.get("type", "message")
+    if kind == "function_call":
+        return {
+            "id": item_id,
+            "type": "function_call",
+            "status": "completed",
+            "arguments": item["arguments"],
+            "call_id": item["call_id"],
+            "name": item["name"],
+        }
+    if kind == "function_call_output":
+        return {
+            "id": item_id,
+            "type": "function_call_output",
+            "status": "completed",
+            "call_id": item["call_id"],
+            "output": item["output"],
+        }
+    role, text = item["role"], item["text"]
     part = (
         {"type": "output_text", "text": text, "annotations": []}
         if role == "assistant"
@@ -75,15 +117,30 @@ def _input_item(item_id: str, role: str, text: str) -> dict[str, Any]:
     return {"id": item_id, "type": "message", "role": role, "status": "completed", "content": [part]}
 
 
+def _new_message_items(found: StoredResponse) -> list[dict[str, Any]]:
+    if found.user_role == "tool":
+        return [
+            {"type": "function_call_output", "call_id": part["call_id"], "output": part.get("output", "")}
+            for part in found.user_parts
+            if part.get("type") == "tool_result"
+        ]
+    return [{"role": "user", "text": found.user_content}]
+
+
+def _item_id(hexid: str, item: dict[str, Any], index: int, last: bool) -> str:
+    """``msg_<hex>`` for the new user message, ``msg_<hex>_<i>`` for earlier ones; ``fc_``/``fco_``
+    with the item's index for tool items (``<hex>``: the turn's new message's id)."""
+    kind = item.get("type", "message")
+    if kind == "message":
+        return f"msg_{hexid}" if last else f"msg_{hexid}_{index}"
+    return f"{'fc' if kind == 'function_call' else 'fco'}_{hexid}_{index}"
+
+
 def input_items_list(found: StoredResponse, *, order: str, limit: int, after: str | None) -> dict[str, Any]:
-    """The turn's input items as OpenAI lists them: its transcript as sent, else its user message
-    (``msg_<user message id hex>``; a transcript's earlier items get ``_<index>`` after it)."""
-    items = found.options.get("input") or [{"role": "user", "text": found.user_content}]
-    base_id = "msg_" + (found.user_message_id or found.message_id).replace("-", "")
-    data = [
-        _input_item(base_id if i == len(items) - 1 else f"{base_id}_{i}", item["role"], item["text"])
-        for i, item in enumerate(items)
-    ]
+    """The turn's input items as OpenAI lists them (see the module's docstring)."""
+    items = found.options.get("input") or _new_message_items(found)
+    hexid = (found.user_message_id or found.message_id).replace("-", "")
+    data = [_input_item(_item_id(hexid, item, i, i == len(items) - 1), item) for i, item in enumerate(items)]
     if order == "desc":
         data.reverse()
     ids = [d["id"] for d in data]

@@ -1,22 +1,20 @@
-"""OpenAI Responses API encoding for /v1/responses: the ``response`` object and its stream events.
+"""OpenAI Responses API shapes for /v1/responses: ids, the ``response`` object and its output items.
 
-Pure functions of a turn's events (in their dict form: live, from a job's record, the replay
-buffer or a stored answer's replay) or of a stored answer's fields. The stream's
-``sequence_number`` counts this protocol's own events from 0, derived only from the turn's
-events, so encoding the same turn again gives the same numbers: a resume (``starting_after``)
-re-encodes from the first event and skips what the client has. The official ``openai`` SDK
-parses every object and event into its typed classes.
+Pure functions of a turn's values (from its events, in their dict form, or from a stored answer's
+fields). An answer's output is a ``message`` item with its text (when it said any, or when a text
+answer ends) and one ``function_call`` item per tool call it made, in the order it made them: there
+is no finish reason in this protocol, so ``status: "completed"`` with ``function_call`` items is how
+a client knows to run its tools and send ``function_call_output`` items back. Item ids are derived
+from the answer's id (``msg_<hex>``, ``fc_<hex>_<index>``), so every read of one answer names its
+items alike. The stream's events are :mod:`conversations.wire.openai_response_events`.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-
-import orjson
-
-from conversations.wire.sse import sse_frame
 
 #: Our finish reasons that leave an answer ``incomplete``, and OpenAI's reason for it.
 INCOMPLETE_FINISH = {"length": "max_output_tokens", "content_filter": "content_filter"}
@@ -30,6 +28,11 @@ def response_id(message_id: str) -> str:
 def item_id(message_id: str) -> str:
     """The id of a message item (the answer's output, or a turn's input)."""
     return "msg_" + message_id.replace("-", "")
+
+
+def call_item_id(message_id: str, index: int) -> str:
+    """The id of the answer's ``index``-th ``function_call`` item (the events' ``item_id``)."""
+    return f"fc_{message_id.replace('-', '')}_{index}"
 
 
 def message_id_of(response: str) -> str | None:
@@ -56,6 +59,19 @@ class ResponseShell:
     max_output_tokens: int | None = None
     background: bool = False
     previous_response_id: str | None = None
+    tools: list[dict[str, Any]] = field(default_factory=list)  # flat function tools, as OpenAI shows them
+    tool_choice: str | dict[str, Any] = "auto"
+    parallel_tool_calls: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class CallState:
+    """One tool call of an answer as its ``function_call`` item shows it."""
+
+    call_id: str
+    name: str
+    arguments: str
+    status: str = "completed"  # in_progress, completed, incomplete (cut mid-arguments: never to run)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +84,7 @@ class AnswerState:
     error: dict[str, str] | None = None  # code, message (OpenAI's codes)
     incomplete_reason: str | None = None
     model: str | None = None  # who answered, when known
+    calls: tuple[CallState, ...] = ()
 
 
 def answer_state(
@@ -79,11 +96,13 @@ def answer_state(
     error_message: str = "",
     usage: dict[str, int] | None = None,
     model: str | None = None,
+    calls: tuple[CallState, ...] = (),
 ) -> AnswerState:
     """OpenAI's view of one of our answer states (``pending``, ``streaming``, ``complete``,
     ``interrupted``, ``failed``): a stop is ``cancelled``, a cut-off answer ``incomplete``
-    (``max_output_tokens``, ``content_filter``, or our code: ``disconnected``, ``server_shutdown``)."""
-    kwargs: dict[str, Any] = {"text": text, "usage": usage, "model": model}
+    (``max_output_tokens``, ``content_filter``, or our code: ``disconnected``, ``server_shutdown``).
+    An answer that ended with tool calls is ``completed``: its ``function_call`` items say the rest."""
+    kwargs: dict[str, Any] = {"text": text, "usage": usage, "model": model, "calls": calls}
     if status == "pending":
         return AnswerState("queued", **kwargs)
     if status == "streaming":
@@ -99,6 +118,43 @@ def answer_state(
     return AnswerState("failed", error={"code": code, "message": error_message or error_code}, **kwargs)
 
 
+def stored_calls(parts: Iterable[Mapping[str, Any]] | None, status: str) -> tuple[CallState, ...]:
+    """The ``tool_call`` parts of a stored answer whose state is ``status`` (ours); a call cut
+    mid-arguments is ``incomplete`` whatever the answer's state."""
+    running = status in ("pending", "streaming")
+    return tuple(
+        CallState(
+            part.get("id", ""),
+            part.get("name", ""),
+            part.get("arguments", ""),
+            "incomplete" if part.get("incomplete") else "in_progress" if running else "completed",
+        )
+        for part in parts or ()
+        if part.get("type") == "tool_call"
+    )
+
+
+def summary_calls(calls: Iterable[Mapping[str, Any]] | None) -> tuple[CallState, ...]:
+    """The whole calls of a turn's summary (:func:`conversations.wire.summary.summarize_turn`)."""
+    return tuple(CallState(c["id"], c["name"], c["arguments"]) for c in calls or ())
+
+
+def running_state(events: Iterable[Mapping[str, Any]]) -> tuple[str, tuple[CallState, ...]]:
+    """What a running answer has said so far, from its events: its text and its calls (in progress)."""
+    text: list[str] = []
+    calls: dict[int, list[Any]] = {}
+    for event in events:
+        kind = event["type"]
+        if kind == "delta":
+            text.append(event["text"])
+        elif kind == "tool_call_start":
+            calls[event["index"]] = [event["call_id"], event["name"], []]
+        elif kind == "tool_call_delta" and event["index"] in calls:
+            calls[event["index"]][2].append(event["arguments"])
+    states = (CallState(c[0], c[1], "".join(c[2]), "in_progress") for _, c in sorted(calls.items()))
+    return "".join(text), tuple(states)
+
+
 def _usage(usage: dict[str, int] | None) -> dict[str, Any] | None:
     if usage is None:
         return None
@@ -111,32 +167,47 @@ def _usage(usage: dict[str, int] | None) -> dict[str, Any] | None:
     }
 
 
-def _text_part(text: str) -> dict[str, Any]:
+def text_part(text: str) -> dict[str, Any]:
     return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
 
 
 def output_item(message_id: str, status: str, text: str | None) -> dict[str, Any]:
-    """The answer as a ``message`` output item; ``text`` None: no content part yet."""
+    """The answer's text as a ``message`` output item; ``text`` None: no content part yet."""
     return {
         "id": item_id(message_id),
         "type": "message",
         "status": status,
         "role": "assistant",
-        "content": [] if text is None else [_text_part(text)],
+        "content": [] if text is None else [text_part(text)],
     }
 
 
-def _item_status(status: str) -> str:
+def call_item(message_id: str, index: int, call: CallState) -> dict[str, Any]:
+    """The answer's ``index``-th call as a ``function_call`` output item."""
+    return {
+        "id": call_item_id(message_id, index),
+        "type": "function_call",
+        "status": call.status,
+        "arguments": call.arguments,
+        "call_id": call.call_id,
+        "name": call.name,
+    }
+
+
+def item_status(status: str) -> str:
+    """A message item's status for a response's (OpenAI's) status."""
     return {"completed": "completed", "in_progress": "in_progress", "queued": "in_progress"}.get(
         status, "incomplete"
     )
 
 
 def response_object(shell: ResponseShell, state: AnswerState) -> dict[str, Any]:
-    """A ``response`` object; its single ``message`` item once there is text or an ending."""
+    """A ``response`` object: its ``message`` item once there is text (or a text answer ended),
+    then its ``function_call`` items."""
     message_id = message_id_of(shell.id) or ""
-    show_item = bool(state.text) or state.status in ("completed", "incomplete")
-    output = [output_item(message_id, _item_status(state.status), state.text)] if show_item else []
+    ended = state.status in ("completed", "incomplete") and not state.calls
+    output = [output_item(message_id, item_status(state.status), state.text)] if state.text or ended else []
+    output += [call_item(message_id, index, call) for index, call in enumerate(state.calls)]
     return {
         "id": shell.id,
         "object": "response",
@@ -151,105 +222,16 @@ def response_object(shell: ResponseShell, state: AnswerState) -> dict[str, Any]:
         "model": state.model or shell.model,
         "output": output,
         "output_text": state.text,
-        "parallel_tool_calls": True,
+        "parallel_tool_calls": shell.parallel_tool_calls,
         "previous_response_id": shell.previous_response_id,
         "reasoning": {"effort": None, "summary": None},
         "store": True,
         "temperature": shell.temperature,
         "text": {"format": {"type": "text"}},
-        "tool_choice": "auto",
-        "tools": [],
+        "tool_choice": shell.tool_choice,
+        "tools": shell.tools,
         "top_p": None,
         "truncation": "disabled",
         "usage": _usage(state.usage),
         "user": None,
     }
-
-
-class ResponseEventEncoder:
-    """Stateful: one per stream. ``encode`` takes a turn event (dict form) and returns the SSE
-    bytes of this protocol's events for it, leaving out those numbered ``starting_after`` or less."""
-
-    def __init__(self, shell: ResponseShell, *, starting_after: int = -1) -> None:
-        self.shell, self.starting_after = shell, starting_after
-        self._next = 0
-        self._parts: list[str] = []
-        self._usage: dict[str, int] | None = None
-        self._model: str | None = None
-        self._message_id = message_id_of(shell.id) or ""
-
-    def _event(self, kind: str, **body: Any) -> bytes:
-        number, self._next = self._next, self._next + 1
-        if number <= self.starting_after:
-            return b""
-        return sse_frame(orjson.dumps({"type": kind, "sequence_number": number, **body}), event=kind)
-
-    def _response(self, state: AnswerState) -> dict[str, Any]:
-        return response_object(self.shell, state)
-
-    def _where(self) -> dict[str, Any]:
-        return {"item_id": item_id(self._message_id), "output_index": 0, "content_index": 0}
-
-    def encode(self, event: dict[str, Any]) -> bytes:
-        kind = event["type"]
-        if kind == "started":
-            self._model = event.get("model") or None
-            first = "queued" if self.shell.background else "in_progress"
-            return b"".join(
-                (
-                    self._event("response.created", response=self._response(self._state(first))),
-                    self._event("response.in_progress", response=self._response(self._state("in_progress"))),
-                    self._event(
-                        "response.output_item.added",
-                        output_index=0,
-                        item=output_item(self._message_id, "in_progress", None),
-                    ),
-                    self._event("response.content_part.added", **self._where(), part=_text_part("")),
-                )
-            )
-        if kind == "delta":
-            self._parts.append(event["text"])
-            return self._event(
-                "response.output_text.delta", **self._where(), delta=event["text"], logprobs=[]
-            )
-        if kind == "usage":
-            self._usage = {k: event[k] for k in ("input_tokens", "output_tokens", "total_tokens")}
-            return b""
-        if kind in ("completed", "failed"):
-            return self._end(event)
-        return b""  # artifacts: the text already holds them
-
-    def _state(self, status: str) -> AnswerState:
-        return AnswerState(status, "".join(self._parts), self._usage, model=self._model)
-
-    def _end(self, event: dict[str, Any]) -> bytes:
-        text = event.get("content") or "".join(self._parts)
-        if event["type"] == "completed":
-            state = answer_state(
-                "complete",
-                text,
-                finish_reason=event["finish_reason"],
-                usage=self._usage,
-                model=event["model"],
-            )
-        else:
-            state = answer_state(
-                event["status"],
-                text,
-                error_code=event["code"],
-                error_message=event["message"],
-                usage=self._usage,
-                model=self._model,
-            )
-        terminal = {"completed": "response.completed", "failed": "response.failed"}.get(
-            state.status, "response.incomplete"
-        )
-        item = output_item(self._message_id, _item_status(state.status), text)
-        return b"".join(
-            (
-                self._event("response.output_text.done", **self._where(), text=text, logprobs=[]),
-                self._event("response.content_part.done", **self._where(), part=_text_part(text)),
-                self._event("response.output_item.done", output_index=0, item=item),
-                self._event(terminal, response=self._response(state)),
-            )
-        )

@@ -20,7 +20,9 @@ Responses stream: ``event:``-typed SSE with sequence numbers ``response.created`
 ``response.in_progress`` → ``output_item.added`` → ``content_part.added`` → ``output_text.delta`` (N) →
 ``output_text.done`` → ``content_part.done`` → ``output_item.done`` → ``response.completed`` (or
 ``response.incomplete`` when ``max_output_tokens`` truncated it); no ``[DONE]``. Responses with
-``store`` not false are remembered with their transcript for ``previous_response_id``.
+``store`` not false are remembered with their transcript (and calls) for ``previous_response_id``.
+Responses tool calls: ``function_call`` output items, answered by ``function_call_output`` items
+(:class:`OpenAIResponsesWire`).
 
 Usage breakdowns (``prompt_tokens_details``/``completion_tokens_details``, Responses
 ``input_tokens_details``/``output_tokens_details``) are sent only with a ``cached=``/``reasoning=``
@@ -36,7 +38,7 @@ from typing import Any
 import orjson
 
 from .exchange import Plan, Turn, Wire, WireError
-from .scenario import count_words
+from .scenario import count_words, parse_directives
 from .state import StoredResponse, UpstreamState
 
 _ERROR_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 429: "requests"}
@@ -222,19 +224,77 @@ class OpenAIChatWire(Wire):
         return message
 
 
-def _input_items(raw: Any) -> list[tuple[str, str]]:
-    """``(role, text)`` pairs of a Responses ``input`` (string or list of message items)."""
+MESSAGE_ROLES = ("user", "assistant", "system", "developer")
+
+
+def _input_items(raw: Any) -> tuple[list[tuple[str, str]], dict[str, str]]:
+    """A Responses ``input`` (string or items) as transcript entries — ``(role, text)`` for a
+    message, ``("function_call", call_id)``, ``("function_call_output", call_id)`` — and each
+    output's text by call id."""
     if isinstance(raw, str):
-        return [("user", raw)]
-    items: list[tuple[str, str]] = []
+        return [("user", raw)], {}
+    entries: list[tuple[str, str]] = []
+    outputs: dict[str, str] = {}
     for item in raw or []:
-        if isinstance(item, dict) and item.get("role") and item.get("type", "message") == "message":
-            items.append((str(item["role"]), content_text(item.get("content"))))
-    return items
+        if not isinstance(item, dict):
+            continue
+        kind = item.get("type", "message")
+        if kind == "message" and item.get("role"):
+            entries.append((str(item["role"]), content_text(item.get("content"))))
+        elif kind in ("function_call", "function_call_output"):
+            entries.append((kind, str(item.get("call_id", ""))))
+            if kind == "function_call_output":
+                outputs[str(item.get("call_id", ""))] = content_text(item.get("output"))
+    return entries, outputs
+
+
+def _unpaired_call(transcript: list[tuple[str, str]]) -> WireError | None:
+    """OpenAI's 400 for an output no call before it made, or a call left without its output."""
+    open_calls: list[str] = []
+    for kind, call_id in transcript:
+        if kind == "function_call":
+            open_calls.append(call_id)
+        elif kind == "function_call_output":
+            if call_id not in open_calls:
+                message = f"No tool call found for function call output with call_id {call_id}."
+                return WireError(400, openai_error(400, message, param="input"))
+            open_calls.remove(call_id)
+    if open_calls:
+        message = f"No tool output found for function call {open_calls[0]}."
+        return WireError(400, openai_error(400, message, param="input"))
+    return None
+
+
+def _chat_shaped_tools(tools: Any, choice: Any) -> tuple[list[Any], Any]:
+    """Flat Responses tools and choice in the Chat shape :func:`~.scenario.plan_tool_calls` reads."""
+    nested = [
+        {"type": "function", "function": tool}
+        for tool in tools
+        if isinstance(tool, dict) and tool.get("type") == "function"
+    ]
+    if isinstance(choice, dict) and choice.get("type") == "function":
+        choice = {"type": "function", "function": {"name": choice.get("name")}}
+    return nested, choice
 
 
 class OpenAIResponsesWire(Wire):
-    """``POST /v1/responses`` (+ ``GET /v1/responses/{id}`` via :meth:`lookup`)."""
+    """``POST /v1/responses`` (+ ``GET /v1/responses/{id}`` via :meth:`lookup`).
+
+    Tool calls as OpenAI streams them (``PROVIDER_WIRE.md`` "OpenAI Responses"): a request whose
+    input ends with a user message and that offers flat ``tools`` (``tool_choice`` not ``none``)
+    gets ``function_call`` output items, the calls :func:`~.scenario.plan_tool_calls` picks (same
+    directives, ids and arguments as the chat wire): ``output_item.added`` (``in_progress``,
+    ``arguments: ""``), three ``function_call_arguments.delta`` fragments,
+    ``function_call_arguments.done``, ``output_item.done`` (``completed``), one call after the other,
+    after the message item when ``text_first``; then ``response.completed``. Each call's added event
+    and each fragment is a content chunk for ``drop:N``/``stall:N`` (the other events ride with the
+    next chunk, or close the stream). ``[[reasoning_item=1]]`` puts a ``reasoning`` item first
+    (output index 0), as reasoning models do. An input ending with ``function_call_output`` items is
+    answered with :func:`~.scenario.expected_tool_reply` of their outputs. Every output must answer a
+    call made before it in the transcript (the previous responses' and this input), and every call
+    must be answered: otherwise OpenAI's 400 (``No tool call found for function call output with
+    call_id …`` / ``No tool output found for function call …``).
+    """
 
     def __init__(self, state: UpstreamState) -> None:
         self.state = state
@@ -254,22 +314,36 @@ class OpenAIResponsesWire(Wire):
                     openai_error(400, msg, param="previous_response_id", code="previous_response_not_found"),
                 )
             history = list(prev.transcript)
-        current = _input_items(body.get("input"))
+        current, outputs = _input_items(body.get("input"))
+        unpaired = _unpaired_call(history + current)
+        if unpaired is not None:
+            raise unpaired
         instructions = body.get("instructions") if isinstance(body.get("instructions"), str) else None
-        user = next((t for r, t in reversed(current) if r == "user"), "")
-        if not user:
-            user = next((t for r, t in reversed(history) if r == "user"), "")
+        messages = [(r, t) for r, t in history + current if r in MESSAGE_ROLES]
+        user = next((t for r, t in reversed(messages) if r == "user"), "")
         fmt = ((body.get("text") or {}).get("format") or {}).get("type")
         max_tokens = body.get("max_output_tokens")
-        return Turn(
+        turn = Turn(
             model=str(body.get("model", "")),
             user_text=user,
-            input_words=count_words(instructions or "", *(t for _, t in history + current)),
+            input_words=count_words(instructions or "", *(t for _, t in messages), *outputs.values()),
             stream=body.get("stream") is True,
             json_mode=fmt in ("json_object", "json_schema"),
             max_tokens=int(max_tokens) if max_tokens else None,
             extra={"body": body, "transcript": history + current, "instructions": instructions},
         )
+        trailing = []
+        for kind, call_id in reversed(current):
+            if kind != "function_call_output":
+                break
+            trailing.append(outputs[call_id])
+        if trailing:
+            turn.tool_outputs = trailing[::-1]
+        tools = body.get("tools")
+        if isinstance(tools, list) and current and current[-1][0] == "user":
+            turn.tools, turn.tool_choice = _chat_shaped_tools(tools, body.get("tool_choice"))
+            turn.parallel_tool_calls = body.get("parallel_tool_calls")
+        return turn
 
     def lookup(self, resp_id: str) -> dict[str, Any] | None:
         stored = self.state.get_response(resp_id)
@@ -292,7 +366,7 @@ class OpenAIResponsesWire(Wire):
             "max_tool_calls": None,
             "model": plan.turn.model,
             "output": output,
-            "parallel_tool_calls": True,
+            "parallel_tool_calls": body.get("parallel_tool_calls", True),
             "previous_response_id": body.get("previous_response_id"),
             "reasoning": {"effort": None, "summary": None},
             "service_tier": "default",
@@ -302,8 +376,8 @@ class OpenAIResponsesWire(Wire):
                 "format": (body.get("text") or {}).get("format") or {"type": "text"},
                 "verbosity": "medium",
             },
-            "tool_choice": "auto",
-            "tools": [],
+            "tool_choice": body.get("tool_choice", "auto"),
+            "tools": body.get("tools") or [],
             "top_p": body.get("top_p", 1.0),
             "truncation": "disabled",
             "usage": self._usage(plan) if done else None,
@@ -327,46 +401,117 @@ class OpenAIResponsesWire(Wire):
         usage["total_tokens"] = plan.input_tokens + output
         return usage
 
-    def _finalize(self, plan: Plan) -> tuple[str, str, dict[str, Any], dict[str, Any]]:
-        """Ids, final message item and final response; stores it (unless ``store: false``)."""
+    @staticmethod
+    def _items(plan: Plan) -> dict[str, Any]:
+        """The output items, whole: ``reasoning`` (when asked for), ``message`` (unless the reply is
+        only calls), ``function_call`` per call."""
+        status = "completed" if plan.finish in ("stop", "tool_calls") else "incomplete"
+        items: dict[str, Any] = {"status": status, "reasoning": None, "message": None, "calls": []}
+        if parse_directives(plan.turn.user_text).extra.get("reasoning_item") not in (None, "0"):
+            items["reasoning"] = {"id": "rs_" + uuid.uuid4().hex, "type": "reasoning", "summary": []}
+        if plan.pieces or not plan.calls:
+            part = {"type": "output_text", "annotations": [], "logprobs": [], "text": plan.text}
+            items["message"] = {
+                "id": "msg_" + uuid.uuid4().hex,
+                "type": "message",
+                "status": status,
+                "content": [part],
+                "role": "assistant",
+            }
+        for call in plan.calls:
+            items["calls"].append(
+                {
+                    "id": "fc_" + uuid.uuid4().hex,
+                    "type": "function_call",
+                    "status": "completed",
+                    "arguments": call.arguments,
+                    "call_id": call.id,
+                    "name": call.name,
+                }
+            )
+        return items
+
+    def _finalize(self, plan: Plan) -> tuple[str, dict[str, Any], dict[str, Any]]:
+        """Id, output items and final response; stores it (unless ``store: false``)."""
         resp_id = "resp_" + uuid.uuid4().hex
-        msg_id = "msg_" + uuid.uuid4().hex
-        status = "completed" if plan.finish == "stop" else "incomplete"
-        part = {"type": "output_text", "annotations": [], "logprobs": [], "text": plan.text}
-        item = {"id": msg_id, "type": "message", "status": status, "content": [part], "role": "assistant"}
-        final = self._response(plan, resp_id, status, [item])
+        items = self._items(plan)
+        output = [i for i in (items["reasoning"], items["message"]) if i] + items["calls"]
+        final = self._response(plan, resp_id, items["status"], output)
         if final["store"]:
-            transcript = [*plan.turn.extra["transcript"], ("assistant", plan.text)]
+            transcript = [*plan.turn.extra["transcript"]]
+            if items["message"]:
+                transcript.append(("assistant", plan.text))
+            transcript += [("function_call", call.id) for call in plan.calls]
             self.state.store_response(resp_id, StoredResponse(transcript, final))
-        return resp_id, msg_id, item, final
+        return resp_id, items, final
 
     def full_body(self, plan: Plan) -> dict[str, Any]:
-        return self._finalize(plan)[3]
+        return self._finalize(plan)[2]
 
     def stream_events(self, plan: Plan) -> tuple[list[bytes], list[bytes], list[bytes]]:
-        resp_id, msg_id, item, final = self._finalize(plan)
+        resp_id, items, final = self._finalize(plan)
         seq = iter(range(1 << 30))
+        ordered: list[tuple[bytes, bool]] = []  # (event, is a content chunk), in stream order
 
-        def ev(kind: str, **fields: Any) -> bytes:
+        def ev(kind: str, content: bool = False, **fields: Any) -> None:
             payload = {"type": kind, "sequence_number": next(seq), **fields}
-            return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
+            ordered.append(
+                (b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n", content)
+            )
 
-        loc = {"item_id": msg_id, "output_index": 0, "content_index": 0}
         started = self._response(plan, resp_id, "in_progress", [])
-        empty_item = {**item, "status": "in_progress", "content": []}
-        empty_part = {"type": "output_text", "annotations": [], "logprobs": [], "text": ""}
-        prelude = [
-            ev("response.created", response=started),
-            ev("response.in_progress", response=started),
-            ev("response.output_item.added", output_index=0, item=empty_item),
-            ev("response.content_part.added", **loc, part=empty_part),
-        ]
-        events = [ev("response.output_text.delta", **loc, delta=p, logprobs=[]) for p in plan.pieces]
-        done_kind = "response.completed" if final["status"] == "completed" else "response.incomplete"
-        trailer = [
-            ev("response.output_text.done", **loc, text=plan.text, logprobs=[]),
-            ev("response.content_part.done", **loc, part=item["content"][0]),
-            ev("response.output_item.done", output_index=0, item=item),
-            ev(done_kind, response=final),
-        ]
-        return prelude, events, trailer
+        ev("response.created", response=started)
+        ev("response.in_progress", response=started)
+        index = 0
+        if items["reasoning"]:
+            ev("response.output_item.added", output_index=index, item=items["reasoning"])
+            ev("response.output_item.done", output_index=index, item=items["reasoning"])
+            index += 1
+        message = items["message"]
+        if message:
+            loc = {"item_id": message["id"], "output_index": index, "content_index": 0}
+            empty_part = {"type": "output_text", "annotations": [], "logprobs": [], "text": ""}
+            ev(
+                "response.output_item.added",
+                output_index=index,
+                item={**message, "status": "in_progress", "content": []},
+            )
+            ev("response.content_part.added", **loc, part=empty_part)
+            for piece in plan.pieces:
+                ev("response.output_text.delta", True, **loc, delta=piece, logprobs=[])
+            ev("response.output_text.done", **loc, text=plan.text, logprobs=[])
+            ev("response.content_part.done", **loc, part=message["content"][0])
+            ev("response.output_item.done", output_index=index, item=message)
+            index += 1
+        for call, item in zip(plan.calls, items["calls"], strict=True):
+            where = {"item_id": item["id"], "output_index": index}
+            ev(
+                "response.output_item.added",
+                True,
+                output_index=index,
+                item={**item, "status": "in_progress", "arguments": ""},
+            )
+            for fragment in call.fragments:
+                ev("response.function_call_arguments.delta", True, **where, delta=fragment)
+            ev("response.function_call_arguments.done", **where, arguments=call.arguments)
+            ev("response.output_item.done", output_index=index, item=item)
+            index += 1
+        ev("response.completed" if final["status"] == "completed" else "response.incomplete", response=final)
+        return _split_chunks(ordered)
+
+
+def _split_chunks(ordered: list[tuple[bytes, bool]]) -> tuple[list[bytes], list[bytes], list[bytes]]:
+    """``(prelude, one entry per content chunk, trailer)``: the events between two content chunks
+    ride with the later one; those after the last close the stream."""
+    prelude: list[bytes] | None = None
+    events: list[bytes] = []
+    pending: list[bytes] = []
+    for data, content in ordered:
+        if not content:
+            pending.append(data)
+            continue
+        if prelude is None:
+            prelude, pending = pending, []
+        events.append(b"".join(pending) + data)
+        pending = []
+    return (pending, [], []) if prelude is None else (prelude, events, pending)

@@ -244,6 +244,6 @@ async def test_history_calls_and_results_are_sent_as_assistant_tool_calls_and_to
 # ---- capabilities ---------------------------------------------------------------------------------
 
 
-def test_chat_adapters_declare_tools_and_the_responses_adapter_does_not_inherit_it():
+def test_chat_adapters_declare_tools_and_the_responses_adapter_declares_its_own():
     assert OpenAIChatProvider.supports_tools and OpenAICompatibleProvider.supports_tools
-    assert OpenAIResponsesProvider.supports_tools is False  # its wire is another: it declares its own
+    assert "supports_tools" in vars(OpenAIResponsesProvider)  # its wire is another: not inherited
