@@ -8,7 +8,7 @@ boundary. This package never imports from ``conversations``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
@@ -226,6 +226,17 @@ class Provider:
         """Whether ``model`` may be offered tools through this provider (its adapter's capability;
         an adapter for servers of many models narrows it by its configuration)."""
         return self.supports_tools
+
+    def check_tools(self, model: str, tools: Sequence[ToolSpec]) -> str | None:
+        """Why ``tools`` cannot be offered to ``model`` as they are (e.g. a JSON Schema keyword the
+        provider's schema dialect lacks), as a sentence naming the tool and the fix; None when they
+        can. The turn service asks before it stores anything: a refusal, never an upstream 400."""
+        return None
+
+    def check_tool_choice(self, model: str, choice: str | Mapping[str, object]) -> str | None:
+        """Why ``tool_choice`` cannot be honoured by ``model`` (a sentence naming it and the fix);
+        None when it can. Asked before anything is stored, like :meth:`check_tools`."""
+        return None
 
     def stream(self, request: ProviderRequest) -> AsyncIterator[ProviderChunk]:
         raise NotImplementedError

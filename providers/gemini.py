@@ -18,6 +18,13 @@ Contract:
 * No SDK retries, no automatic continuation: the turn service owns retries. Connect and read
   timeouts are applied per request (the SDK itself only knows one total timeout). google-genai does
   not wrap network errors: raw httpx/httpx2 (or aiohttp) errors are mapped here.
+* Client tools (:mod:`providers.gemini_tools` maps them): declarations with the JSON Schema
+  translated to Gemini's OpenAPI subset (a keyword it lacks is refused before any call:
+  :meth:`GeminiProvider.check_tools`), ``toolConfig`` from ``tool_choice``; each call arrives whole
+  in one ``functionCall`` part and is yielded as one piece (arguments as JSON text, the part's
+  ``thoughtSignature`` kept in the piece's metadata); the history replays the calls with their
+  signatures and the results as ``functionResponse`` parts. An answer that made calls finishes
+  ``tool_calls`` (Gemini says ``STOP``).
 * Closing the generator closes the upstream response. Both this and the split timeouts rely on
   httpx event hooks, i.e. on the SDK's httpx transport (its default while aiohttp is not installed).
 """
@@ -25,7 +32,7 @@ Contract:
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import aclosing
 from typing import Any, ClassVar
 
@@ -37,15 +44,26 @@ from ._errors import error_for_status, redact, retry_after_from_headers, transpo
 from ._httpx_hooks import note_response, noting_responses, timeout_hook
 from .base import (
     AuthenticationFailed,
+    ChatMessage,
     ContentBlocked,
     Provider,
     ProviderChunk,
     ProviderError,
     ProviderRequest,
     Timeouts,
+    ToolCall,
+    ToolSpec,
     Usage,
 )
 from .defaults import DEFAULT_GEMINI_API_VERSION
+from .gemini_tools import (
+    call_piece,
+    gemini_tool_config,
+    gemini_tools,
+    model_content,
+    response_content,
+    schema_refusal,
+)
 
 _FINISH_REASONS = {"STOP": "stop", "MAX_TOKENS": "length", "RECITATION": "content_filter"}
 _BLOCKED = frozenset(
@@ -76,6 +94,7 @@ def _retry_delay(details: Any) -> float | None:
 class GeminiProvider(Provider):
     kind: ClassVar[str] = "gemini"
     key_env_var: ClassVar[str | None] = "GEMINI_API_KEY"
+    supports_tools: ClassVar[bool] = True  # every model; schemas are checked by check_tools
 
     def __init__(
         self,
@@ -116,17 +135,30 @@ class GeminiProvider(Provider):
             config.response_json_schema = dict(request.json_schema)
         if request.extra_headers:
             config.http_options = types.HttpOptions(headers=dict(request.extra_headers))
+        if request.tools:
+            config.tools = gemini_tools(request.tools)
+            config.tool_config = gemini_tool_config(request.tool_choice)
         return config
+
+    def check_tools(self, model: str, tools: Sequence[ToolSpec]) -> str | None:
+        """A schema keyword Gemini's OpenAPI subset lacks refuses the turn before any call."""
+        return schema_refusal(tools, f"The model {self.name}:{model} (Gemini)")
 
     @staticmethod
     def _contents(request: ProviderRequest) -> list[types.Content]:
-        return [
-            types.Content(
-                role="model" if m.role == "assistant" else "user", parts=[types.Part(text=m.content)]
-            )
-            for m in request.messages
-            if m.role != "system"
-        ]
+        contents: list[types.Content] = []
+        calls: dict[str, ToolCall] = {}  # the calls made so far, by id: results are named after them
+        for m in request.messages:
+            if m.role == "system":
+                continue
+            if m.tool_calls:
+                calls.update((call.id, call) for call in m.tool_calls)
+                contents.append(model_content(m, request.model))
+            elif m.tool_results:
+                contents.append(response_content(m, calls))
+            else:
+                contents.append(_text_content(m))
+        return contents
 
     def _finish(self, reason: Any) -> str:
         name = str(getattr(reason, "value", reason)).upper()
@@ -185,6 +217,7 @@ class GeminiProvider(Provider):
         usage: Usage | None = None
         finish: str | None = None
         response_id: str | None = None
+        calls = 0  # calls received so far: the next one's index
         try:
             async with aclosing(self._responses(request)) as responses:
                 async for response in responses:
@@ -201,12 +234,18 @@ class GeminiProvider(Provider):
                         continue
                     candidate = response.candidates[0]
                     for part in (candidate.content.parts if candidate.content else None) or ():
-                        if part.text and not part.thought:
+                        if part.function_call is not None:
+                            piece = call_piece(calls, part.function_call, part.thought_signature)
+                            calls += 1
+                            yield ProviderChunk(tool_calls=(piece,))
+                        elif part.text and not part.thought:
                             yield ProviderChunk(text=part.text)
                     if candidate.finish_reason:
                         finish = self._finish(candidate.finish_reason)
         except Exception as exc:
             raise self._error(exc) from None
+        if calls and finish == "stop":
+            finish = "tool_calls"
         yield ProviderChunk(usage=usage, finish_reason=finish, response_id=response_id)
 
     @staticmethod
@@ -232,3 +271,9 @@ class GeminiProvider(Provider):
 
     async def aclose(self) -> None:
         await self._client.aio.aclose()
+
+
+def _text_content(message: ChatMessage) -> types.Content:
+    return types.Content(
+        role="model" if message.role == "assistant" else "user", parts=[types.Part(text=message.content)]
+    )

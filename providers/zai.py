@@ -11,6 +11,13 @@ Contract:
 * The SDK's retries are off unless ``max_retries`` says otherwise (the SDK's default is 3).
 * Temperature: the SDK rewrites it (≤ 0 → 0.01 with ``do_sample`` off, ≥ 1 → 0.99). We pass ours
   through unchanged in the request body instead, so what the caller asked for is what Z.AI gets.
+* Client tools (:mod:`providers.zai_tools` maps them): tools and the history's calls and results in
+  the Chat Completions shape; ``tool_choice`` auto as is, none as no tools offered, required or a
+  named tool refused before any call (:meth:`ZaiProvider.check_tool_choice`); no
+  ``parallel_tool_calls`` (Z.AI has none); ``tool_stream`` for the models that stream arguments.
+  Calls are read from ``delta.tool_calls`` either way (whole calls, each in a chunk already marked
+  ``finish_reason: "tool_calls"``, or fragments by index): the stream is read to its end, never
+  stopped at the first finish reason.
 * Yields text chunks (``reasoning_content`` is not part of the answer and is skipped), then one last
   chunk with usage (cached input and reasoning tokens when ``prompt_tokens_details`` /
   ``completion_tokens_details`` report them), finish reason and the completion id. Errors, including
@@ -47,6 +54,7 @@ from .base import (
     Unavailable,
     Usage,
 )
+from .zai_tools import call_pieces, choice_refusal, history_messages, tool_params
 
 
 class _Worker:
@@ -102,6 +110,7 @@ def _usage(reported: Any) -> Usage:
 class ZaiProvider(Provider):
     kind: ClassVar[str] = "zai"
     key_env_var: ClassVar[str | None] = "ZAI_API_KEY"
+    supports_tools: ClassVar[bool] = True  # every GLM chat model Z.AI serves takes function tools
 
     def __init__(
         self,
@@ -125,9 +134,17 @@ class ZaiProvider(Provider):
         )
 
     def _params(self, request: ProviderRequest) -> dict[str, Any]:
-        messages = [{"role": "system", "content": request.system}] if request.system else []
-        messages += [{"role": m.role, "content": m.content} for m in request.messages]
+        messages: list[dict[str, Any]] = (
+            [{"role": "system", "content": request.system}] if request.system else []
+        )
+        for m in request.messages:
+            if m.tool_calls or m.tool_results:
+                messages += history_messages(m)
+            else:
+                messages.append({"role": m.role, "content": m.content})
         params: dict[str, Any] = {"model": request.model, "messages": messages, "stream": True}
+        if request.tools:
+            params.update(tool_params(request))
         body: dict[str, Any] = {}
         if request.temperature is not None:
             body["temperature"] = request.temperature  # bypasses the SDK's rewrite, see module docstring
@@ -140,6 +157,10 @@ class ZaiProvider(Provider):
         if body:
             params["extra_body"] = body
         return params
+
+    def check_tool_choice(self, model: str, choice: str | Mapping[str, object]) -> str | None:
+        """Z.AI takes ``tool_choice`` auto only: required or a named tool is refused before any call."""
+        return choice_refusal(f"{self.name}:{model}", choice)
 
     def _error(self, exc: BaseException) -> ProviderError:
         if isinstance(exc, ProviderError):
@@ -197,9 +218,14 @@ class ZaiProvider(Provider):
                 if not payload.choices:
                     continue
                 choice = payload.choices[0]
-                finish = choice.finish_reason or finish
-                if choice.delta is not None and choice.delta.content:
-                    yield ProviderChunk(text=choice.delta.content)
+                finish = choice.finish_reason or finish  # a whole call's chunk says tool_calls: read on
+                delta = choice.delta
+                if delta is None:
+                    continue
+                if delta.tool_calls:
+                    yield ProviderChunk(text=delta.content or "", tool_calls=call_pieces(delta.tool_calls))
+                elif delta.content:
+                    yield ProviderChunk(text=delta.content)
         finally:
             worker.stop()
         yield ProviderChunk(usage=usage, finish_reason=finish, response_id=response_id)

@@ -82,25 +82,43 @@ def _session_model(opened: OpenedTurn, default: tuple[Provider, str]) -> tuple[P
         return default
 
 
-def _check_tools(request: TurnRequest, provider: Provider, model: str) -> None:
-    """Tools offered to a provider or model that cannot call them: 422 naming both, never dropped."""
-    if request.tools and not provider.tools_supported(model):
-        raise ToolsNotSupported(
+def _tools_refusal(request: TurnRequest, provider: Provider, model: str) -> ToolsNotSupported | None:
+    """Why the turn's tools cannot go to ``provider``/``model``: it cannot call tools at all, or its
+    adapter cannot take a tool's schema or the ``tool_choice`` (:meth:`Provider.check_tools`,
+    :meth:`Provider.check_tool_choice`); None when they can. Never dropped, never an upstream 400."""
+    if not request.tools:
+        return None
+    where = {"provider": provider.name, "model": model}
+    if not provider.tools_supported(model):
+        return ToolsNotSupported(
             f"The model {provider.name}:{model} cannot call tools here ({provider.kind} adapter): name a model "
             "that can (docs/tools.md lists them and the setting for OpenAI-compatible servers), or send "
             "the request without tools.",
             field="tools",
-            provider=provider.name,
-            model=model,
+            **where,
         )
+    problem = provider.check_tools(model, request.tools)
+    if problem:
+        return ToolsNotSupported(problem, field="tools", **where)
+    problem = provider.check_tool_choice(model, request.tool_choice) if request.tool_choice else None
+    if problem:
+        return ToolsNotSupported(problem, field="tool_choice", **where)
+    return None
+
+
+def _check_tools(request: TurnRequest, provider: Provider, model: str) -> None:
+    """Tools offered to a provider or model that cannot take them: 422 naming both, never dropped."""
+    refusal = _tools_refusal(request, provider, model)
+    if refusal is not None:
+        raise refusal
 
 
 def _fallbacks(
-    primary: tuple[Provider, str], *, budgeted: bool, tools: bool = False
+    primary: tuple[Provider, str], *, budgeted: bool, request: TurnRequest | None = None
 ) -> list[tuple[Provider, str]]:
     """The primary, then ``LLM_FALLBACKS``; a turn a budget applies to skips those without a price
     (the opening write's rule, :func:`conversations.turns.rules.opening_refusal`, for its fallbacks),
-    and a turn with tools those that cannot call them."""
+    and a turn with tools those that cannot take them (:func:`_tools_refusal`)."""
     candidates = [primary]
     for entry in settings.LLM_FALLBACKS:
         name, _, model = entry.partition(":")
@@ -112,8 +130,9 @@ def _fallbacks(
         if budgeted and price_book.rate(candidate[0].name, candidate[1]) is None:
             logger.warning("LLM_FALLBACKS entry %r skipped: a budget applies and it has no price", entry)
             continue
-        if tools and not candidate[0].tools_supported(candidate[1]):
-            logger.warning("LLM_FALLBACKS entry %r skipped: the turn offers tools it cannot call", entry)
+        refusal = _tools_refusal(request, *candidate) if request is not None else None
+        if refusal is not None:
+            logger.warning("LLM_FALLBACKS entry %r skipped for this turn's tools: %s", entry, refusal.message)
             continue
         if (candidate[0].name, candidate[1]) not in {(p.name, m) for p, m in candidates}:
             candidates.append(candidate)
@@ -224,5 +243,5 @@ async def turn_start(request: TurnRequest) -> Turn:
         return ReplayedTurn(await run_db(stored_turn_events, opened.message_id))
     if (opened.provider, opened.model) != (primary[0].name, primary[1]):
         primary = _session_model(opened, primary)
-    candidates = _fallbacks(primary, budgeted=opened.max_tokens is not None, tools=bool(request.tools))
+    candidates = _fallbacks(primary, budgeted=opened.max_tokens is not None, request=request)
     return LiveTurn(request, opened, candidates)

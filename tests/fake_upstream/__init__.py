@@ -39,6 +39,11 @@ in ``tool`` messages gets the text ``expected_tool_reply([contents…])`` = ``"T
                                                   tools=tools, stream=True)
     # -> one call: id "call_0_…", name "weather", arguments expected_tool_arguments(schema, "Paris …")
 
+The Gemini and Z.AI wires call and answer the same way in their own shapes: Gemini's calls whole in
+one chunk, the first signed (``gemini_wire.thought_signature``; a Gemini 3 request must send it back),
+results as ``functionResponse`` parts; Z.AI's whole calls each marked ``tool_calls``, or fragments
+with ``tool_stream`` (see :mod:`.gemini_wire`, :mod:`.zai_wire`).
+
 Out of process: ``python -m tests.fake_upstream --port 8765 [--chunks 20] [--delay 0]`` and the
 ``/_control/{reset,faults,defaults,requests,disconnects,health}`` endpoints (see :mod:`.app`).
 """
