@@ -10,10 +10,13 @@ Kept apart from :mod:`providers.gemini` so a text-only turn pays nothing for it.
   ``nullable``), ``const`` (a string → ``enum`` of one), ``items``, ``properties``, ``required``,
   ``anyOf``, ``minimum``/``maximum``, ``minItems``/``maxItems``, ``minLength``/``maxLength``,
   ``minProperties``/``maxProperties``, ``pattern``, ``default``, ``example``, ``propertyOrdering``.
-  Anything else (``$ref``, ``$defs``, ``additionalProperties``, ``oneOf``, ``allOf``, ``not``,
-  ``if``, ``patternProperties``, ``$schema``, ``multipleOf``, ``exclusiveMinimum``…) is a
+  Two keywords every strict client sends are left out because they ask nothing Gemini does not
+  already do (:data:`_IMPLIED`): ``additionalProperties: false`` (OpenAI strict mode, zod: Gemini
+  fills only the declared properties) and the annotations ``$schema``, ``$id``, ``$comment``.
+  Anything else (``$ref``, ``$defs``, ``additionalProperties`` true or a schema, ``oneOf``,
+  ``allOf``, ``not``, ``if``, ``patternProperties``, ``multipleOf``, ``exclusiveMinimum``…) is a
   :class:`SchemaProblem` naming the keyword and its path; the turn service refuses the turn with it
-  before anything is stored (Gemini would answer 400 ``Unknown name``). A keyword is never dropped.
+  before anything is stored (Gemini would answer 400 ``Unknown name``). No constraint is dropped.
   A schema that is an object without properties (a function without parameters) is sent as no
   ``parameters`` at all, which says the same (Gemini has refused an ``OBJECT`` with empty
   ``properties``).
@@ -85,14 +88,20 @@ _HINTS = {
     "$ref": "inline the definition it points to",
     "$defs": "inline the definitions where they are used",
     "definitions": "inline the definitions where they are used",
-    "additionalProperties": "list the properties instead",
+    "additionalProperties": "list the properties instead (additionalProperties: false is taken)",
     "oneOf": "use anyOf",
     "allOf": "merge the schemas into one",
-    "$schema": "remove it",
     "exclusiveMinimum": "use minimum",
     "exclusiveMaximum": "use maximum",
 }
 _SHOWN_PROBLEMS = 3
+#: Keywords left out because Gemini already behaves so: value -> whether it is implied.
+_IMPLIED = {
+    "additionalProperties": lambda value: value is False,  # only the declared properties are filled
+    "$schema": lambda value: True,  # annotations: they constrain nothing
+    "$id": lambda value: True,
+    "$comment": lambda value: True,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +130,8 @@ class _Translation:
         for key, item in value.items():
             if key in _PLAIN:
                 out[_PLAIN[key]] = item
+            elif key in _IMPLIED and _IMPLIED[key](item):
+                continue
             elif key not in _TRANSLATED:
                 self.refuse(key, path)
         self._type(value, out, path)

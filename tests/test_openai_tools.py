@@ -646,13 +646,18 @@ def test_more_than_128_tools_are_refused_storing_nothing(sdk):
 
 @live
 def test_tools_for_a_model_that_cannot_call_them_are_refused_storing_nothing(sdk, upstream, settings):
-    settings.GEMINI_API_KEY = "gem-test"
-    settings.GEMINI_BASE_URL = upstream.gemini_base_url
+    # an OpenAI-compatible server whose operator lists the models that can call tools (none here)
+    settings.OPENAI_COMPATIBLE_BASE_URL = upstream.openai_base_url
+    settings.OPENAI_COMPATIBLE_MODEL = "llama3.2"
+    settings.OPENAI_COMPATIBLE_MODELS = ["llama3.2"]
+    settings.OPENAI_COMPATIBLE_TOOL_MODELS = ""
     body = refused(
-        lambda: sdk.chat.completions.create(model="gemini:gemini-2.5-flash", messages=[USER], tools=[WEATHER])
+        lambda: sdk.chat.completions.create(
+            model="openai-compatible:llama3.2", messages=[USER], tools=[WEATHER]
+        )
     )
     assert (body["code"], body["param"]) == ("tools_not_supported", "tools")
-    assert "gemini:gemini-2.5-flash" in body["message"]
+    assert "openai-compatible:llama3.2" in body["message"]
     assert upstream.requests == []
 
 

@@ -389,10 +389,13 @@ async def test_the_fake_refuses_a_gemini_3_call_replayed_without_its_signature(f
             "parameters.properties.a",
         ),
         ({"type": "object", "$defs": {"A": {"type": "string"}}}, "$defs", "parameters"),
-        (
-            {"type": "object", "properties": {"address": {"type": "object", "additionalProperties": False}}},
+        (  # an open map (additionalProperties: a schema): Gemini has no such object
+            {
+                "type": "object",
+                "properties": {"tags": {"type": "object", "additionalProperties": {"type": "string"}}},
+            },
             "additionalProperties",
-            "parameters.properties.address",
+            "parameters.properties.tags",
         ),
         (
             {"type": "object", "properties": {"a": {"oneOf": [{"type": "string"}]}}},
@@ -407,11 +410,6 @@ async def test_the_fake_refuses_a_gemini_3_call_replayed_without_its_signature(f
         ),
         ({"type": "object", "if": {}, "then": {}}, "if", "parameters"),
         ({"type": "object", "patternProperties": {"^x": {}}}, "patternProperties", "parameters"),
-        (
-            {"$schema": "http://json-schema.org/draft-07/schema#", "type": "object", "properties": {"a": {}}},
-            "$schema",
-            "parameters",
-        ),
         (
             {
                 "type": "object",
@@ -466,22 +464,35 @@ def test_a_keyword_gemini_cannot_take_is_refused_naming_tool_keyword_and_path(sc
 
 
 def test_every_problem_of_every_tool_is_counted_and_the_first_gets_a_hint():
+    schema = {
+        "type": "object",
+        "properties": {"a": {"$ref": "#/$defs/A"}, "b": {"oneOf": [{"type": "string"}]}},
+        "$defs": {"A": {"type": "string"}},
+    }
+    refusal = schema_refusal((ToolSpec("one", parameters=schema), ToolSpec("two", parameters=schema)))
+
+    assert refusal.startswith("Gemini cannot take these JSON Schema keywords in the tools' parameters: ")
+    assert "tools[0] (one): $defs at parameters; tools[0] (one): $ref at parameters.properties.a; " in refusal
+    assert "(and 3 more)" in refusal and "For $defs: inline the definitions where they are used." in refusal
+
+
+def test_what_strict_clients_always_send_is_taken_as_gemini_behaves():
+    """OpenAI strict mode and zod (the AI SDK) put additionalProperties: false on every object, and
+    zod a $schema: Gemini fills only the declared properties, and annotations constrain nothing."""
     zod = {
         "$schema": "http://json-schema.org/draft-07/schema#",
         "type": "object",
         "properties": {
             "a": {"type": "object", "properties": {"b": {"type": "string"}}, "additionalProperties": False}
         },
+        "required": ["a"],
         "additionalProperties": False,
     }
-    refusal = schema_refusal((ToolSpec("one", parameters=zod), ToolSpec("two", parameters=zod)))
-
-    assert refusal.startswith("Gemini cannot take these JSON Schema keywords in the tools' parameters: ")
-    assert (
-        "tools[0] (one): $schema at parameters; tools[0] (one): additionalProperties at parameters; "
-        in refusal
-    )
-    assert "(and 3 more)" in refusal and "For $schema: remove it." in refusal
+    translated, problems = translate(zod)
+    assert problems == []
+    assert "additional_properties" not in translated and "additionalProperties" not in str(translated)
+    assert translated["properties"]["a"]["properties"]["b"]["type"] in ("STRING", "string")
+    assert schema_refusal((ToolSpec("one", parameters=zod),)) is None
 
 
 def test_a_schema_gemini_takes_is_not_refused():
@@ -493,7 +504,7 @@ def test_the_adapter_checks_tools_for_the_turn_service():
     provider = GeminiProvider(
         default_model="gemini-2.5-flash", api_key=GEMINI_KEY, base_url="http://127.0.0.1:9"
     )
-    bad = ToolSpec("trip", parameters={"type": "object", "additionalProperties": False})
+    bad = ToolSpec("trip", parameters={"type": "object", "additionalProperties": {"type": "string"}})
 
     assert provider.supports_tools and provider.tools_supported("gemini-2.5-pro")
     assert provider.check_tools("gemini-2.5-flash", TOOLS) is None
