@@ -7,6 +7,9 @@ Contract (on top of :mod:`providers.openai_chat`, whose client, timeouts and ret
 * With ``request.previous_response_id`` only the new input is sent: the messages after the last
   assistant message. An id the upstream does not know raises
   :class:`~providers.base.ResponseIdNotFound`; the caller then resends the whole history without it.
+  So does a chain that cannot go on because the response it continues made tool calls the new
+  input does not answer (OpenAI's 400 "No tool output found for function call …": the user wrote
+  instead of sending the results; the history leaves those calls out).
 * The response id comes from ``response.created`` / ``response.completed``; usage from
   ``response.completed`` (or ``response.incomplete``), with cached input and reasoning tokens from
   ``input_tokens_details`` / ``output_tokens_details`` when reported. Finish reasons: ``stop``, ``length``
@@ -29,7 +32,15 @@ from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
 from ._openai_errors import error_from_code
-from .base import ChatMessage, ProviderChunk, ProviderRequest, Usage
+from .base import (
+    ChatMessage,
+    InvalidRequest,
+    ProviderChunk,
+    ProviderError,
+    ProviderRequest,
+    ResponseIdNotFound,
+    Usage,
+)
 from .openai_chat import OpenAIChatProvider, json_events, usage_detail
 from .openai_responses_tools import CallReader, input_items, tool_fields
 
@@ -149,5 +160,19 @@ class OpenAIResponsesProvider(OpenAIChatProvider):
                             self.name, event.get("code"), event.get("message"), secrets=(self._api_key,)
                         )
         except Exception as exc:
-            raise self._error(exc) from None
+            error = self._error(exc)
+            if request.previous_response_id and unanswered_chain(error):
+                raise ResponseIdNotFound(
+                    self.name,
+                    "the chained response made tool calls this input does not answer: resend the history",
+                    status=error.status,
+                ) from None
+            raise error from None
         yield ProviderChunk(usage=usage, finish_reason=finish, response_id=response_id)
+
+
+def unanswered_chain(error: ProviderError) -> bool:
+    """OpenAI's 400 for a chained request after a response whose calls it does not answer (a user
+    who wrote instead of sending the results): the chain cannot go on, the history (which leaves
+    unanswered calls out) can."""
+    return isinstance(error, InvalidRequest) and "No tool output found for function call" in error.message

@@ -36,7 +36,10 @@ from conversations.events import (
     UsageReported,
 )
 from conversations.models import Conversation, Message
+from conversations.turns.responses import response_for_owner
+from conversations.turns.stored_replay import stored_turn_events
 from conversations.wire.openai_response_events import ResponseEventEncoder
+from conversations.wire.openai_response_store import stored_shell
 from conversations.wire.openai_responses import ResponseShell, response_id
 from providers.base import ChatMessage, ToolCall, ToolResult, ToolSpec
 from tests.fake_upstream import expected_reply, expected_tool_arguments, expected_tool_reply
@@ -479,20 +482,17 @@ def test_a_streamed_call_is_added_fragmented_done_and_completed(sdk):
 
 
 @live
-def test_the_sdk_stream_helper_accumulates_the_call(sdk):
-    with sdk.responses.stream(
-        model="gpt-test", input="Lima [[tools=weather text_first=1 chunks=2]]", tools=[WEATHER]
-    ) as stream:
+def test_the_sdk_stream_helper_accumulates_text_and_parallel_calls(sdk):
+    text = "Lima [[tools=weather,time text_first=1 chunks=2]]"
+    with sdk.responses.stream(model="gpt-test", input=text, tools=[WEATHER, TIME]) as stream:
         deltas = [e for e in stream if e.type == "response.function_call_arguments.delta"]
         final = stream.get_final_response()
-    assert deltas[-1].snapshot == expected_tool_arguments(
-        SCHEMA, "Lima [[tools=weather text_first=1 chunks=2]]"
-    )
-    message, called = final.output
-    assert message.type == "message" and final.output_text == expected_reply(
-        "Lima [[tools=weather text_first=1 chunks=2]]"
-    )
-    assert called.type == "function_call" and called.arguments == deltas[-1].snapshot
+    assert deltas[2].snapshot == expected_tool_arguments(SCHEMA, text)
+    assert deltas[-1].snapshot == expected_tool_arguments(TIME_SCHEMA, text)
+    message, weather, clock = final.output
+    assert message.type == "message" and final.output_text == expected_reply(text)
+    assert (weather.name, weather.arguments) == ("weather", deltas[2].snapshot)
+    assert (clock.name, clock.arguments) == ("time", deltas[-1].snapshot)
 
 
 @live
@@ -786,3 +786,36 @@ def test_plain_http_sees_openais_function_call_item(asgi_server, openai_upstream
     (item,) = response["output"]
     assert set(item) == {"id", "type", "status", "arguments", "call_id", "name"}
     assert response["status"] == "completed" and response["output_text"] == ""
+
+
+@live
+def test_a_user_message_instead_of_the_outputs_resends_the_history_without_the_calls(sdk, openai_upstream):
+    """Through the Responses adapter: OpenAI refuses to chain past calls the input does not answer,
+    so the turn sends the history, which leaves the unanswered calls out."""
+    first = sdk.responses.create(
+        model="openai-responses:gpt-test", input="Quito [[tools=weather]]", tools=[WEATHER]
+    )
+    second = sdk.responses.create(
+        model="openai-responses:gpt-test", previous_response_id=first.id, input="never mind"
+    )
+    assert second.output_text == expected_reply("never mind")
+    refused_chain, resent = (r.json for r in openai_upstream.requests[-2:])
+    assert refused_chain["previous_response_id"] and "previous_response_id" not in resent
+    assert [i.get("type", "message") for i in resent["input"]] == ["message", "message", "message"]
+    assert [i["role"] for i in resent["input"]] == ["user", "assistant", "user"]
+
+
+@live
+def test_a_stored_answer_replayed_streams_the_same_items(sdk):
+    """Once the replay buffer has expired, retrieve(stream=True) re-derives the events from the
+    stored answer: each call whole, with the same item ids and final output as the live stream."""
+    text = "Kyiv [[tools=weather,time text_first=1 chunks=2]]"
+    live_events = list(sdk.responses.create(model="gpt-test", input=text, tools=[WEATHER, TIME], stream=True))
+    final = live_events[-1].response
+    found = response_for_owner(None, str(answer_id(final.id)))
+    encoder = ResponseEventEncoder(stored_shell(found))
+    frames = b"".join(encoder.encode(e.to_dict()) for e in stored_turn_events(found.message_id))
+    replayed = [json.loads(f.split(b"\n")[1].removeprefix(b"data: ")) for f in frames.split(b"\n\n") if f]
+    added = [e["item"]["id"] for e in replayed if e["type"] == "response.output_item.added"]
+    assert added == [i.id for i in final.output]
+    assert replayed[-1]["response"]["output"] == [i.model_dump(exclude_none=True) for i in final.output]

@@ -12,6 +12,7 @@ from providers.base import (
     InvalidRequest,
     ProviderChunk,
     ProviderRequest,
+    ResponseIdNotFound,
     ToolCall,
     ToolCallAssembler,
     ToolCallChunk,
@@ -228,3 +229,12 @@ async def test_the_upstream_refuses_an_output_for_a_call_it_did_not_make(make_pr
             ProviderRequest(model="test-model", messages=wrong, previous_response_id=first.response_id)
         )
     assert "call_nope" in refused.value.message
+
+
+async def test_a_chain_whose_calls_the_input_leaves_unanswered_asks_for_the_history(make_provider):
+    """A user who wrote instead of sending the results: OpenAI refuses to continue the chain (400
+    "No tool output found for function call …"), so the turn core resends the history instead."""
+    provider = make_provider("openai-responses")
+    first = await provider.complete(ask("Tokyo [[tools=weather]]", tools=TOOLS))
+    with pytest.raises(ResponseIdNotFound):
+        await provider.complete(ask("never mind", previous_response_id=first.response_id))
