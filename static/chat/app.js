@@ -7,6 +7,7 @@ import { ArtifactPanel } from "./artifacts.js";
 import { explain, isAuthError } from "./errors.js";
 import { LiveChat } from "./live.js";
 import { MessageList } from "./messages.js";
+import { LOOKUP_TOOL, resultsFromParts } from "./tools.js";
 import { SettingsPanel } from "./settings.js";
 import { Sidebar, sessionTitle } from "./sidebar.js";
 import { UsagePanel } from "./usage.js";
@@ -29,6 +30,7 @@ const ui = {
   composer: $("#composer"),
   input: $("#composer-input"),
   json: $("#json-mode"),
+  demoTool: $("#demo-tool"),
   send: $("#send"),
   stop: $("#stop"),
 };
@@ -192,6 +194,7 @@ async function loadMessages(session) {
   let running = null;
   for (const message of list) {
     if (message.role === "user") messages.addUser(message.content, { id: message.id });
+    if (message.role === "tool") messages.addResults(resultsFromParts(message.parts), { id: message.id });
     if (message.role !== "assistant") continue;
     const known = followed.get(message.id);
     const entry = messages.addAnswer(message.id, known && known.lastSeq > 0 ? known : answerFrom(message));
@@ -232,7 +235,7 @@ async function send(content) {
     setUrl(session.session_key);
     live.attach(session);
   }
-  await live.dispatch(turn, { jsonMode: ui.json.checked });
+  await live.dispatch(turn, { jsonMode: ui.json.checked, tools: ui.demoTool.checked ? [LOOKUP_TOOL] : null });
 }
 
 async function saveSettings(values) {

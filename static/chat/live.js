@@ -1,14 +1,19 @@
 // The open chat's live side: its socket, and the one answer being generated in it (a turn).
 // A turn is sent over the session's WebSocket, or over SSE when the socket cannot connect; an answer
 // already running (page reloaded, another tab) is followed with `resume` from its first event.
+// A turn that offered the page's demo tool and ends with finish_reason tool_calls goes on by
+// itself: the page runs the tool, posts the results as a `tool` message and follows the next answer.
 
 import { chatApi } from "./api.js";
 import { answerFrom, applyFrame, restart, servedBy } from "./answers.js";
 import { explain, isAuthError } from "./errors.js";
 import { SessionSocket, isTerminal, sseResume, sseTurn } from "./transport.js";
+import { runLocalTool, runsHere } from "./tools.js";
 
 const forcedTransport = new URLSearchParams(window.location.search).get("transport");
 const BACKGROUND_SOCKET_MS = 10 * 60 * 1000;
+/** Model calls one message may lead to before the page stops answering tool calls by itself. */
+export const MAX_TOOL_ROUNDS = 5;
 
 export function uuid() {
   if (window.crypto?.randomUUID) return window.crypto.randomUUID();
@@ -16,12 +21,17 @@ export function uuid() {
   return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-function turnBody(session, content, jsonMode) {
-  const body = { content, client_message_id: uuid() };
+/** A turn's request: the user's text, or (`turn.results`) a tool message of the page's results. */
+function turnBody(session, turn) {
+  const body = turn.results
+    ? { role: "tool", parts: turn.results.map(({ call_id, output, is_error }) => ({ type: "tool_result", call_id, output, is_error })) }
+    : { content: turn.content };
+  body.client_message_id = uuid();
   if (session.provider) body.provider = session.provider;
   if (session.model) body.model = session.model;
   if (session.system_prompt) body.system = session.system_prompt;
-  if (jsonMode) body.json = true;
+  if (turn.jsonMode) body.json = true;
+  if (turn.tools?.length) body.tools = turn.tools; // sent with every request of the loop: the server keeps none
   return body;
 }
 
@@ -130,10 +140,13 @@ export class LiveChat {
     return turn;
   }
 
-  /** Sends a begun turn to the open chat, over the socket or else over SSE. */
-  async dispatch(turn, { jsonMode = false } = {}) {
+  /** Sends a begun turn to the open chat, over the socket or else over SSE; `tools` are offered to the model. */
+  async dispatch(turn, { jsonMode = false, tools = null } = {}) {
     if (this.turn !== turn) return;
-    turn.body = turnBody(this.session, turn.content, jsonMode);
+    turn.jsonMode = jsonMode;
+    turn.tools = tools;
+    turn.round = turn.round ?? 1;
+    turn.body = turnBody(this.session, turn);
     if (await this._useSocket()) {
       if (this.turn !== turn) return;
       turn.transport = "ws";
@@ -244,12 +257,46 @@ export class LiveChat {
   notSent(turn, error) {
     if (this.turn !== turn) return;
     this.messages.remove(turn.key);
-    this.messages.markLastUserNotSent();
+    if (turn.results) this.messages.markResultsNotSent(turn.results, explain(error));
+    else this.messages.markLastUserNotSent();
     this.turn = null;
     this.hooks.streaming(false);
     if (isAuthError(error)) this.hooks.error(error);
     else this.hooks.banner(`Not sent: ${explain(error)}`);
-    this.hooks.notSent(turn.content || "");
+    if (!turn.results) this.hooks.notSent(turn.content || "");
+    else this.hooks.finished();
+  }
+
+  /**
+   * After an answer of `turn` ended with finish_reason tool_calls: when the turn offered the page's
+   * tool and every call is one the page runs, runs them, shows the results on the cards, and sends
+   * them as the next turn (a pending answer below). Returns false when the page answers nothing
+   * (another tool was called, or the round limit): the cards say so and the turn ends.
+   */
+  _continueWithTools(turn, entry) {
+    if (!turn.tools?.length || !turn.body) return false; // not a turn this page offered tools in
+    const calls = entry.state.toolCalls.filter((call) => call.status === "called");
+    if (!calls.length || !calls.every((call) => runsHere(call.name))) return false;
+    if (turn.round >= MAX_TOOL_ROUNDS) {
+      this.messages.noteCalls(calls, `not run: the page stops after ${MAX_TOOL_ROUNDS} tool rounds`);
+      return false;
+    }
+    const results = calls.map((call) => ({ ...runLocalTool(call), name: call.name }));
+    this.messages.addResults(results);
+    const next = {
+      key: `local-${uuid()}`,
+      messageId: null,
+      transport: null,
+      body: null,
+      content: "",
+      results,
+      round: turn.round + 1,
+      stopRequested: false,
+    };
+    this.turn = next;
+    this.messages.addAnswer(next.key, answerFrom({ status: "pending" }));
+    this.dispatch(next, { jsonMode: turn.jsonMode, tools: turn.tools });
+    return true;
   }
 
   _lost(turn, error) {
@@ -300,7 +347,10 @@ export class LiveChat {
     if (!entry || !applyFrame(entry.state, frame)) return;
     this.messages.update(entry);
     if (frame.type === "done") this.hooks.servedBy(servedBy(entry.state));
-    if (isTerminal(frame) && this.follows(id)) this._finish(this.turn);
+    if (!isTerminal(frame) || !this.follows(id)) return;
+    const ending = this.turn;
+    if (frame.type === "done" && entry.state.finishReason === "tool_calls" && this._continueWithTools(ending, entry)) return;
+    this._finish(ending);
   }
 
   /** An error about a client frame (no seq): a refused message, a stop with nothing running, a failed resume. */

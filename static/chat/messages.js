@@ -1,9 +1,12 @@
 // The message list: user messages as plain text, answers as sanitized Markdown (JSON replies
-// pretty-printed), each answer with its artifacts, usage, status and any error said plainly.
+// pretty-printed), each answer with its tool calls as cards, its artifacts, usage, status and any
+// error said plainly. A tool message is not a bubble of its own: each of its results is shown on the
+// card of the call it answers (by call id, wherever that answer is in the list).
 
 import { explain } from "./errors.js";
 import { prettyJson, renderMarkdown } from "./markdown.js";
 import { artifactFilename } from "./artifacts.js";
+import { orphanCall, paintToolCards } from "./tools.js";
 
 const STATUS_LABELS = {
   streaming: "Generating…",
@@ -24,11 +27,15 @@ export class MessageList {
     this.root = root;
     this.onOpenArtifact = onOpenArtifact;
     this.answers = new Map(); // message id (or a local placeholder id) -> {state, node}
+    this.results = new Map(); // call id -> the tool_result answering it {call_id, name, output, is_error, notSent?}
+    this.notes = new Map(); // call id -> why the page sent no result for it (when not the default)
     root.addEventListener("click", (event) => this._click(event));
   }
 
   clear(placeholder) {
     this.answers.clear();
+    this.results.clear();
+    this.notes.clear();
     this.root.replaceChildren();
     if (placeholder) this.root.append(element("div", "empty", placeholder));
   }
@@ -63,7 +70,9 @@ export class MessageList {
   addAnswer(key, state) {
     const node = element("article", "msg msg-assistant");
     node.dataset.role = "assistant";
-    node.append(element("div", "msg-body"), element("div", "msg-artifacts"), element("div", "msg-error"));
+    const tools = element("div", "msg-tools");
+    tools.setAttribute("aria-label", "Tool calls");
+    node.append(element("div", "msg-body"), tools, element("div", "msg-artifacts"), element("div", "msg-error"));
     node.append(element("div", "msg-meta"));
     const entry = { state, node, frame: 0 };
     this.answers.set(key, entry);
@@ -86,6 +95,54 @@ export class MessageList {
     this.update(entry);
   }
 
+  /** The answer whose tool calls include `callId`. */
+  _callOwner(callId) {
+    for (const entry of this.answers.values()) if (entry.state.toolCalls.some((c) => c.id === callId)) return entry;
+    return null;
+  }
+
+  /**
+   * Shows tool results (a stored tool message's, or ones this page just ran) on the cards of the
+   * calls they answer. A result whose call is not on the page gets a card of its own here.
+   */
+  addResults(results, { id = "" } = {}) {
+    const orphans = [];
+    for (const result of results) {
+      this.results.set(result.call_id, result);
+      const owner = this._callOwner(result.call_id);
+      if (owner) this.update(owner);
+      else orphans.push(result);
+    }
+    if (!orphans.length) return;
+    const node = element("article", "msg msg-tool");
+    node.dataset.role = "tool";
+    if (id) node.dataset.id = id;
+    const cards = element("div", "msg-tools");
+    cards.setAttribute("aria-label", "Tool results");
+    paintToolCards(cards, orphans.map(orphanCall), { resultFor: (call) => this.results.get(call.id) });
+    node.append(cards);
+    this._append(node);
+  }
+
+  /** Says why no result was sent for these calls (shown on their cards). */
+  noteCalls(calls, note) {
+    for (const call of calls) {
+      this.notes.set(call.id, note);
+      const owner = this._callOwner(call.id);
+      if (owner) this.update(owner);
+    }
+  }
+
+  /** Results this page ran whose tool message the server refused: their cards say so. */
+  markResultsNotSent(results, why) {
+    for (const result of results) {
+      const shown = this.results.get(result.call_id);
+      if (shown) shown.notSent = `Not sent: ${why}`;
+      const owner = this._callOwner(result.call_id);
+      if (owner) this.update(owner);
+    }
+  }
+
   remove(key) {
     const entry = this.answers.get(key);
     if (!entry) return;
@@ -105,7 +162,7 @@ export class MessageList {
   _paint(entry) {
     const { state, node } = entry;
     const stick = this._nearBottom();
-    const [body, artifacts, errorBox, meta] = node.children;
+    const [body, tools, artifacts, errorBox, meta] = node.children;
     node.dataset.status = state.status;
     if (state.id) node.dataset.id = state.id;
     const pretty = state.status === "complete" ? prettyJson(state.text) : null;
@@ -118,6 +175,12 @@ export class MessageList {
     } else {
       body.replaceChildren(element("span", "typing", state.status === "streaming" || state.status === "pending" ? "…" : ""));
     }
+    body.hidden = !state.text && state.toolCalls.length > 0; // an answer that is only calls: just the cards
+    paintToolCards(tools, state.toolCalls, {
+      resultFor: (call) => (call.id ? this.results.get(call.id) : undefined),
+      noteFor: (call) => this.notes.get(call.id) || "",
+      streaming: state.status === "streaming" || state.status === "pending",
+    });
     artifacts.replaceChildren(
       ...state.artifacts.map((artifact) => {
         const button = element("button", "artifact-chip");
