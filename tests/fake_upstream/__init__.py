@@ -42,7 +42,10 @@ in ``tool`` messages gets the text ``expected_tool_reply([contents…])`` = ``"T
 The Gemini and Z.AI wires call and answer the same way in their own shapes: Gemini's calls whole in
 one chunk, the first signed (``gemini_wire.thought_signature``; a Gemini 3 request must send it back),
 results as ``functionResponse`` parts; Z.AI's whole calls each marked ``tool_calls``, or fragments
-with ``tool_stream`` (see :mod:`.gemini_wire`, :mod:`.zai_wire`).
+with ``tool_stream`` (see :mod:`.gemini_wire`, :mod:`.zai_wire`). The Responses wire streams
+``function_call`` output items (added, three argument deltas, done; ``[[reasoning_item=1]]`` puts a
+``reasoning`` item first) and answers ``function_call_output`` items, refusing with OpenAI's 400 an
+output no earlier call made or a call left without its output (see :class:`.openai_wire.OpenAIResponsesWire`).
 
 Out of process: ``python -m tests.fake_upstream --port 8765 [--chunks 20] [--delay 0]`` and the
 ``/_control/{reset,faults,defaults,requests,disconnects,health}`` endpoints (see :mod:`.app`).
