@@ -24,7 +24,11 @@ from conversations.events import (
     ToolCallStarted,
 )
 from conversations.models import Conversation, Message
+from conversations.turns.parts import text_part, tool_call_part, tool_result_part
+from conversations.views.ui_chat import ui_message_id
 from conversations.wire.ui_message import UIMessageEncoder
+from providers.base import ToolCall, ToolResult
+from tests.factories import make_conversation, make_message
 from tests.fake_upstream import expected_tool_arguments, expected_tool_reply
 from tests.js_clients import run_js
 from tests.origins import page_origin
@@ -199,6 +203,7 @@ def test_the_demo_calls_the_tool_and_the_chat_sends_the_result_and_gets_the_answ
 
     # the history rebuilt as docs/ai-sdk.md shows it is what the Chat held live
     assert out["history"] == [normalized(m) for m in out["messages"]]
+    assert out["historyValid"] is None  # ai 7's own validateUIMessages takes it
 
 
 def normalized(message: dict) -> dict:
@@ -281,6 +286,7 @@ def test_the_loop_over_the_websocket_transport(js, demo):
     _, message = out["messages"]
     assert [p["type"] for p in message["parts"]] == ["step-start", "tool-lookup", "step-start", "text"]
     assert out["history"] == [normalized(m) for m in out["messages"]]
+    assert out["historyValid"] is None
 
 
 # --- refusals ----------------------------------------------------------------------------------------
@@ -488,18 +494,53 @@ def test_an_assistant_message_without_results_and_a_tool_part_in_a_user_message_
     assert [m.role for m in rows("no-results")] == ["user", "assistant"]
 
 
-def test_only_the_last_steps_parts_are_the_rounds_results(asgi_server, demo):
+def test_only_the_last_steps_parts_are_the_rounds_results(asgi_server, demo, user, key):
     """A loop's message keeps its earlier rounds' parts (answered and stored): only the parts after
     its last step-start are read, the SDK's own rule (lastAssistantMessageIsCompleteWithToolCalls)."""
-    _, message = first_round(asgi_server.url, "steps")
-    first = answered(message, state="output-available", output="one")
-    post_chat(asgi_server.url, continuation("steps", first))
-    # the next round: the answer to the results calls nothing, so make the last step's call by hand
-    earlier = {**first, "parts": [*first["parts"], {"type": "step-start"}, {"type": "text", "text": "done"}]}
-    response = post_chat(asgi_server.url, continuation("steps", earlier))
+    chat = make_conversation(owner=user, session_key="steps")
+    question = make_message(chat, role="user", content="kraken", client_message_id="u1")
+    calls = [tool_call_part(ToolCall("c1", "lookup", '{"query":"kraken"}'))]
+    first = make_message(chat, role="assistant", parts=calls, parent=question, status="complete")
+    results = [tool_result_part(ToolResult("c1", "a myth"))]
+    tool = make_message(chat, role="tool", content="a myth", parts=results, parent=first)
+    calls = [tool_call_part(ToolCall("c2", "lookup", '{"query":"squid"}'))]
+    second = make_message(chat, role="assistant", parts=calls, parent=tool, status="complete")
+    message = {
+        "id": str(first.pk),  # the UI message of the loop: its first answer's id
+        "role": "assistant",
+        "parts": [
+            {"type": "step-start"},
+            {
+                "type": "tool-lookup",
+                "toolCallId": "c1",
+                "state": "output-available",
+                "input": {},
+                "output": "a myth",
+            },
+            {"type": "step-start"},
+            {
+                "type": "tool-lookup",
+                "toolCallId": "c2",
+                "state": "output-available",
+                "input": {},
+                "output": "a squid",
+            },
+        ],
+    }
+    headers = {"X-API-Key": key}
+    response = post_chat(asgi_server.url, continuation("steps", message), headers=headers)
+    assert response.status_code == 200, response.text
+    chunks = data_chunks(response.text)
+    assert chunks[0]["messageId"] == str(first.pk)
+    stored = Message.objects.get(conversation=chat, role="tool", parent=second)
+    assert [p["call_id"] for p in stored.parts] == ["c2"] and stored.content == "a squid"
+    assert "returned: a squid" in "".join(c["delta"] for c in chunks if c["type"] == "text-delta")
+    # a last step with no tool part (text only) carries no results
+    done = {**message, "parts": [*message["parts"], {"type": "step-start"}, {"type": "text", "text": "ok"}]}
+    refused = post_chat(asgi_server.url, continuation("steps", done), headers=headers)
     assert (
-        response.status_code == 422
-        and "no tool results in its last step" in response.json()["error"]["message"]
+        refused.status_code == 422
+        and "no tool results in its last step" in refused.json()["error"]["message"]
     )
 
 
@@ -518,6 +559,156 @@ def test_a_continuation_over_frames_is_numbered_from_zero_and_keeps_the_message(
     assert chunks[0]["chunk"]["messageId"] == message["id"]
     assert not [f for f in chunks if f["chunk"]["type"].startswith("tool-")]
     assert frames[-1]["type"] == "end"
+
+
+SLOW = "Lima [[tools=weather chunks=20 delay=0.05]]"  # the answer to the results streams slowly too
+SLOW_TOOLS = {"weather": {"inputSchema": WEATHER_SCHEMA}}
+
+
+def slow_continuation(url: str, chat: str) -> tuple[dict, dict]:
+    """A round whose call is answered: the first answer's UI message, and the results' body."""
+    _, message = first_round(url, chat, SLOW, SLOW_TOOLS)
+    body = {**continuation(chat, answered(message)), "tools": SLOW_TOOLS}
+    body["messages"][0] = user_message(SLOW)
+    return message, body
+
+
+def test_resuming_the_answer_to_results_over_http_keeps_the_loops_message(asgi_server, openai_upstream):
+    """The resume's start names the client's message (the loop's first answer), as the live one did."""
+    message, body = slow_continuation(asgi_server.url, "resume-results")
+    with httpx.stream("POST", f"{asgi_server.url}/api/ai-sdk/chat", json=body, timeout=20) as live:
+        lines = live.iter_lines()
+        while '"text-delta"' not in next(lines):
+            pass  # the answer to the results is streaming: leave it
+    resumed = httpx.get(f"{asgi_server.url}/api/ai-sdk/chat/resume-results/stream", timeout=20)
+    assert resumed.status_code == 200
+    chunks = data_chunks(resumed.text)
+    final = Message.objects.get(
+        conversation__session_key="resume-results", role="assistant", parent__role="tool"
+    )
+    assert chunks[0]["messageId"] == message["id"] != str(final.pk)
+    assert "".join(c["delta"] for c in chunks if c["type"] == "text-delta") == expected_tool_reply(
+        ["found"], 20
+    )
+    assert types(chunks)[-1] == "finish"
+
+
+def frames_until(ws, request_id: str) -> list[dict]:
+    frames: list[dict] = []
+    while not frames or frames[-1]["type"] not in ("end", "error", "no-active"):
+        frame = json.loads(ws.recv(timeout=15))
+        if frame["requestId"] == request_id:
+            frames.append(frame)
+    return frames
+
+
+def test_resuming_the_answer_to_results_over_a_second_socket_numbers_it_alike(asgi_server, openai_upstream):
+    message, body = slow_continuation(asgi_server.url, "ws-resume-results")
+    tools = body.pop("tools")
+    frame = {"type": "send", "requestId": "s", "headers": {}, "body": {"tools": tools}, **body}
+    url, origin = (
+        asgi_server.url.replace("http://", "ws://") + "/ws/ai-sdk/chat",
+        page_origin(asgi_server.url),
+    )
+    with (
+        ws_connect(url, origin=origin, open_timeout=10) as tab1,
+        ws_connect(url, origin=origin, open_timeout=10) as tab2,
+    ):
+        tab1.send(json.dumps(frame))
+        head = [json.loads(tab1.recv(timeout=10)) for _ in range(5)]
+        resume = {"type": "resume", "requestId": "r", "id": "ws-resume-results", "headers": {}, "body": {}}
+        tab2.send(json.dumps(resume))
+        watched = frames_until(tab2, "r")
+        sent = head + frames_until(tab1, "s")
+    assert watched[0] == {"type": "start", "requestId": "r"} and watched[-1]["type"] == "end"
+    assert [f["chunk"] for f in watched[1:-1]] == [f["chunk"] for f in sent[:-1]]
+    assert [f["sequence"] for f in watched[1:-1]] == list(range(len(sent) - 1))
+    assert watched[1]["chunk"]["messageId"] == message["id"]
+
+
+# --- the history, rebuilt ----------------------------------------------------------------------------
+def history_rows(user) -> dict[str, Message]:
+    """Two tool rounds (the second with two calls, one failed), a user message after them, and an
+    answer cut mid-arguments."""
+    chat = make_conversation(owner=user, session_key="rebuilt")
+    rows: dict[str, Message] = {}
+
+    def add(name: str, role: str, content: str = "", parts: list | None = None, **fields) -> None:
+        parent = fields.pop("parent", None)
+        rows[name] = make_message(
+            chat, role=role, content=content, parts=parts or [], parent=rows.get(parent), **fields
+        )
+
+    call = tool_call_part
+    add("u1", "user", "weather?", client_message_id="ui-1")
+    add(
+        "a1",
+        "assistant",
+        "Checking.",
+        [text_part("Checking."), call(ToolCall("c1", "weather", '{"city":"Rome"}'))],
+        parent="u1",
+    )
+    add("t1", "tool", "21 C", [tool_result_part(ToolResult("c1", "21 C"))], parent="a1")
+    clock, again = call(ToolCall("c2", "clock", '{"zone":"CET"}')), call(ToolCall("c3", "weather", "{}"))
+    add("a2", "assistant", "", [clock, again], parent="t1")
+    results = [
+        tool_result_part(ToolResult("c2", "12:00")),
+        tool_result_part(ToolResult("c3", "no network", True)),
+    ]
+    add("t2", "tool", "12:00\nno network", results, parent="a2")
+    add("a3", "assistant", "It is 21 C at noon.", parent="t2")
+    add("u2", "user", "thanks", parent="a3")
+    cut = call(ToolCall("c4", "weather", '{"ci'), incomplete=True)
+    add("a4", "assistant", "", [cut], parent="u2", status="failed")
+    return rows
+
+
+def test_the_ui_message_of_an_answer_is_its_tool_loops_first_answer(db, user):
+    rows = history_rows(user)
+    assert {name: ui_message_id(rows[name]) for name in ("a1", "a2", "a3", "a4")} == {
+        "a1": str(rows["a1"].pk),
+        "a2": str(rows["a1"].pk),
+        "a3": str(rows["a1"].pk),
+        "a4": str(rows["a4"].pk),
+    }
+
+
+def tool(name: str, call_id: str, state: str, **rest) -> dict:
+    return {"type": f"tool-{name}", "toolCallId": call_id, "state": state, **rest}
+
+
+def test_the_history_api_rebuilt_merges_each_loop_into_one_message(asgi_server, user, key):
+    rows = history_rows(user)
+    branch = httpx.get(
+        f"{asgi_server.url}/api/sessions/rebuilt/messages",
+        params={"branch": str(rows["a4"].pk)},
+        headers={"X-API-Key": key},
+    ).json()["results"]
+    out = run_js("ai_sdk_ui_tools.mjs", {"scenario": "rebuild", "branch": branch})
+    assert out.get("thrown") is None and out["valid"] is None, out
+    assert out["messages"] == [
+        {"id": "ui-1", "role": "user", "parts": [{"type": "text", "text": "weather?"}]},
+        {
+            "id": str(rows["a1"].pk),
+            "role": "assistant",
+            "parts": [
+                {"type": "step-start"},
+                {"type": "text", "text": "Checking.", "state": "done"},
+                tool("weather", "c1", "output-available", input={"city": "Rome"}, output="21 C"),
+                {"type": "step-start"},
+                tool("clock", "c2", "output-available", input={"zone": "CET"}, output="12:00"),
+                tool("weather", "c3", "output-error", input={}, errorText="no network"),
+                {"type": "step-start"},
+                {"type": "text", "text": "It is 21 C at noon.", "state": "done"},
+            ],
+        },
+        {"id": str(rows["u2"].pk), "role": "user", "parts": [{"type": "text", "text": "thanks"}]},
+        {
+            "id": str(rows["a4"].pk),
+            "role": "assistant",
+            "parts": [{"type": "step-start"}, tool("weather", "c4", "input-streaming", input='{"ci')],
+        },
+    ]
 
 
 # --- the encoder -------------------------------------------------------------------------------------

@@ -15,10 +15,13 @@
 // - resume: the call streams on `base`; the client leaves after its first argument fragment; a
 //   transport on `resumeBase` resumes the answer, then a Chat there holds the resumed message,
 //   adds the result, and the loop continues on that server.
+// - rebuild: `branch` (the history API's messages) rebuilt as UIMessages (ui_history.mjs).
+// With `history`, the chat's history is loaded and rebuilt at the end; rebuilt messages are checked
+// with ai 7's own safeValidateUIMessages (`historyValid` / `valid`: its error, or null).
 
 import WebSocket from "ws";
 
-import { loadUIMessages } from "./ui_history.mjs";
+import { loadUIMessages, toUIMessages } from "./ui_history.mjs";
 import { readAll as readStream } from "./read_ui_stream.mjs";
 
 const args = JSON.parse(process.argv[2]);
@@ -183,12 +186,20 @@ async function settled(chat, timeout = 30000) {
 
 const json = (value) => JSON.parse(JSON.stringify(value));
 
+async function uiValid(messages) {
+  const result = await both.ai.safeValidateUIMessages({ messages });
+  return result.success ? null : String(result.error.message ?? result.error).slice(0, 400);
+}
+
 async function finish(out, transports) {
   out.requests = log.requests;
   out.streams = log.streams.map((chunks) => json(chunks));
   out.validation = await validate(log.streams.flat());
   for (const t of transports) t.close();
-  if (args.history) out.history = await loadUIMessages(args.chatId, { base: args.base, headers: args.headers });
+  if (args.history) {
+    out.history = await loadUIMessages(args.chatId, { base: args.base, headers: args.headers });
+    out.historyValid = await uiValid(out.history);
+  }
 }
 
 const out = {};
@@ -260,6 +271,9 @@ try {
       await settled(chat);
       Object.assign(out, { messages: json(chat.messages), errors, status: chat.status });
     }
+  } else if (args.scenario === "rebuild") {
+    out.messages = toUIMessages(args.branch);
+    out.valid = await uiValid(out.messages);
   } else {
     throw new Error(`unknown scenario ${args.scenario}`);
   }
