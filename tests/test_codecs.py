@@ -349,12 +349,12 @@ TEXT = {"type": "text", "text": "Hi"}
             "attachments_not_supported",
             "messages",
         ),
-        (
+        (  # a call and its result belong to the assistant's message
             ui_body(TEXT, {"type": "tool-weather", "toolCallId": "t", "state": "input-available"}),
-            "tools_not_supported",
+            "invalid_input",
             "messages",
         ),
-        (
+        (  # the server runs no tools: no approval to answer
             {
                 "id": "c1",
                 "messages": [
@@ -366,7 +366,8 @@ TEXT = {"type": "text", "text": "Hi"}
                                 "type": "dynamic-tool",
                                 "toolName": "w",
                                 "toolCallId": "t",
-                                "state": "output-available",
+                                "state": "approval-responded",
+                                "approval": {"id": "a", "approved": True},
                             }
                         ],
                     }
@@ -376,12 +377,45 @@ TEXT = {"type": "text", "text": "Hi"}
             "messages",
         ),
         (ui_body(TEXT, webSearch=True), "unsupported_parameter", "webSearch"),
-        (ui_body(TEXT, tools=[{"name": "f"}]), "tools_not_supported", "tools"),
+        (ui_body(TEXT, tools=[{"name": "f"}]), "invalid_input", "tools"),  # {name: {inputSchema}}
     ],
 )
 def test_the_ai_sdk_codec_refuses_what_it_would_drop(body, code, field):
     error = refusal(UIMessageStreamCodec(), body)
     assert (error.status, error.code, error.details["field"]) == (422, code, field)
+
+
+def test_the_ai_sdk_codec_reads_tools_and_the_results_of_the_last_step():
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}}
+    tools = {"weather": {"description": "The weather", "inputSchema": schema}, "clock": {}}
+    earlier = {"type": "tool-weather", "toolCallId": "c0", "state": "output-available", "output": "old"}
+    parts = [
+        {"type": "step-start"},
+        earlier,
+        {"type": "step-start"},
+        {"type": "tool-weather", "toolCallId": "c1", "state": "output-available", "output": {"temp": 21}},
+        {
+            "type": "dynamic-tool",
+            "toolName": "clock",
+            "toolCallId": "c2",
+            "state": "output-error",
+            "errorText": "down",
+        },
+    ]
+    assistant = {"id": "a1", "role": "assistant", "parts": parts}
+    body = {**ui_body(TEXT), "tools": tools, "messageId": "a1"}
+    body["messages"].append(assistant)
+    turn = asyncio.run(UIMessageStreamCodec().decode(inbound(body)))
+    request = turn.request
+    assert [(t.name, t.description, t.parameters) for t in request.tools] == [
+        ("weather", "The weather", schema),
+        ("clock", "", {}),
+    ]
+    assert [(r.call_id, r.output, r.is_error) for r in request.tool_results] == [
+        ("c1", '{"temp":21}', False),
+        ("c2", "down", True),
+    ]
+    assert request.content == "" and request.client_message_id.startswith("tool-results:")
 
 
 def test_the_ai_sdk_codec_reads_text_and_leaves_the_apps_own_parts():
