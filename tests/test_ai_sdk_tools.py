@@ -754,6 +754,28 @@ def test_text_before_the_calls_is_closed_before_them_and_a_bad_json_input_is_its
     assert chunks[-1]["messageMetadata"]["finishReason"] == "tool-calls"
 
 
+def test_text_after_a_call_is_a_text_part_of_its_own():
+    chunks = encode(
+        [
+            started(),
+            Delta(2, "m1", "First."),
+            ToolCallStarted(3, "m1", 0, "c1", "weather"),
+            Delta(4, "m1", "Then."),
+            ToolCallDone(5, "m1", 0, "c1", "weather", "{}", {}),
+            Completed(6, "m1", "First.Then.", "tool_calls", "r1", "p", "x"),
+        ]
+    )
+    assert [(c["type"], c.get("id")) for c in chunks if c["type"].startswith("text-")] == [
+        ("text-start", "text-m1"),
+        ("text-delta", "text-m1"),
+        ("text-end", "text-m1"),
+        ("text-start", "text-m1-1"),
+        ("text-delta", "text-m1-1"),
+        ("text-end", "text-m1-1"),
+    ]
+    assert types(chunks).count("tool-input-start") == 1  # the call started once
+
+
 def test_a_call_cut_mid_arguments_is_never_made_available():
     chunks = encode(
         [

@@ -54,7 +54,6 @@ from providers.base import ToolResult, ToolSpec
 from providers.defaults import split_model
 
 TOOL_KEYS = ("description", "inputSchema")  # what a tool definition may carry (the client runs it)
-RESULT_STATES = ("output-available", "output-error")
 PENDING_STATES = ("input-streaming", "input-available")
 APPROVAL_STATES = ("approval-requested", "approval-responded", "output-denied")
 
@@ -234,6 +233,8 @@ def continued_message_id(body: dict[str, Any]) -> str | None:
     """The id of the client's assistant message a tool-results request continues (its last
     message), which the answer's ``start`` keeps so the SDK goes on in that message; None for a
     user's message. Read from a body :func:`decode_chat_request` accepted."""
+    if body.get("trigger") not in (None, "submit-message"):
+        return None  # a regenerate answers anew, in a message of its own
     messages = body.get("messages")
     last = messages[-1] if isinstance(messages, list) and messages else None
     if isinstance(last, dict) and last.get("role") == "assistant" and isinstance(last.get("id"), str):
