@@ -40,6 +40,7 @@ from conversations.turns.rules import (
     opening_refusal,
     session_closing_counters,
     session_closing_values,
+    skips_calls,
     tool_results_refusal,
     turn_in_progress,
     turn_model,
@@ -154,7 +155,12 @@ def turn_open(opening: TurnOpening) -> OpenedTurn | ExistingAnswer:
     stored = (conversation.provider, conversation.model)
     provider, model = turn_model(opening, *stored)
     previous = chain_from(
-        opening, stored, (provider, model), conversation.last_response_id, replied_response_id
+        opening,
+        stored,
+        (provider, model),
+        conversation.last_response_id,
+        replied_response_id,
+        skips_calls(recent, parent_id, new_role),
     )
     now = timezone.now()
     budgets = budgets_locked(opening.claims) if opening.claims else []

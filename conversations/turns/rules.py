@@ -175,12 +175,17 @@ def chain_from(
     chosen: tuple[str, str],
     last_response_id: str,
     replied_response_id: str = "",
+    skips_calls: bool = False,
 ) -> str | None:
     """The provider-side response id this turn may continue from: the session's, when the turn
     adds to the newest branch on the provider and model that gave it (a reply to an earlier
     answer only when that answer is the one the chain ends at: ``replied_response_id``, its
     provider-side id). Whether the provider chains at all is its capability, applied when it is
-    called (:mod:`conversations.turns.retry`)."""
+    called (:mod:`conversations.turns.retry`). ``skips_calls``: the turn leaves the calls of the
+    answer it follows unanswered (:func:`skips_calls`); no provider chains past them (OpenAI: 400
+    "No tool output found"), so the history is sent instead, without them."""
+    if skips_calls:
+        return None
     if opening.edit_of or opening.regenerate_of or not last_response_id or stored != chosen:
         return None
     if opening.reply_to and replied_response_id != last_response_id:
@@ -262,6 +267,11 @@ def tool_results_refusal(
         "answer that ended with finish_reason tool_calls.",
         field="tool_results",
     )
+
+
+def skips_calls(messages: dict[str, tuple], parent_id: str | None, new_role: str) -> bool:
+    """Whether a new message of ``new_role`` after ``parent_id`` leaves that answer's calls unanswered."""
+    return new_role != Message.Role.TOOL and answered_call_ids(messages.get(parent_id or "")) is not None
 
 
 def answered_call_ids(row: tuple | None) -> list[str] | None:
