@@ -14,6 +14,7 @@ import pytest
 from websockets.sync.client import connect as ws_connect
 
 from accounts.keys import api_key_create
+from conversations.codecs.ai_sdk import continued_message_id
 from conversations.events import (
     Completed,
     Delta,
@@ -786,6 +787,15 @@ def test_a_call_cut_mid_arguments_is_never_made_available():
         ]
     )
     assert types(chunks) == ["start", "start-step", "tool-input-start", "tool-input-delta", "error"]
+
+
+def test_only_a_submit_of_tool_results_goes_on_in_the_clients_message():
+    assistant = {"id": "a1", "role": "assistant", "parts": []}
+    body = {"id": "c", "messages": [user_message("hi"), assistant]}
+    assert continued_message_id({**body, "trigger": "submit-message"}) == "a1"
+    assert continued_message_id(body) == "a1"  # submit-message is the default trigger
+    assert continued_message_id({**body, "trigger": "regenerate-message"}) is None
+    assert continued_message_id({"id": "c", "messages": [user_message("hi")]}) is None
 
 
 # --- the docs ----------------------------------------------------------------------------------------
