@@ -195,6 +195,15 @@ def test_the_ai_sdk_route_refuses_a_file_part_and_an_unknown_body_field(http):
     assert not Conversation.objects.exists()
 
 
+def test_the_ai_sdk_route_takes_an_empty_tools_list_as_no_tools(http):
+    message = {"id": "u1", "role": "user", "parts": [{"type": "text", "text": "hi"}]}
+    response = http.post("/api/ai-sdk/chat", json={"id": "c-empty", "messages": [message], "tools": []})
+    assert response.status_code == 200, response.text
+    assert b"tool-input-start" not in response.content
+    response = http.post("/api/ai-sdk/chat", json={"id": "c-list", "messages": [message], "tools": ["x"]})
+    assert (response.status_code, response.json()["error"]["field"]) == (422, "tools")
+
+
 @pytest.mark.parametrize("pkg", ["ai", "ai5"])
 def test_the_ai_sdk_transport_throws_the_refusal_of_a_file_part(asgi_server, openai_upstream, user, pkg):
     key = api_key_create(owner=user, name="ai-sdk")[1]

@@ -131,7 +131,7 @@ def read_ui_tools(raw: Any) -> tuple[ToolSpec, ...]:
     """``tools`` as the SDK defines them, ``{name: {description?, inputSchema?}}``, as specs (the
     name from the key, ``parameters`` = ``inputSchema``). The limits (count, names, schema size)
     are the turn's; the shape is checked here, each problem a 422 naming the tool."""
-    if raw is None:
+    if raw is None or raw == []:  # an empty list asks for nothing: no tools (a no-op before tools)
         return ()
     if not isinstance(raw, dict):
         raise _bad("tools must be an object: tool name -> {description, inputSchema}.", "tools")

@@ -403,14 +403,19 @@ AI_SDK = RequestFields(
         "temperature": TEMPERATURE,
         "max_tokens": MAX_TOKENS,
         # the client's tools, as the AI SDK defines them: name -> {description, inputSchema}
-        "tools": {
-            "type": "object",
-            "maxProperties": MAX_TOOLS,
-            "additionalProperties": {
-                "type": "object",
-                "properties": {"description": STRING, "inputSchema": OBJECT},
-                "additionalProperties": False,
-            },
+        "tools": {  # an empty list is taken as no tools (it was a no-op before tools landed)
+            "oneOf": [
+                {
+                    "type": "object",
+                    "maxProperties": MAX_TOOLS,
+                    "additionalProperties": {
+                        "type": "object",
+                        "properties": {"description": STRING, "inputSchema": OBJECT},
+                        "additionalProperties": False,
+                    },
+                },
+                {"type": "array", "maxItems": 0},
+            ]
         },
     },
     required=("id", "messages"),
