@@ -14,7 +14,7 @@ from conversations.dialects.sessions import asession_key_for_answer
 from conversations.routes.pipeline import Route
 from conversations.routes.table import Endpoint, turn, url_patterns
 from conversations.sockets import ticket_view
-from conversations.views import ai_sdk, openai_models, openai_responses, streams, turns
+from conversations.views import ai_sdk, ai_sdk_history, openai_models, openai_responses, streams, turns
 from conversations.views.auth import request_caller
 
 # The native API's caller rule: API key, else session cookie (with CSRF), else anonymous if allowed.
@@ -43,6 +43,9 @@ ROUTES = [
         "api/ai-sdk/chat/<str:chat_id>/stream", ai_sdk.resume_chat_stream, "ai-sdk-chat-stream", GET, GET
     ),
     Endpoint("api/ai-sdk/chat/<str:chat_id>/stop", ai_sdk.stop_chat, "ai-sdk-chat-stop", POST, POST),
+    Endpoint(
+        "api/ai-sdk/chat/<str:chat_id>/messages", ai_sdk_history.chat_messages, "ai-sdk-chat-messages", GET
+    ),
     turn("v1/chat/completions", CHAT_COMPLETIONS, "openai-chat-completions"),
     turn("v1/responses", RESPONSES, "openai-responses"),
     Endpoint(R, openai_responses.response_detail, "openai-response", ("GET", "DELETE"), GET),

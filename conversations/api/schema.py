@@ -521,6 +521,28 @@ def _add_ai_sdk_paths(paths: dict[str, Any], chat_body: dict[str, Any]) -> None:
             },
         )
     }
+    paths["/api/ai-sdk/chat/{chat_id}/messages"] = {
+        "get": _operation(
+            "ai_sdk_chat_messages",
+            "The chat's current branch as useChat's UIMessage[] (a tool loop is one assistant message)",
+            chat_id,
+            {
+                "200": {
+                    "description": "{messages: UIMessage[]}, oldest first: useChat's initial messages",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["messages"],
+                                "properties": {"messages": {"type": "array", "items": {"type": "object"}}},
+                            }
+                        }
+                    },
+                },
+                **_errors(401, 404),
+            },
+        )
+    }
     for path, operation_id, deprecated in (
         ("/api/ws-ticket", "ws_ticket", False),
         ("/api/ai-sdk/ws-ticket", "ai_sdk_ws_ticket", True),  # the first name, kept for its clients
