@@ -468,7 +468,7 @@ def test_a_bad_result_is_refused_naming_it_and_nothing_is_stored(
         ),
         ({"tools": {"lookup": {"inputSchema": "object"}}}, "tools", "JSON Schema"),
         ({"tools": {"lookup": "a tool"}}, "tools", "tool definition"),
-        ({"tools": ["lookup"]}, "tools", "a JSON object"),
+        ({"tools": ["lookup"]}, "tools", "must be an object"),
         ({"tools": {"not a name": {}}}, "tools", "the tool name"),
     ],
 )
