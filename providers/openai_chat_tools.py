@@ -17,7 +17,7 @@ from :mod:`providers.openai_chat` so a text-only turn pays nothing for it. Shape
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -28,14 +28,20 @@ from .base import ChatMessage, ProviderRequest, ToolCallChunk, ToolSpec
 EMPTY_PARAMETERS: Mapping[str, Any] = {"type": "object", "properties": {}}
 
 
-def tool_fields(request: ProviderRequest) -> dict[str, Any]:
+def tool_fields(
+    request: ProviderRequest,
+    tool: Callable[[ToolSpec], dict[str, Any]] | None = None,
+    choice: Callable[[str | Mapping[str, object]], Any] | None = None,
+) -> dict[str, Any]:
     """``tools``, ``tool_choice`` and ``parallel_tool_calls`` for the body: nothing without tools
-    (the API refuses a choice or a parallel flag that comes without them)."""
+    (the API refuses a choice or a parallel flag that comes without them). ``tool`` and ``choice``
+    shape them (Chat Completions' by default; the Responses API passes its own)."""
     if not request.tools:
         return {}
-    fields: dict[str, Any] = {"tools": [chat_tool(spec) for spec in request.tools]}
+    tool, choice = tool or chat_tool, choice or chat_tool_choice
+    fields: dict[str, Any] = {"tools": [tool(spec) for spec in request.tools]}
     if request.tool_choice is not None:
-        fields["tool_choice"] = chat_tool_choice(request.tool_choice)
+        fields["tool_choice"] = choice(request.tool_choice)
     if request.parallel_tool_calls is not None:
         fields["parallel_tool_calls"] = request.parallel_tool_calls
     return fields

@@ -30,18 +30,12 @@ from typing import Any
 
 from .base import ChatMessage, ProviderRequest, ToolCallChunk, ToolSpec
 from .openai_chat_tools import EMPTY_PARAMETERS
+from .openai_chat_tools import tool_fields as chat_tool_fields
 
 
 def tool_fields(request: ProviderRequest) -> dict[str, Any]:
-    """``tools``, ``tool_choice`` and ``parallel_tool_calls`` for the body: nothing without tools."""
-    if not request.tools:
-        return {}
-    fields: dict[str, Any] = {"tools": [responses_tool(spec) for spec in request.tools]}
-    if request.tool_choice is not None:
-        fields["tool_choice"] = responses_tool_choice(request.tool_choice)
-    if request.parallel_tool_calls is not None:
-        fields["parallel_tool_calls"] = request.parallel_tool_calls
-    return fields
+    """``tools``, ``tool_choice`` and ``parallel_tool_calls`` for the body, in the Responses shapes."""
+    return chat_tool_fields(request, responses_tool, responses_tool_choice)
 
 
 def responses_tool(spec: ToolSpec) -> dict[str, Any]:

@@ -110,6 +110,15 @@ def tool_choice_schema(named: Schema) -> Schema:
     return {"oneOf": [{"type": "string", "enum": list(TOOL_CHOICES)}, named]}
 
 
+FLAT_TOOL_CHOICE: Schema = tool_choice_schema(  # the native API's and the Responses API's
+    {
+        "type": "object",
+        "required": ["type", "name"],
+        "properties": {"type": {"type": "string", "enum": ["function"]}, "name": TOOL_NAME_SCHEMA},
+    }
+)
+
+
 # A JSON type as the codecs' typed reads (conversations.edge.bodies.Field) check and word it; JSON
 # null is an absent field. Arrays and unions (messages, input) are checked by the codec's own parser,
 # which names the item at fault.
@@ -298,13 +307,7 @@ RESPONSES = RequestFields(
         "stream": BOOLEAN,
         "background": BOOLEAN,
         "tools": tools_schema(FLAT_TOOL),
-        "tool_choice": tool_choice_schema(
-            {
-                "type": "object",
-                "required": ["type", "name"],
-                "properties": {"type": {"type": "string", "enum": ["function"]}, "name": TOOL_NAME_SCHEMA},
-            }
-        ),
+        "tool_choice": FLAT_TOOL_CHOICE,
         "parallel_tool_calls": BOOLEAN,
         "temperature": TEMPERATURE,
         "max_output_tokens": MAX_TOKENS,
@@ -348,13 +351,7 @@ NATIVE = RequestFields(
         "json": BOOLEAN,
         "json_schema": OBJECT,
         "tools": tools_schema(FLAT_TOOL),
-        "tool_choice": tool_choice_schema(
-            {
-                "type": "object",
-                "required": ["type", "name"],
-                "properties": {"type": {"type": "string", "enum": ["function"]}, "name": TOOL_NAME_SCHEMA},
-            }
-        ),
+        "tool_choice": FLAT_TOOL_CHOICE,
         "parallel_tool_calls": BOOLEAN,
         # a tool message: the results of the calls of the answer it follows (docs/tools.md)
         "role": {"type": "string", "enum": ["user", "tool"]},
