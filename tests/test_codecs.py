@@ -477,3 +477,27 @@ def test_the_coding_agent_codec_refuses_an_image_part():
 def test_the_native_regenerate_refuses_content_it_would_not_read():
     error = refusal(NativeCodec("regenerate_of"), {"content": "new text"}, session_key="s", message_id="m")
     assert (error.status, error.code, error.details["field"]) == (422, "unsupported_parameter", "content")
+
+
+@pytest.mark.parametrize(
+    ("raw", "shape", "where"),
+    [
+        (
+            [{"type": "function", "function": {"name": "f", "cache_control": {}}}],
+            "nested",
+            "tools[0].function",
+        ),
+        ([{"type": "function", "function": {"name": "f"}, "defer_loading": True}], "nested", "tools[0]"),
+        ([{"type": "function", "name": "f", "defer_loading": True}], "flat", "tools[0]"),
+    ],
+)
+def test_a_tool_definition_key_the_server_does_not_honour_is_refused_naming_it(raw, shape, where):
+    from conversations.codecs.tools import read_tools
+
+    with pytest.raises(HttpError) as refused:
+        read_tools(raw, shape)
+    key = "cache_control" if "cache_control" in str(raw) else "defer_loading"
+    assert (refused.value.status, refused.value.code) == (422, "unsupported_parameter")
+    assert refused.value.message.startswith(f"{where}.{key} is not supported")
+    full = {"type": "function", "name": "f", "description": "d", "parameters": {}, "strict": True}
+    assert read_tools([full], "flat")[0].strict is True  # every key of a function tool is taken

@@ -20,6 +20,8 @@ from providers.base import ToolResult, ToolSpec
 
 Shape = Literal["nested", "flat"]
 CHOICES = ("none", "auto", "required")
+DEFINITION_KEYS = frozenset({"name", "description", "parameters", "strict"})
+OUTER_KEYS = {"nested": frozenset({"type", "function"}), "flat": DEFINITION_KEYS | {"type"}}
 
 
 def _bad(message: str, field: str) -> HttpError:
@@ -55,6 +57,9 @@ def _read_tool(item: Any, shape: Shape, where: str, field: str) -> ToolSpec:
     definition = item.get("function") if shape == "nested" else item
     if not isinstance(definition, Mapping):
         raise _bad(f"{where}.function must be an object such as {example}.", field)
+    _refuse_unknown(item, OUTER_KEYS[shape], where, field)
+    if shape == "nested":
+        _refuse_unknown(definition, DEFINITION_KEYS, f"{where}.function", field)
     name, description = definition.get("name"), definition.get("description", "")
     parameters, strict = definition.get("parameters"), definition.get("strict")
     if not isinstance(name, str):
@@ -66,6 +71,20 @@ def _read_tool(item: Any, shape: Shape, where: str, field: str) -> ToolSpec:
     if strict is not None and not isinstance(strict, bool):
         raise _bad(f"{where} ({name}): strict must be true or false.", field)
     return ToolSpec(name, description or "", dict(parameters or {}), strict)
+
+
+def _refuse_unknown(definition: Mapping[str, Any], known: frozenset[str], where: str, field: str) -> None:
+    """A key of a tool definition this server does not honour (``defer_loading``, ``cache_control``…)
+    is refused naming it, never ignored."""
+    for key in definition:
+        if key not in known:
+            raise HttpError(
+                422,
+                "unsupported_parameter",
+                f"{where}.{key} is not supported: remove it (a function tool takes name, description, "
+                "parameters and strict).",
+                field=field,
+            )
 
 
 def read_tool_choice(raw: Any, shape: Shape) -> str | dict[str, str] | None:
