@@ -59,3 +59,40 @@ def test_resume_after_the_last_event_of_a_finished_turn_ends_at_once(client):
     url = f"/api/sessions/r-4/messages/{events[0]['message_id']}/stream"
     status, rest = resume(client, url, **{"Last-Event-ID": str(events[-1]["seq"] + 50)})
     assert (status, rest) == (200, [])
+
+
+async def test_a_resume_that_joins_after_the_turn_ended_reads_what_it_missed(settings):
+    """The turn can end between the resume's first read (the answer still streaming, nothing
+    buffered yet) and its joining the turn's group: its last events went out before the stream
+    listened. The stream reads again after RECHECK_SECONDS without a live event and ends with the
+    stored answer, instead of waiting forever."""
+    import asyncio
+    import time
+
+    from asgiref.sync import sync_to_async
+
+    from conversations.models import Message
+    from conversations.views import streams
+    from tests.factories import make_conversation, make_message
+
+    streams.RECHECK_SECONDS = 0.2  # noqa: the module's wait, shortened for the test
+    try:
+        session = await sync_to_async(make_conversation)(session_key="late-join")
+        user = await sync_to_async(make_message)(session)
+        answer = await sync_to_async(make_message)(
+            session, role=Message.Role.ASSISTANT, status=Message.Status.STREAMING, content="", parent=user
+        )
+        events = streams.resumed_events(None, "late-join", str(answer.pk), 0)
+        first = asyncio.ensure_future(anext(events, None))
+        await asyncio.sleep(0.05)  # the stream has read the answer (streaming) and joined the group
+        await Message.objects.filter(pk=answer.pk).aupdate(
+            status=Message.Status.COMPLETE, content="Done.", finish_reason="stop"
+        )  # the turn ended; nothing more will be published
+        started = time.monotonic()
+        seen = [await asyncio.wait_for(first, 5)]
+        seen += [event async for event in events]
+        assert time.monotonic() - started < 5
+        assert seen[-1]["type"] == "completed" and seen[-1]["content"] == "Done."
+        assert all(event.get("snapshot") for event in seen)
+    finally:
+        streams.RECHECK_SECONDS = 2.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,6 +16,10 @@ from conversations.turns.jobs import session_group
 from conversations.views.auth import request_owner_id
 from conversations.wire.sse import CONTENT_TYPE, STREAM_HEADERS, encode_sse_frame
 from conversations.wire.websocket import is_terminal
+
+# How long a resume stream waits for a live event before it reads what it may have missed: the turn
+# can end between the stream's first read and its joining the turn's group.
+RECHECK_SECONDS = 2.0
 
 
 def after_seq_of(request: HttpRequest) -> int:
@@ -53,6 +58,7 @@ async def resumed_events(
             yield event  # a finished answer needs no live updates
         return
     await presence_add(group, channel)
+    receiving: asyncio.Future | None = None
     try:
         last = after_seq
         for event in await resume.missed_events(
@@ -66,14 +72,29 @@ async def resumed_events(
         if message.status not in ("streaming", "pending"):
             return  # finished, and the client already has every event
         while True:
-            incoming = await layer.receive(channel)
+            # The receive is never cancelled on a timeout (a cancelled receive may drop a message
+            # the layer had already taken): it is awaited again after the check.
+            if receiving is None:
+                receiving = asyncio.ensure_future(layer.receive(channel))
+            done, _ = await asyncio.wait({receiving}, timeout=RECHECK_SECONDS)
+            if done:
+                incoming, receiving = receiving.result(), None
+            else:
+                # Nothing live for a while: the turn may have ended between the message read and
+                # joining its group (its last events published before this stream listened, its
+                # job gone from this process). Read what was missed; a finished answer ends here.
+                fresh = await resume.owned_message(owner_id, session_key, message_id)
+                missed = await resume.missed_events(owner_id, session_key, message_id, last, message=fresh)
+                incoming = {"events": missed}
             for event in incoming.get("events", ()):
-                if event["message_id"] == message_id and event["seq"] > last:
+                if event["message_id"] == message_id and (event["seq"] > last or event.get("snapshot")):
                     last = event["seq"]
                     yield event
                     if is_terminal(event):
                         return
     finally:
+        if receiving is not None:
+            receiving.cancel()
         await layer.group_discard(group, channel)
         await presence_remove(group, channel)
 
