@@ -75,7 +75,7 @@ async def test_a_resume_that_joins_after_the_turn_ended_reads_what_it_missed(set
     from conversations.views import streams
     from tests.factories import make_conversation, make_message
 
-    streams.RECHECK_SECONDS = 0.2  # noqa: the module's wait, shortened for the test
+    streams.RECHECK_SECONDS = 0.2  # the module's wait, shortened for the test
     try:
         session = await sync_to_async(make_conversation)(session_key="late-join")
         user = await sync_to_async(make_message)(session)
