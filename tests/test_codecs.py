@@ -501,3 +501,15 @@ def test_a_tool_definition_key_the_server_does_not_honour_is_refused_naming_it(r
     assert refused.value.message.startswith(f"{where}.{key} is not supported")
     full = {"type": "function", "name": "f", "description": "d", "parameters": {}, "strict": True}
     assert read_tools([full], "flat")[0].strict is True  # every key of a function tool is taken
+
+
+def test_a_tool_result_key_the_server_does_not_honour_is_refused_naming_it():
+    from conversations.codecs.tools import read_tool_result
+
+    part = {"type": "tool_result", "call_id": "c1", "output": "21 C", "metadata": {"x": 1}}
+    with pytest.raises(HttpError) as refused:
+        read_tool_result(part, "parts[0]", "parts")
+    assert (refused.value.status, refused.value.code) == (422, "unsupported_parameter")
+    assert refused.value.message.startswith("parts[0].metadata is not supported")
+    del part["metadata"]
+    assert read_tool_result(part, "parts[0]", "parts").output == "21 C"

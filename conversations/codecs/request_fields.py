@@ -367,6 +367,7 @@ NATIVE = RequestFields(
                     "output": {"type": "string", "pattern": NO_NUL},
                     "is_error": BOOLEAN,
                 },
+                "additionalProperties": False,
             },
         },
     },

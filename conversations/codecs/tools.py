@@ -21,6 +21,7 @@ from providers.base import ToolResult, ToolSpec
 Shape = Literal["nested", "flat"]
 CHOICES = ("none", "auto", "required")
 DEFINITION_KEYS = frozenset({"name", "description", "parameters", "strict"})
+RESULT_KEYS = frozenset({"type", "call_id", "output", "is_error"})
 OUTER_KEYS = {"nested": frozenset({"type", "function"}), "flat": DEFINITION_KEYS | {"type"}}
 
 
@@ -73,16 +74,21 @@ def _read_tool(item: Any, shape: Shape, where: str, field: str) -> ToolSpec:
     return ToolSpec(name, description or "", dict(parameters or {}), strict)
 
 
-def _refuse_unknown(definition: Mapping[str, Any], known: frozenset[str], where: str, field: str) -> None:
-    """A key of a tool definition this server does not honour (``defer_loading``, ``cache_control``…)
-    is refused naming it, never ignored."""
+def _refuse_unknown(
+    definition: Mapping[str, Any],
+    known: frozenset[str],
+    where: str,
+    field: str,
+    takes: str = "a function tool takes name, description, parameters and strict",
+) -> None:
+    """A key of a tool definition (``defer_loading``, ``cache_control``…) or of a tool result this
+    server does not honour is refused naming it, never ignored."""
     for key in definition:
         if key not in known:
             raise HttpError(
                 422,
                 "unsupported_parameter",
-                f"{where}.{key} is not supported: remove it (a function tool takes name, description, "
-                "parameters and strict).",
+                f"{where}.{key} is not supported: remove it ({takes}).",
                 field=field,
             )
 
@@ -118,6 +124,7 @@ def read_tool_result(item: Any, where: str, field: str) -> ToolResult:
         raise _bad(
             f'{where} must be a tool result: {{"type": "tool_result", "call_id": …, "output": …}}.', field
         )
+    _refuse_unknown(item, RESULT_KEYS, where, field, "a tool result takes type, call_id, output and is_error")
     call_id, output, is_error = item.get("call_id"), item.get("output", ""), item.get("is_error", False)
     if not isinstance(call_id, str) or not call_id:
         raise _bad(f"{where}.call_id must be the id of the call it answers.", field)
