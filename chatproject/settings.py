@@ -317,6 +317,54 @@ MAX_MESSAGE_BYTES = e.env_int("MAX_MESSAGE_BYTES", 100_000, minimum=1)
 # Client tools (docs/tools.md): each tool's JSON Schema, and each tool result's output, in bytes.
 TOOL_SCHEMA_MAX_BYTES = e.env_int("TOOL_SCHEMA_MAX_BYTES", 32 * 1024, minimum=64)
 TOOL_RESULT_MAX_BYTES = e.env_int("TOOL_RESULT_MAX_BYTES", 256 * 1024, minimum=64)
+# --- Attachments (docs/attachments.md): images (PNG, JPEG, WebP, GIF), PDF and plain text, their
+# type sniffed from their bytes. Limits per file, per message, and per owner per day (0: none).
+ATTACHMENT_MAX_BYTES = e.env_int("ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024, minimum=1024)
+ATTACHMENT_MAX_FILES = e.env_int("ATTACHMENT_MAX_FILES", 10, minimum=1, maximum=100)
+ATTACHMENT_DAILY_BYTES = e.env_int("ATTACHMENT_DAILY_BYTES", 500 * 1024 * 1024, minimum=0)
+# An image's pixels (width x height): more is refused before anything is stored (decompression bombs).
+ATTACHMENT_MAX_PIXELS = e.env_int("ATTACHMENT_MAX_PIXELS", 50_000_000, minimum=1)
+# POST /api/attachments streams its body past the request guard with its own deadline.
+ATTACHMENT_UPLOAD_TIMEOUT_SECONDS = e.env_float("ATTACHMENT_UPLOAD_TIMEOUT_SECONDS", 300.0, minimum=1.0)
+# Uploads never sent in a message are deleted after this many hours (manage.py prune_attachments).
+ATTACHMENT_UNSENT_HOURS = e.env_int("ATTACHMENT_UNSENT_HOURS", 24, minimum=1)
+# Remote (https) attachments the server fetches for a provider that needs bytes: time and size caps.
+ATTACHMENT_FETCH_TIMEOUT_SECONDS = e.env_float("ATTACHMENT_FETCH_TIMEOUT_SECONDS", 15.0, minimum=0.5)
+# (ATTACHMENT_FETCH_ALLOW_LOOPBACK, which lets the test suite fetch from 127.0.0.1, is deliberately
+# not read from the environment: only test code sets it, so no deployment can turn it on.)
+ATTACHMENT_FETCH_ALLOW_LOOPBACK = False
+# Where files are kept: "filesystem" (MEDIA_ROOT; a volume in docker-compose.yml) or "s3" (any
+# S3-compatible object store, through django-storages: the AWS_* variables below).
+ATTACHMENT_STORAGE = e.env_choice("ATTACHMENT_STORAGE", "filesystem", ("filesystem", "s3"))
+MEDIA_ROOT = e.env_str("MEDIA_ROOT") or str(BASE_DIR / "media")
+if ATTACHMENT_STORAGE == "s3":
+    _attachment_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": e.env_str("AWS_STORAGE_BUCKET_NAME"),
+            "endpoint_url": e.env_str("AWS_S3_ENDPOINT_URL") or None,
+            "region_name": e.env_str("AWS_S3_REGION_NAME") or None,
+            "access_key": e.env_str("AWS_ACCESS_KEY_ID") or None,
+            "secret_key": e.env_str("AWS_SECRET_ACCESS_KEY") or None,
+            "location": e.env_str("AWS_LOCATION", "attachments"),
+            "default_acl": None,
+            "querystring_auth": True,
+            "querystring_expire": 300,
+            "file_overwrite": False,
+        },
+    }
+    if not _attachment_storage["OPTIONS"]["bucket_name"]:
+        raise e.invalid("AWS_STORAGE_BUCKET_NAME", "", "the bucket's name (ATTACHMENT_STORAGE=s3)")
+else:
+    _attachment_storage = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(Path(MEDIA_ROOT) / "attachments"), "base_url": None},
+    }
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "attachments": _attachment_storage,
+}
 # Whole request bodies: larger ones get 413 before Django reads them; slower ones 408.
 REQUEST_MAX_BYTES = e.env_int("REQUEST_MAX_BYTES", 8 * 1024 * 1024, minimum=1024)
 REQUEST_BODY_TIMEOUT_SECONDS = e.env_float("REQUEST_BODY_TIMEOUT_SECONDS", 30.0, minimum=0.1)

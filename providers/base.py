@@ -8,6 +8,7 @@ boundary. This package never imports from ``conversations``.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
@@ -49,16 +50,52 @@ class ToolResult:
     name: str = ""  # the called tool's name, when known (some providers want it with the result)
 
 
+IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/gif"})
+PDF = "application/pdf"
+TEXT = "text/plain"
+ATTACHMENT_TYPES = IMAGE_TYPES | {PDF, TEXT}  # every type the server takes (docs/attachments.md)
+
+
+@dataclass(frozen=True, slots=True)
+class InputFile:
+    """A file a user message carries: an image, a PDF or a text file.
+
+    ``data`` is its bytes exactly as the user sent them (never re-encoded), or None when the
+    attachment is a remote ``url`` (https) the provider may fetch itself; an adapter whose provider
+    needs bytes is given them (the turn service fetches the URL safely first). ``ref`` is the
+    stored attachment's id (the server's own; never sent to a provider).
+    """
+
+    media_type: str  # one of ATTACHMENT_TYPES
+    data: bytes | None = None
+    url: str = ""
+    filename: str = ""
+    size: int = 0  # bytes; known even when ``data`` is not loaded
+    detail: str | None = None  # OpenAI's image detail (auto, low, high), when the client gave one
+    ref: str = ""
+
+    @property
+    def is_image(self) -> bool:
+        return self.media_type in IMAGE_TYPES
+
+    @property
+    def data_url(self) -> str:
+        """``data:<type>;base64,…`` of :attr:`data` (the shape OpenAI's wires take inline bytes in)."""
+        return f"data:{self.media_type};base64,{base64.b64encode(self.data or b'').decode('ascii')}"
+
+
 @dataclass(frozen=True, slots=True)
 class ChatMessage:
     """One message of the conversation sent to a model. An assistant message may carry the
     ``tool_calls`` it made (its ``content`` the text said before them); a ``tool`` message carries
-    the ``tool_results`` of one round (an adapter sends them in its provider's shape)."""
+    the ``tool_results`` of one round (an adapter sends them in its provider's shape); a user
+    message may carry ``attachments`` (after its text, in the order the user attached them)."""
 
     role: Role
     content: str
     tool_calls: tuple[ToolCall, ...] = ()
     tool_results: tuple[ToolResult, ...] = ()
+    attachments: tuple[InputFile, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +148,20 @@ class Usage:
     reasoning_tokens: int | None = None
 
 
+IMAGE_TOKENS = 1_600  # an image's input tokens, estimated high (OpenAI: up to ~1,500 at high detail)
+PDF_BYTES_PER_TOKEN = 25  # a PDF's input tokens, estimated from its size (text and page images)
+
+
+def attachment_tokens(media_type: str, size: int) -> int:
+    """An attachment's input tokens, estimated before the provider counts them (budget reservations,
+    usage of a cut answer): a fixed count per image, a PDF by its size, a text file at ~4 bytes a token."""
+    if media_type in IMAGE_TYPES:
+        return IMAGE_TOKENS
+    if media_type == PDF:
+        return max(IMAGE_TOKENS, -(-size // PDF_BYTES_PER_TOKEN))
+    return -(-size // 4)
+
+
 def estimate_usage(request: ProviderRequest, output_text: str) -> Usage:
     """A rough count (about four characters per token), marked ``estimated``.
 
@@ -122,7 +173,8 @@ def estimate_usage(request: ProviderRequest, output_text: str) -> Usage:
 
     def message_tokens(message: ChatMessage) -> int:
         calls = sum(tokens(c.name) + tokens(c.arguments) for c in message.tool_calls)
-        return tokens(message.content) + calls + sum(tokens(r.output) for r in message.tool_results)
+        files = sum(attachment_tokens(a.media_type, a.size) for a in message.attachments)
+        return tokens(message.content) + calls + files + sum(tokens(r.output) for r in message.tool_results)
 
     prompt = tokens(request.system or "") + sum(message_tokens(m) for m in request.messages)
     output = tokens(output_text)
@@ -236,6 +288,32 @@ class Provider:
     def check_tool_choice(self, model: str, choice: str | Mapping[str, object]) -> str | None:
         """Why ``tool_choice`` cannot be honoured by ``model`` (a sentence naming it and the fix);
         None when it can. Asked before anything is stored, like :meth:`check_tools`."""
+        return None
+
+    def attachment_types(self, model: str) -> frozenset[str]:
+        """The media types (of :data:`ATTACHMENT_TYPES`) ``model`` may be sent through this
+        provider: its adapter's declared capability (narrowed by configuration for servers of many
+        models). ``text/plain`` is in every adapter's set that takes any: a text file is sent as a
+        text part (the file's own text) where a wire has no file part for it."""
+        return frozenset()
+
+    def fetches_urls(self, model: str, media_type: str) -> bool:
+        """Whether the provider fetches a remote (https) attachment of ``media_type`` itself; when
+        not, the turn service fetches it (with SSRF protection) and the adapter gets its bytes."""
+        return False
+
+    def check_attachments(self, model: str, attachments: Sequence[InputFile]) -> str | None:
+        """Why ``attachments`` cannot go to ``model`` (a sentence naming the model, the type and
+        the fix), or None. Asked before anything is stored, like :meth:`check_tools`."""
+        allowed = self.attachment_types(model)
+        for attachment in attachments:
+            if attachment.media_type not in allowed:
+                takes = ", ".join(sorted(allowed)) or "no attachments"
+                return (
+                    f"The model {self.name}:{model} cannot take {attachment.media_type} attachments here "
+                    f"({self.kind} adapter; it takes {takes}): name a model that can (docs/attachments.md "
+                    "lists them), or send the message without it."
+                )
         return None
 
     def stream(self, request: ProviderRequest) -> AsyncIterator[ProviderChunk]:
