@@ -77,6 +77,13 @@ class ToolsNotSupported(TurnRejected):
     code = "tools_not_supported"
 
 
+class AttachmentsNotSupported(TurnRejected):
+    """A file sent to a model that cannot take its type (never dropped silently)."""
+
+    status = 422
+    code = "attachments_not_supported"
+
+
 class InvalidToolResults(TurnRejected):
     """A ``tool`` message that does not answer the calls of the answer it follows: a result for a
     call id that answer did not make, a call left without its result, or no calls to answer."""

@@ -201,3 +201,57 @@ class Artifact(models.Model):
 
     def __str__(self) -> str:
         return self.filename or f"{self.language or 'text'} #{self.position}"
+
+
+class Attachment(models.Model):
+    """A file a user message carries (an image, a PDF, a text file): its bytes in the attachment
+    storage (``STORAGES["attachments"]``: the filesystem or S3), exactly as the user sent them.
+
+    Uploaded (``POST /api/attachments``) before the message that sends it, or taken from the turn's
+    request (a data URL, a fetched https URL). Until a message sends it, it has no ``message``: it
+    belongs to who uploaded it, and is deleted after ``ATTACHMENT_UNSENT_HOURS``. Sent, it belongs
+    to the session (and so to its owner): deleting the session deletes it and its file.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="attachments",
+        help_text="Empty for owner-less callers (they all share 'no owner', as their sessions do).",
+    )
+    conversation = models.ForeignKey(
+        Conversation, null=True, blank=True, on_delete=models.CASCADE, related_name="attachments"
+    )
+    message = models.ForeignKey(
+        Message,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="attachments",
+        help_text="The user message that sent it; empty while unsent.",
+    )
+    uploader_key = models.CharField(
+        max_length=200, help_text="Who stored it (user, API key or address): the daily byte limit's key."
+    )
+    storage_name = models.CharField(max_length=255, help_text="Its name in the attachment storage.")
+    media_type = models.CharField(max_length=100, help_text="Sniffed from its bytes.")
+    filename = models.CharField(max_length=255, blank=True)
+    size = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    source_url = models.TextField(blank=True, help_text="The https URL it was fetched from, if any.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [
+            models.Index(fields=["uploader_key", "created_at"], name="attachment_uploader_day"),
+            models.Index(fields=["created_at"], name="attachment_unsent", condition=Q(message__isnull=True)),
+        ]
+
+    def __str__(self) -> str:
+        return self.filename or f"{self.media_type} ({self.size} bytes)"

@@ -11,8 +11,9 @@ import orjson
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from conversations.attachments.store import delete_files
 from conversations.counters import sessions_recount
-from conversations.models import Artifact, Conversation, Message
+from conversations.models import Artifact, Attachment, Conversation, Message
 from conversations.namespaces import require_creatable_key
 
 # The export's format, written by every export; an import reads each of SESSION_EXPORT_FORMATS.
@@ -142,10 +143,14 @@ def conversation_export_stream(conversation: Conversation) -> Iterator[bytes]:
 
 @transaction.atomic
 def conversation_delete(conversation: Conversation) -> None:
-    """Delete a session with its messages and artifacts in three statements, whatever its size (the
-    ORM's cascade would load every message first: a session of 100,000 messages took minutes)."""
+    """Delete a session with its messages, artifacts and attachments (their files once this commits)
+    in a statement a table, whatever its size (the ORM's cascade would load every message first: a
+    session of 100,000 messages took minutes)."""
     key = Conversation._meta.pk.get_db_prep_value(conversation.pk, connection)  # a UUID, or its hex on SQLite
+    files = Attachment.objects.filter(conversation_id=conversation.pk)
+    delete_files(files.values_list("storage_name", flat=True))  # once the rows' delete commits
     with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {Attachment._meta.db_table} WHERE conversation_id = %s", [key])
         cursor.execute(f"DELETE FROM {Artifact._meta.db_table} WHERE conversation_id = %s", [key])
         cursor.execute(f"DELETE FROM {Message._meta.db_table} WHERE conversation_id = %s", [key])
         cursor.execute(f"DELETE FROM {Conversation._meta.db_table} WHERE id = %s", [key])

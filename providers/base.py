@@ -66,13 +66,14 @@ class InputFile:
     stored attachment's id (the server's own; never sent to a provider).
     """
 
-    media_type: str  # one of ATTACHMENT_TYPES
+    media_type: str  # one of ATTACHMENT_TYPES; "image/*" for a remote image of a type not yet known
     data: bytes | None = None
     url: str = ""
     filename: str = ""
     size: int = 0  # bytes; known even when ``data`` is not loaded
     detail: str | None = None  # OpenAI's image detail (auto, low, high), when the client gave one
     ref: str = ""
+    sha256: str = ""  # hex, when known (a stored attachment's)
 
     @property
     def is_image(self) -> bool:
@@ -307,7 +308,8 @@ class Provider:
         the fix), or None. Asked before anything is stored, like :meth:`check_tools`."""
         allowed = self.attachment_types(model)
         for attachment in attachments:
-            if attachment.media_type not in allowed:
+            wanted = attachment.media_type
+            if wanted not in allowed and not (wanted == "image/*" and allowed & IMAGE_TYPES):
                 takes = ", ".join(sorted(allowed)) or "no attachments"
                 return (
                     f"The model {self.name}:{model} cannot take {attachment.media_type} attachments here "
@@ -355,3 +357,50 @@ class ToolCallAssembler:
 
     def calls(self) -> tuple[ToolCall, ...]:
         return tuple(ToolCall(c[0], c[1], "".join(c[2]), c[3]) for c in self._calls.values())
+
+
+# ---- attachments: what every adapter that takes them shares ------------------------------------
+
+#: The label of a text attachment the client sent without a filename.
+TEXT_FILE_NAME = "attachment.txt"
+
+
+def text_file_text(file: InputFile) -> str:
+    """A ``text/plain`` attachment as the text an adapter sends for it (a text part, or a wire's
+    text input): its filename (:data:`TEXT_FILE_NAME` when it has none), a colon and a newline,
+    then the file's text. The bytes were checked as UTF-8 when the file was accepted; a byte that
+    is not would show as U+FFFD rather than fail the turn."""
+    text = (file.data or b"").decode("utf-8", errors="replace")
+    return f"{file.filename or TEXT_FILE_NAME}:\n{text}"
+
+
+def attachment_data(provider: str, file: InputFile) -> bytes:
+    """The bytes of ``file`` for an adapter that sends them inline. A remote attachment comes
+    with its bytes to a provider that does not fetch URLs itself (the turn service fetches it:
+    :meth:`Provider.fetches_urls`); without them it cannot be sent, and the turn is refused."""
+    if file.data is None:
+        shown = file.filename or file.url or file.media_type
+        raise InvalidRequest(
+            provider,
+            f"the attachment {shown!r} came without its bytes and this provider does not fetch URLs: "
+            "attach the file itself instead of its address",
+        )
+    return file.data
+
+
+def refuse_unsendable(provider: Provider, request: ProviderRequest) -> None:
+    """Raise :class:`InvalidRequest` (the sentence of :meth:`Provider.check_attachments`) when a
+    message of ``request``, the history's included, carries an attachment its model cannot take:
+    an adapter never sends a part its provider would refuse or ignore. Costs nothing without
+    attachments."""
+    files = [file for message in request.messages for file in message.attachments]
+    if files:
+        refusal = provider.check_attachments(request.model, files)
+        if refusal is not None:
+            raise InvalidRequest(provider.name, refusal)
+
+
+def image_type(media_type: str) -> bool:
+    """Whether ``media_type`` is an image's: one of :data:`IMAGE_TYPES`, or ``image/*`` (a remote
+    image whose exact type is not known before it is fetched)."""
+    return media_type in IMAGE_TYPES or media_type == "image/*"

@@ -6,6 +6,7 @@ DATABASE_URL / REDIS_URL come from the environment as usual (CI sets both).
 """
 
 import os
+import tempfile
 
 os.environ["ENV_FILE"] = ""  # a developer's .env never reaches a test run (nor its server processes)
 os.environ.setdefault("SECRET_KEY", "test-suite-only-insecure-key")
@@ -15,6 +16,9 @@ os.environ.setdefault("ALLOW_ANONYMOUS", "true")
 os.environ.setdefault("RATE_LIMIT_TURNS", "")  # the rate-limit tests turn it on
 os.environ.setdefault("API_DOCS", "public")  # tests read /api/schema/ anonymously; test_api_docs.py the rest
 # The seed mounts open, as a deployment for their clients opens them (closed is the default).
+# Attachments the suite stores (the filesystem storage) go to a directory of its own, shared with
+# the live servers tests start (they inherit this environment).
+os.environ.setdefault("MEDIA_ROOT", os.path.join(tempfile.gettempdir(), "chatproject-test-media"))
 for _mount in ("GEMINI_GATEWAY", "CODING_AGENT", "ZAI", "CHAT_API"):
     os.environ.setdefault(f"COMPAT_{_mount}_ACCESS", "anonymous")
 

@@ -13,6 +13,7 @@ turn's summary, with the status of its ending (see docs/api.md). Any other field
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import replace
 
 from conversations.codecs import base
@@ -25,7 +26,7 @@ from conversations.errors import TurnRejected
 from conversations.turns.request import TurnRequest
 from conversations.wire import ndjson, sse
 from conversations.wire.summary import summarize_turn
-from providers.base import ToolResult
+from providers.base import InputFile, ToolResult
 from providers.defaults import split_model
 
 ROLES = ("user", "tool")
@@ -54,9 +55,11 @@ def turn_request_from_body(body: dict, session_key: str, owner_id: int | None, *
     json_schema = field.object("json_schema")
     provider, model = split_model(field.str("model"), field.str("provider"))  # GET /v1/models' ids too
     results = tool_results_from_body(body)
+    files = attachments_from_body(body)
+    required = "regenerate_of" not in branch and not files
     return TurnRequest(
         session_key=session_key,
-        content="" if results else field.str("content", required="regenerate_of" not in branch) or "",
+        content="" if results else field.str("content", required=required) or "",
         owner_id=owner_id,
         client_message_id=field.str("client_message_id"),
         provider=provider,
@@ -70,8 +73,47 @@ def turn_request_from_body(body: dict, session_key: str, owner_id: int | None, *
         tool_choice=read_tool_choice(body.get("tool_choice"), "flat"),
         parallel_tool_calls=body.get("parallel_tool_calls"),  # None: the provider's default
         tool_results=results,
+        attachments=files,
         **branch,
     )
+
+
+def attachments_from_body(body: dict) -> tuple[InputFile, ...]:
+    """A user message's ``attachments``: the ids of uploads (``POST /api/attachments``), in order;
+    what each is, and whether the caller may send it, the turn service checks."""
+    raw = body.get("attachments")
+    if raw is None:
+        return ()
+    if body.get("role") == "tool":
+        raise HttpError(
+            422,
+            "invalid_input",
+            "A tool message carries only tool results: send attachments with a user message.",
+            field="attachments",
+        )
+    if not isinstance(raw, list) or not raw:
+        raise HttpError(
+            422,
+            "invalid_input",
+            "attachments must be a non-empty list of attachment ids.",
+            field="attachments",
+        )
+    files = []
+    for n, item in enumerate(raw):
+        try:
+            files.append(InputFile("", ref=str(uuid.UUID(item))) if isinstance(item, str) else None)
+        except ValueError:
+            files.append(None)
+        if files[-1] is None:
+            raise HttpError(
+                422,
+                "invalid_input",
+                f"attachments[{n}] must be an attachment id (a UUID from POST /api/attachments).",
+                field=f"attachments[{n}]",
+            )
+    if len({file.ref for file in files}) != len(files):
+        raise HttpError(422, "invalid_input", "attachments names one attachment twice.", field="attachments")
+    return tuple(files)
 
 
 def tool_results_from_body(body: dict) -> tuple[ToolResult, ...]:

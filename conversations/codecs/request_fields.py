@@ -370,10 +370,22 @@ NATIVE = RequestFields(
                 "additionalProperties": False,
             },
         },
+        # a user message's files: ids of uploads (POST /api/attachments), docs/attachments.md
+        "attachments": {
+            "type": "array",
+            "minItems": 1,
+            "items": {"type": "string", "format": "uuid", "description": "An attachment id."},
+            "description": "Ids of uploaded attachments (POST /api/attachments) this message sends, in order.",
+        },
     },
     # content for a user message (role user, the default); a tool message carries parts instead
     refused={
-        **{name: Refused(ATTACHMENTS, NO_ATTACHMENTS, empty) for name in ("attachments", "files", "images")},
+        **{
+            name: Refused(
+                UNSUPPORTED, "send files as attachment ids in attachments (POST /api/attachments first)"
+            )
+            for name in ("files", "images")
+        },
     },
 )
 

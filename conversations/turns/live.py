@@ -20,6 +20,7 @@ from django.conf import settings
 
 from conversations import telemetry
 from conversations.artifacts import CodeBlock
+from conversations.attachments.turn_files import with_bytes
 from conversations.db_errors import DATABASE_DOWN, database_problem
 from conversations.events import (
     ArtifactReady,
@@ -74,9 +75,14 @@ class LiveTurn:
     DISCONNECTED = ("disconnected", "The client went away before the answer was complete.")
 
     def __init__(
-        self, request: TurnRequest, opened: OpenedTurn, candidates: list[tuple[Provider, str]]
+        self,
+        request: TurnRequest,
+        opened: OpenedTurn,
+        candidates: list[tuple[Provider, str]],
+        files: dict[str, bytes] | None = None,
     ) -> None:
         self.request = request
+        self.files = files or {}  # the bytes of the files the model is sent, by ref or URL
         self.opened = opened
         self.message_id = opened.assistant_message_id
         self.candidates = candidates
@@ -166,7 +172,7 @@ class LiveTurn:
         """The answer's transcript; its usage estimates count the whole prompt (history, not a chain id)."""
         provider, model = self.candidates[0]
         json_required = self.request.json_output or self.request.json_schema is not None
-        prompt = _provider_request(self.request, self.opened, model, False)
+        prompt = _provider_request(self.request, self.opened, model, False, self.files)
         return Transcript(prompt, provider.name, model, json_required=json_required)
 
     def _upstream(self, trace: TurnTrace) -> AsyncGenerator[Candidate | ProviderChunk, None]:
@@ -174,7 +180,7 @@ class LiveTurn:
             settings.LLM_RETRY_ATTEMPTS, settings.LLM_RETRY_BACKOFF, settings.LLM_RETRY_MAX_WAIT
         )
         chained = self.opened.previous_response_id is not None and self.request.context is None
-        build = functools.partial(_provider_request, self.request, self.opened)
+        build = functools.partial(_provider_request, self.request, self.opened, files=self.files)
         return stream_with_retries(self.candidates, build, policy, chained=chained, trace=trace)
 
     async def _close(self, outcome: TurnOutcome) -> TurnOutcome:
@@ -227,15 +233,20 @@ def _charge_tokens(request: TurnRequest, outcome: TurnOutcome) -> None:
 _charging: set[asyncio.Task] = set()
 
 
-def _provider_request(request: TurnRequest, opened: OpenedTurn, model: str, chained: bool) -> ProviderRequest:
+def _provider_request(
+    request: TurnRequest, opened: OpenedTurn, model: str, chained: bool, files: dict[str, bytes] | None = None
+) -> ProviderRequest:
     """What ``model`` is asked: the client's transcript, or the stored history (only the new
-    message when ``chained`` on the provider's side through ``previous_response_id``)."""
+    message when ``chained`` on the provider's side through ``previous_response_id``), with the
+    bytes of the files they carry (``files``, read once per turn)."""
     if request.context is not None:
         messages = request.context
     elif chained:
         messages = (opened.new_message,)
     else:
         messages = (*opened.history, opened.new_message)
+    if files:
+        messages = with_bytes(messages, files)
     return ProviderRequest(
         model=model,
         messages=messages,

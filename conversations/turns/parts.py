@@ -10,8 +10,11 @@ the seed dialects). A message that is only text stores no parts (``[]``): its co
   next round (opaque), when any; ``incomplete: true`` when the answer ended mid-arguments (never
   presented as a call to run).
 - ``{"type": "tool_result", "call_id", "name", "output", "is_error"}``, in a ``tool`` message.
+- ``{"type": "file", "id", "media_type", "filename", "size", "sha256"}``, in a user message (after its
+  text part): a stored :class:`~conversations.models.Attachment`; ``url`` when it was fetched from
+  an https URL, ``detail`` when the client asked an image detail. Shown with its ``download_url``.
 
-A new kind (``file``, next) is a new dict shape here, an event, and one line per codec.
+A new kind is a new dict shape here, an event if it streams, and one reader per codec.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from providers.base import ChatMessage, ToolCall, ToolResult
+from providers.base import ChatMessage, InputFile, ToolCall, ToolResult
 
 Part = dict[str, Any]
 
@@ -81,11 +84,61 @@ def answer_parts(text: str, calls: Sequence[ToolCall], *, complete: bool) -> lis
     return parts + [tool_call_part(call, incomplete=not complete) for call in calls]
 
 
+def file_part(file: InputFile) -> Part:
+    """A stored attachment (``file.ref`` its id) as a message's part."""
+    part: Part = {
+        "type": "file",
+        "id": file.ref,
+        "media_type": file.media_type,
+        "filename": file.filename,
+        "size": file.size,
+    }
+    if file.sha256:
+        part["sha256"] = file.sha256
+    if file.url:
+        part["url"] = file.url
+    if file.detail:
+        part["detail"] = file.detail
+    return part
+
+
+def user_parts(content: str, files: Sequence[InputFile]) -> list[Part]:
+    """A user message's parts: ``[]`` when it is only text; else its text (when any), then its files."""
+    if not files:
+        return []
+    return ([text_part(content)] if content else []) + [file_part(file) for file in files]
+
+
+def download_url(attachment_id: str) -> str:
+    return f"/api/attachments/{attachment_id}/content"
+
+
 def shown_parts(content: str, parts: Sequence[Part] | None) -> list[Part]:
-    """The parts a client is shown: the stored ones, or the content as one text part."""
+    """The parts a client is shown: the stored ones (a file with its ``download_url``, which
+    answers to who may read the session), or the content as one text part."""
     if parts:
-        return list(parts)
+        return [
+            {**part, "download_url": download_url(part["id"])} if part.get("type") == "file" else dict(part)
+            for part in parts
+        ]
     return [text_part(content)] if content else []
+
+
+def input_files(parts: Iterable[Mapping[str, Any]] | None) -> tuple[InputFile, ...]:
+    """The files among ``parts``, as a model is sent them (their bytes loaded later, by ``ref``)."""
+    return tuple(
+        InputFile(
+            p.get("media_type", ""),
+            url=p.get("url", ""),
+            filename=p.get("filename", ""),
+            size=p.get("size", 0),
+            detail=p.get("detail"),
+            ref=p["id"],
+            sha256=p.get("sha256", ""),
+        )
+        for p in parts or ()
+        if p.get("type") == "file"
+    )
 
 
 def tool_calls(parts: Iterable[Mapping[str, Any]] | None) -> tuple[ToolCall, ...]:
@@ -109,7 +162,7 @@ def chat_message(role: str, content: str, parts: Sequence[Mapping[str, Any]] | N
     """A stored message as a model is sent it."""
     if not parts:
         return ChatMessage(role, content)  # type: ignore[arg-type]
-    return ChatMessage(role, content, tool_calls(parts), tool_results(parts))  # type: ignore[arg-type]
+    return ChatMessage(role, content, tool_calls(parts), tool_results(parts), input_files(parts))  # type: ignore[arg-type]
 
 
 def named_results(message: ChatMessage, calls: Sequence[ToolCall]) -> ChatMessage:

@@ -11,7 +11,7 @@ from django.conf import settings
 
 from accounts.callers import rate_limit_key
 from conversations.errors import InvalidTurnInput, PayloadTooLarge
-from providers.base import ChatMessage, ToolResult, ToolSpec
+from providers.base import ChatMessage, InputFile, ToolResult, ToolSpec
 
 SESSION_KEY_LENGTH = 128  # characters of a session key (a mount's prefix included)
 CLIENT_MESSAGE_ID_LENGTH = 128  # characters of a client's idempotency key
@@ -56,6 +56,9 @@ class TurnRequest:
     tool_choice: str | Mapping[str, object] | None = None  # none, auto, required, or {"name": a tool}
     parallel_tool_calls: bool | None = None
     tool_results: tuple[ToolResult, ...] = ()  # the new message is these results (role tool), not text
+    # The new user message's files: uploaded ones by ``ref`` (an attachment id), inline bytes
+    # (``data``: a data URL's), or remote ``url``s (docs/attachments.md).
+    attachments: tuple[InputFile, ...] = ()
 
     @property
     def continues_tools(self) -> bool:
@@ -78,7 +81,19 @@ class TurnRequest:
                     field="tool_results",
                 )
             return self._validate_common()
-        if self.regenerate_of is None and (not self.content or not self.content.strip()):
+        if self.attachments:
+            if self.regenerate_of:
+                raise InvalidTurnInput(
+                    "Regenerate answers the same message again: send no attachments with it.",
+                    field="attachments",
+                )
+            if len(self.attachments) > settings.ATTACHMENT_MAX_FILES:
+                raise InvalidTurnInput(
+                    f"{len(self.attachments)} attachments were sent: at most {settings.ATTACHMENT_MAX_FILES} go "
+                    "with one message (ATTACHMENT_MAX_FILES).",
+                    field="attachments",
+                )
+        elif self.regenerate_of is None and (not self.content or not self.content.strip()):
             raise InvalidTurnInput(
                 "content is empty: send the user's message as a non-empty string.", field="content"
             )

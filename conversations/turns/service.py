@@ -11,12 +11,15 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import timedelta
 
 from django.conf import settings
 
 from billing.budgets import claims_for, input_estimate, output_reservation
 from billing.prices import price_book
+from conversations.attachments.turn_files import TurnFiles, bind_files, examine_files, keep_files, load_files
 from conversations.db import run_db
 from conversations.errors import (
     ModelNotFound,
@@ -30,12 +33,12 @@ from conversations.ratelimit import token_rate_limiter, turn_rate_limiter
 from conversations.turns import store
 from conversations.turns.admission import admission_gate
 from conversations.turns.live import LiveTurn, ReplayedTurn, Turn
-from conversations.turns.parts import results_text, tool_result_part
+from conversations.turns.parts import results_text, tool_result_part, user_parts
 from conversations.turns.request import TurnRequest
 from conversations.turns.rules import ExistingAnswer, OpenedTurn, TurnOpening, TurnOutcome
 from conversations.turns.running import accepting_turns
 from conversations.turns.stored_replay import stored_turn_events
-from providers.base import Provider
+from providers.base import InputFile, Provider, attachment_tokens
 from providers.registry import ProviderNotConfigured, UnknownModel, UnknownProvider, get_registry
 
 logger = logging.getLogger(__name__)
@@ -113,8 +116,20 @@ def _check_tools(request: TurnRequest, provider: Provider, model: str) -> None:
         raise refusal
 
 
+def _takes_files(candidate: tuple[Provider, str], files: Sequence[InputFile]) -> bool:
+    """Whether a fallback can be sent these files: their types, and a remote one it must fetch itself."""
+    provider, model = candidate
+    if provider.check_attachments(model, files):
+        return False
+    return all(f.data is not None or f.ref or provider.fetches_urls(model, f.media_type) for f in files)
+
+
 def _fallbacks(
-    primary: tuple[Provider, str], *, budgeted: bool, request: TurnRequest | None = None
+    primary: tuple[Provider, str],
+    *,
+    budgeted: bool,
+    request: TurnRequest | None = None,
+    files: Sequence[InputFile] = (),
 ) -> list[tuple[Provider, str]]:
     """The primary, then ``LLM_FALLBACKS``; a turn a budget applies to skips those without a price
     (the opening write's rule, :func:`conversations.turns.rules.opening_refusal`, for its fallbacks),
@@ -133,6 +148,9 @@ def _fallbacks(
         refusal = _tools_refusal(request, *candidate) if request is not None else None
         if refusal is not None:
             logger.warning("LLM_FALLBACKS entry %r skipped for this turn's tools: %s", entry, refusal.message)
+            continue
+        if files and not _takes_files(candidate, files):
+            logger.warning("LLM_FALLBACKS entry %r skipped: it cannot take this turn's attachments", entry)
             continue
         if (candidate[0].name, candidate[1]) not in {(p.name, m) for p, m in candidates}:
             candidates.append(candidate)
@@ -185,6 +203,9 @@ async def turn_start(request: TurnRequest) -> Turn:
     request.validate()
     primary = _resolve(request.provider, request.model)
     _check_tools(request, *primary)
+    files = await _examined_files(request, primary) if _carries_files(request) else None
+    if files is not None and files.context is not None:
+        request = replace(request, context=files.context)
     rate_key = request.limit_key
     rate = settings.RATE_LIMIT_TURNS if request.rate_limit is None else request.rate_limit
     if rate_key is not None and rate:
@@ -208,17 +229,22 @@ async def turn_start(request: TurnRequest) -> Turn:
     price_book.refresh_soon()
     content = results_text(request.tool_results) if request.continues_tools else request.content
     offered = "".join(f"{tool.name}{tool.description}{tool.parameters}" for tool in request.tools)
+    if files is not None:
+        files = await keep_files(files, owner_id=request.owner_id, uploader_key=_uploader_key(request))
+    new_files = tuple(files.files) if files is not None else ()
     opening = TurnOpening(
         api_key_id=request.api_key_id,
         # the mount's budget applies to the turns its route sets it on, never from the session key
         claims=claims_for(request.owner_id, request.api_key_id, request.mount),
-        reserve_input_tokens=input_estimate(content, request.system or "", offered),
+        reserve_input_tokens=input_estimate(content, request.system or "", offered)
+        + sum(attachment_tokens(file.media_type, file.size) for file in new_files),
         reserve_output_tokens=output_reservation(request.max_tokens),
         owner_id=request.owner_id,
         session_key=request.session_key,
         user_content=content,
         user_role=Message.Role.TOOL if request.continues_tools else Message.Role.USER,
-        user_parts=tuple(tool_result_part(result) for result in request.tool_results),
+        user_parts=tuple(tool_result_part(result) for result in request.tool_results)
+        or tuple(user_parts(content, new_files)),
         answers_calls=request.continues_tools and request.context is None,
         client_message_id=request.client_message_id,
         provider=primary[0].name,
@@ -241,7 +267,36 @@ async def turn_start(request: TurnRequest) -> Turn:
                 message_id=opened.message_id,
             )
         return ReplayedTurn(await run_db(stored_turn_events, opened.message_id))
+    if files is not None:
+        await bind_files(files, opened.conversation_id, opened.user_message_id)
     if (opened.provider, opened.model) != (primary[0].name, primary[1]):
         primary = _session_model(opened, primary)
-    candidates = _fallbacks(primary, budgeted=opened.max_tokens is not None, request=request)
-    return LiveTurn(request, opened, candidates)
+    messages = request.context if request.context is not None else (*opened.history, opened.new_message)
+    sent = [file for message in messages for file in message.attachments]
+    candidates = _fallbacks(primary, budgeted=opened.max_tokens is not None, request=request, files=sent)
+    loaded = None
+    if any(message.attachments for message in messages):
+        known = {file.ref: file.data for file in new_files if file.ref and file.data is not None}
+        loaded = await load_files(messages, *primary, known=known)
+    return LiveTurn(request, opened, candidates, loaded)
+
+
+def _carries_files(request: TurnRequest) -> bool:
+    return bool(request.attachments) or any(m.attachments for m in request.context or ())
+
+
+async def _examined_files(request: TurnRequest, primary: tuple[Provider, str]) -> TurnFiles:
+    """The turn's files checked before anything is stored (:mod:`conversations.attachments.turn_files`)."""
+    return await examine_files(
+        request.attachments,
+        owner_id=request.owner_id,
+        session_key=request.session_key,
+        provider=primary[0],
+        model=primary[1],
+        context=request.context,
+    )
+
+
+def _uploader_key(request: TurnRequest) -> str:
+    """Who the daily attachment bytes count against: the turn's rate-limit key."""
+    return request.limit_key or (f"user:{request.owner_id}" if request.owner_id else "anonymous")

@@ -1,0 +1,1 @@
+"""Attachments: files a user message carries (docs/attachments.md)."""
