@@ -4,15 +4,15 @@ stored, the oversized without being read into memory; downloads are always downl
 
 from __future__ import annotations
 
-import os
+import io
 import uuid
 from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
-from django.core.management import call_command
 from django.core.files.storage import storages
+from django.core.management import call_command
 from django.utils import timezone
 
 from accounts.keys import api_key_create
@@ -241,6 +241,8 @@ def test_an_unsent_upload_can_be_deleted_and_is_swept_after_its_time(http, setti
     row = Attachment.objects.get(pk=old["id"])
     Attachment.objects.filter(pk=row.pk).update(created_at=timezone.now() - timedelta(hours=25))
     assert storages["attachments"].exists(row.storage_name)
-    call_command("prune_attachments", stdout=open(os.devnull, "w"))
+    out = io.StringIO()
+    call_command("prune_attachments", stdout=out)
+    assert out.getvalue().startswith("1 unsent")
     assert not Attachment.objects.filter(pk=row.pk).exists()
     assert not storages["attachments"].exists(row.storage_name)
