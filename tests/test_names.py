@@ -17,6 +17,7 @@ PARALLEL_STEMS = {
     "ai_sdk", "chat_api", "coding_agent", "gemini_gateway", "layercode", "openai_chat",
     "openai_response", "zai",
     "first_user", "websocket",
+    "store",  # a package's persistence: the turn's writes (turns), the kept files (attachments)
 }  # fmt: skip
 
 

@@ -240,3 +240,32 @@ def test_a_websocket_is_counted_at_the_same_client_address_as_its_http_requests(
         socket_.send(json.dumps({"type": "message", "content": "one more"}))
         frame = json.loads(socket_.recv(timeout=20))
     assert frame["type"] == "error" and frame["code"] == "rate_limited", frame
+
+
+def test_an_attachment_larger_than_other_bodies_is_uploaded_through_the_proxy(proxied):
+    """deploy/nginx.conf lets /api/attachments take ATTACHMENT_MAX_BYTES (10 MiB) though other bodies
+    stop at 8 MB; past its own limit nginx answers 413 before the app reads anything."""
+    import io
+
+    from PIL import Image
+
+    width, height = 1800, 1700  # random pixels do not compress: a PNG of about 9 MB
+    buffer = io.BytesIO()
+    Image.frombytes("RGB", (width, height), os.urandom(width * height * 3)).save(
+        buffer, "PNG", compress_level=0
+    )
+    data = buffer.getvalue()
+    assert 8 * 1024 * 1024 < len(data) < 10 * 1024 * 1024
+    with client_from("127.0.0.50") as client:
+        reply = client.post(
+            f"{proxied.url}/api/attachments", files={"file": ("noise.png", data, "image/png")}
+        )
+        assert reply.status_code == 201, reply.text[:300]
+        created = reply.json()
+        assert created["size"] == len(data)
+        assert client.get(f"{proxied.url}{created['download_url']}").content == data
+        too_big = client.post(
+            f"{proxied.url}/api/attachments",
+            files={"file": ("big.bin", b"\0" * (12 * 1024 * 1024), "image/png")},
+        )
+        assert too_big.status_code == 413
