@@ -9,7 +9,9 @@ RUN pip install -r requirements.txt
 COPY . .
 RUN DEBUG=true python manage.py collectstatic --noinput
 
-RUN useradd --create-home app
+# Attachments (docs/attachments.md) on the filesystem storage: compose mounts the media volume here.
+ENV MEDIA_ROOT=/app/media
+RUN useradd --create-home app && mkdir -p /app/media && chown app /app/media
 USER app
 
 EXPOSE 8000

@@ -96,3 +96,12 @@ def test_the_compose_file_validates_against_the_compose_specification():
         "services": {**COMPOSE["services"], "web": {**COMPOSE["services"]["web"], "ports": 8000}},
     }
     assert not validator.is_valid(broken)  # the schema does check what it is given
+
+
+def test_attachments_on_the_filesystem_storage_are_kept_in_a_volume_the_app_can_write():
+    web = COMPOSE["services"]["web"]
+    assert "media:/app/media" in web["volumes"]
+    assert "media" in COMPOSE["volumes"]
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "ENV MEDIA_ROOT=/app/media" in dockerfile
+    assert "chown app /app/media" in dockerfile
