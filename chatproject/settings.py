@@ -241,7 +241,7 @@ CONTENT_SECURITY_POLICY = {
         "default-src": ["'self'"],
         "script-src": ["'self'"],
         "style-src": ["'self'"],
-        "img-src": ["'self'", "data:"],
+        "img-src": ["'self'", "data:", "blob:"],  # blob: the chat page's thumbnails of files to send
         "font-src": ["'self'"],
         "connect-src": ["'self'"],
         "object-src": ["'none'"],
@@ -350,6 +350,11 @@ if ATTACHMENT_STORAGE == "s3":
             "default_acl": None,
             "querystring_auth": True,
             "querystring_expire": 300,
+            # Signed URLs with Signature Version 4 (botocore presigns with SigV2 in us-east-1 and other
+            # old regions, which newer AWS buckets, Cloudflare R2 and Backblaze B2 refuse).
+            "signature_version": "s3v4",
+            # A download is held in memory up to 1 MiB, on disk past it (0, the default: all in memory).
+            "max_memory_size": 1024 * 1024,
             "file_overwrite": False,
         },
     }
@@ -408,16 +413,22 @@ GEMINI_BASE_URL = e.env_str("GEMINI_BASE_URL")
 GEMINI_MODEL = e.env_str("GEMINI_MODEL", "gemini-2.5-flash")
 GEMINI_API_VERSION = e.env_str("GEMINI_API_VERSION")
 GEMINI_EXTRA_HEADERS = e.env_json_object("GEMINI_EXTRA_HEADERS")
+# Attachments above this many bytes in one request (raw, history included) go through the Files API.
+GEMINI_INLINE_MAX_BYTES = e.env_int("GEMINI_INLINE_MAX_BYTES", 20 * 1024 * 1024, minimum=0)
 OPENAI_API_KEY = e.env_str("OPENAI_API_KEY")
 OPENAI_BASE_URL = e.env_str("OPENAI_BASE_URL")
 OPENAI_MODEL = e.env_str("OPENAI_MODEL", "gpt-4o-mini")
 ZAI_API_KEY = e.env_str("ZAI_API_KEY")
 ZAI_BASE_URL = e.env_str("ZAI_BASE_URL")
 ZAI_MODEL = e.env_str("ZAI_MODEL", "glm-4.6")
+# The Z.AI models that take images (comma-separated, * globs; empty: none).
+ZAI_VISION_MODELS = e.env_str("ZAI_VISION_MODELS", "glm-4v*,glm-4.5v*,glm-4.6v*")
 OPENAI_COMPATIBLE_BASE_URL = e.env_str("OPENAI_COMPATIBLE_BASE_URL")
 OPENAI_COMPATIBLE_API_KEY = e.env_str("OPENAI_COMPATIBLE_API_KEY")
 OPENAI_COMPATIBLE_MODEL = e.env_str("OPENAI_COMPATIBLE_MODEL", "llama3.2")
 OPENAI_COMPATIBLE_TOOL_MODELS = e.env_str("OPENAI_COMPATIBLE_TOOL_MODELS", "*")  # may call tools; empty: none
+# The OpenAI-compatible models that take images (comma-separated, * globs, e.g. llava*,qwen2.5vl*; empty: none).
+OPENAI_COMPATIBLE_ATTACHMENT_MODELS = e.env_str("OPENAI_COMPATIBLE_ATTACHMENT_MODELS", "")
 DEMO_DELAY = e.env_float("DEMO_DELAY", 0.02)
 LLM_CONNECT_TIMEOUT = e.env_float("LLM_CONNECT_TIMEOUT", 10.0, minimum=0.1)
 LLM_READ_TIMEOUT = e.env_float("LLM_READ_TIMEOUT", 120.0, minimum=0.1)

@@ -126,11 +126,6 @@ def test_a_large_object_is_read_in_chunks(s3_attachment_storage):
     assert max(sizes) == 256 * 1024
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="settings: STORAGES['attachments'] OPTIONS has no max_memory_size, and django-storages' "
-    "S3File downloads into a SpooledTemporaryFile that never rolls over to disk at 0 (the default)",
-)
 def test_a_large_download_is_held_on_disk_not_in_memory(s3_attachment_storage):
     storage = storages["attachments"]
     data = binary(3 * 1024 * 1024, b"spooled")
@@ -143,12 +138,6 @@ def test_a_large_download_is_held_on_disk_not_in_memory(s3_attachment_storage):
         assert handle.file._rolled
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="settings: STORAGES['attachments'] OPTIONS has no signature_version, and botocore presigns "
-    "S3 URLs with Signature Version 2 in us-east-1 and the other old regions, which AWS buckets created "
-    "since June 2020, Cloudflare R2 and Backblaze B2 refuse",
-)
 def test_the_url_is_signed_with_signature_version_4(s3_attachment_storage):
     storage = storages["attachments"]
     name = storage.save("2026/01/02/v4.png", ContentFile(binary(1000)))
