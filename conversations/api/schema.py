@@ -430,6 +430,7 @@ def add_non_drf_paths(result: dict, generator: Any, request: Any, public: bool) 
         )
     }
     _add_ai_sdk_paths(paths, fields.AI_SDK.body_schema(**_configured(registry)))
+    _add_attachment_paths(paths)
     paths["/health"] = {
         "get": {
             "operationId": "health",
@@ -577,3 +578,97 @@ def _add_ai_sdk_paths(paths: dict[str, Any], chat_body: dict[str, Any]) -> None:
         }
         if deprecated:
             paths[path]["post"]["deprecated"] = True
+
+
+ATTACHMENT: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "media_type", "filename", "size", "sha256", "download_url", "sent"],
+    "properties": {
+        "id": {"type": "string", "format": "uuid"},
+        "media_type": {
+            "type": "string",
+            "enum": ["image/png", "image/jpeg", "image/webp", "image/gif", "application/pdf", "text/plain"],
+        },
+        "filename": {"type": "string"},
+        "size": {"type": "integer"},
+        "sha256": {"type": "string"},
+        "width": {"type": "integer", "nullable": True},
+        "height": {"type": "integer", "nullable": True},
+        "created_at": {"type": "string", "format": "date-time"},
+        "sent": {"type": "boolean"},
+        "download_url": {"type": "string"},
+        "unsent_expires_at": {"type": "string", "format": "date-time"},
+        "url": {"type": "string", "description": "The https URL it was fetched from, if any."},
+    },
+}
+
+
+def _add_attachment_paths(paths: dict[str, Any]) -> None:
+    """``/api/attachments`` (docs/attachments.md): upload, metadata and removal, content."""
+    json_attachment = {"application/json": {"schema": ATTACHMENT}}
+    upload = _operation(
+        "attachment_upload",
+        "Upload one file (an image, a PDF or a text file; its type sniffed from its bytes) for a message's "
+        "attachments; streamed past the request guard, capped at ATTACHMENT_MAX_BYTES",
+        [],
+        {
+            "201": {"description": "The stored attachment", "content": json_attachment},
+            **_errors(408, 413, 415, 429),
+        },
+    )
+    upload["requestBody"] = {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                    "additionalProperties": False,
+                }
+            }
+        },
+    }
+    item = [
+        {
+            "name": "attachment_id",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "format": "uuid"},
+        }
+    ]
+    paths["/api/attachments"] = {"post": upload}
+    paths["/api/attachments/{attachment_id}"] = {
+        "get": _operation(
+            "attachment_detail",
+            "An attachment's metadata (its owner's only)",
+            item,
+            {"200": {"description": "The attachment", "content": json_attachment}, **_errors(401, 404)},
+        ),
+        "delete": _operation(
+            "attachment_delete",
+            "Delete an upload no message has sent (a sent one goes with its session: 409)",
+            item,
+            {"204": {"description": "Deleted"}, **_errors(401, 404, 409)},
+        ),
+    }
+    paths["/api/attachments/{attachment_id}/content"] = {
+        "get": _operation(
+            "attachment_content",
+            "The attachment's bytes, always as a download (Content-Disposition: attachment, nosniff)",
+            item,
+            {
+                "200": {
+                    "description": "The file's bytes, as sent",
+                    "content": {
+                        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+                    },
+                },
+                **_errors(401, 404, 410),
+            },
+        )
+    }
+    for operations in (paths["/api/attachments"], paths["/api/attachments/{attachment_id}"]):
+        for operation in operations.values():
+            operation["tags"] = ["attachments"]
+    paths["/api/attachments/{attachment_id}/content"]["get"]["tags"] = ["attachments"]
