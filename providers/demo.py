@@ -14,18 +14,37 @@ in order: a string gets the user's text, an integer or number ``1``, a boolean `
 ``[]``, an object ``{}``, anything else ``null``), streamed like a model's call (id and name first,
 then the arguments JSON in two pieces) and finished ``tool_calls``. Answered by a ``tool`` message, it
 says what each tool returned (in JSON mode as a JSON object). It never runs a tool itself.
+
+Attachments: it takes every type (images, PDFs, text files; remote ones arrive as bytes, the server
+fetches them) and its answer first says what it received, one line per attachment of the request
+(the history's included, in order): ``Attachment 1: image/png, 1234 bytes, sha256 <first 16 hex
+digits>, "cat.png".`` (:func:`attachment_line`), then its usual answer; in JSON mode the lines are
+the answer's ``attachments`` list. Its estimated usage counts them as the server estimates them
+(:func:`~providers.base.attachment_tokens`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import re
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from typing import ClassVar
 
-from .base import Provider, ProviderChunk, ProviderRequest, Timeouts, ToolCallChunk, ToolSpec, Usage
+from .base import (
+    ATTACHMENT_TYPES,
+    InputFile,
+    Provider,
+    ProviderChunk,
+    ProviderRequest,
+    Timeouts,
+    ToolCallChunk,
+    ToolSpec,
+    Usage,
+    attachment_tokens,
+)
 
 DEFAULT_DELAY = 0.02
 DEMO_MODEL = "demo"
@@ -53,6 +72,35 @@ print(greet("world"))
 
 def _words(*texts: str | None) -> int:
     return sum(len(t.split()) for t in texts if t)
+
+
+def _prompt_tokens(request: ProviderRequest) -> int:
+    """The demo's input count: words, and each attachment as the server estimates it."""
+    files = [file for message in request.messages for file in message.attachments]
+    counted = sum(
+        attachment_tokens(f.media_type, len(f.data) if f.data is not None else f.size) for f in files
+    )
+    return _words(request.system, *(m.content for m in request.messages)) + counted
+
+
+def attachment_line(number: int, file: InputFile) -> str:
+    """What the demo says it received as attachment ``number`` (1-based): its type, size, the first
+    16 hex digits of its bytes' SHA-256 and its filename (JSON-quoted, when it has one); a remote
+    one it was not given the bytes of, by its URL."""
+    if file.data is not None:
+        digest = hashlib.sha256(file.data).hexdigest()[:16]
+        said = f"{file.media_type}, {len(file.data)} bytes, sha256 {digest}"
+    else:
+        said = f"{file.media_type}, from {file.url}"
+    if file.filename:
+        said += f", {json.dumps(file.filename, ensure_ascii=False)}"
+    return f"Attachment {number}: {said}."
+
+
+def attachment_lines(request: ProviderRequest) -> list[str]:
+    """One :func:`attachment_line` per attachment of the request, in order."""
+    files = [file for message in request.messages for file in message.attachments]
+    return [attachment_line(number, file) for number, file in enumerate(files, 1)]
 
 
 def _sample(schema: object, text: str) -> object:
@@ -98,9 +146,24 @@ class DemoProvider(Provider):
         super().__init__(name=name or self.kind, default_model=default_model, timeouts=timeouts)
         self.delay = max(0.0, delay)
 
+    def attachment_types(self, model: str) -> frozenset[str]:
+        """Every type the server takes."""
+        return ATTACHMENT_TYPES
+
     @staticmethod
     def reply_for(request: ProviderRequest) -> str:
-        """The whole reply the demo streams for ``request`` (deterministic)."""
+        """The whole reply the demo streams for ``request`` (deterministic): what it received
+        (:func:`attachment_lines`), then its answer."""
+        lines = attachment_lines(request)
+        reply = DemoProvider._answer(request)
+        if not lines:
+            return reply
+        if request.json_output or request.json_schema is not None:
+            return json.dumps({**json.loads(reply), "attachments": lines})
+        return "\n".join(lines) + "\n\n" + reply
+
+    @staticmethod
+    def _answer(request: ProviderRequest) -> str:
         last = request.messages[-1] if request.messages else None
         if last is not None and last.role == "tool":
             named = [(r.name or "tool", r.output) for r in last.tool_results]
@@ -147,7 +210,7 @@ class DemoProvider(Provider):
             if self.delay:
                 await asyncio.sleep(self.delay)
             yield ProviderChunk(text=piece)
-        prompt = _words(request.system, *(m.content for m in request.messages))
+        prompt = _prompt_tokens(request)
         output = _words(*pieces)
         yield ProviderChunk(
             usage=Usage(prompt, output, prompt + output, estimated=True),
@@ -168,7 +231,7 @@ class DemoProvider(Provider):
             if self.delay:
                 await asyncio.sleep(self.delay)
             yield ProviderChunk(tool_calls=(piece,))
-        prompt = _words(request.system, *(m.content for m in request.messages))
+        prompt = _prompt_tokens(request)
         output = _words(tool.name, arguments)
         yield ProviderChunk(
             usage=Usage(prompt, output, prompt + output, estimated=True),

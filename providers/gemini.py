@@ -25,6 +25,11 @@ Contract:
   ``thoughtSignature`` kept in the piece's metadata); the history replays the calls with their
   signatures and the results as ``functionResponse`` parts. An answer that made calls finishes
   ``tool_calls`` (Gemini says ``STOP``).
+* Images and files (:mod:`providers.gemini_files` maps them): after a user content's text, each
+  attachment as inline bytes (``inlineData``) within ``GEMINI_INLINE_MAX_BYTES`` for the whole
+  request, else uploaded through the Files API and referenced (``fileData``); a text file as a text
+  part. Every model is sent every type (:meth:`GeminiProvider.attachment_types`); Gemini fetches no
+  URL here (:meth:`GeminiProvider.fetches_urls`), the server hands over the bytes.
 * Closing the generator closes the upstream response. Both this and the split timeouts rely on
   httpx event hooks, i.e. on the SDK's httpx transport (its default while aiohttp is not installed).
 """
@@ -43,6 +48,7 @@ from google.genai import types
 from ._errors import error_for_status, redact, retry_after_from_headers, transport_error, unexpected_error
 from ._httpx_hooks import note_response, noting_responses, timeout_hook
 from .base import (
+    ATTACHMENT_TYPES,
     AuthenticationFailed,
     ChatMessage,
     ContentBlocked,
@@ -53,9 +59,12 @@ from .base import (
     Timeouts,
     ToolCall,
     ToolSpec,
+    Unavailable,
     Usage,
+    refuse_unsendable,
 )
 from .defaults import DEFAULT_GEMINI_API_VERSION
+from .gemini_files import DEFAULT_INLINE_MAX_BYTES, GeminiUploads, attachment_parts, file_gone
 from .gemini_tools import (
     call_piece,
     gemini_tool_config,
@@ -106,9 +115,11 @@ class GeminiProvider(Provider):
         api_version: str | None = None,
         timeouts: Timeouts | None = None,
         extra_headers: Mapping[str, str] | None = None,
+        inline_max_bytes: int = DEFAULT_INLINE_MAX_BYTES,
     ) -> None:
         super().__init__(name=name or self.kind, default_model=default_model, timeouts=timeouts)
         self._api_key = api_key
+        self.inline_max_bytes = max(0, int(inline_max_bytes))
         options = types.HttpOptions(
             base_url=base_url or None,
             api_version=api_version or DEFAULT_GEMINI_API_VERSION,
@@ -118,6 +129,7 @@ class GeminiProvider(Provider):
             },
         )
         self._client = genai.Client(vertexai=False, api_key=api_key, http_options=options)
+        self.uploads = GeminiUploads(self._client, self.name, wait_seconds=self.timeouts.read)
 
     def _config(self, request: ProviderRequest) -> types.GenerateContentConfig:
         system = [request.system] if request.system else []
@@ -144,11 +156,20 @@ class GeminiProvider(Provider):
         """A schema keyword Gemini's OpenAPI subset lacks refuses the turn before any call."""
         return schema_refusal(tools, f"The model {self.name}:{model} (Gemini)")
 
-    @staticmethod
-    def _contents(request: ProviderRequest) -> list[types.Content]:
+    def attachment_types(self, model: str) -> frozenset[str]:
+        """Images, PDFs and text files, for every model."""
+        return ATTACHMENT_TYPES
+
+    async def _contents(self, request: ProviderRequest) -> list[types.Content]:
+        refuse_unsendable(self, request)
+        files = (
+            await attachment_parts(self.name, request.messages, self.uploads, self.inline_max_bytes)
+            if any(m.attachments for m in request.messages)
+            else None
+        )
         contents: list[types.Content] = []
         calls: dict[str, ToolCall] = {}  # the calls made so far, by id: results are named after them
-        for m in request.messages:
+        for index, m in enumerate(request.messages):
             if m.role == "system":
                 continue
             if m.tool_calls:
@@ -157,7 +178,7 @@ class GeminiProvider(Provider):
             elif m.tool_results:
                 contents.append(response_content(m, calls))
             else:
-                contents.append(_text_content(m))
+                contents.append(_text_content(m, files[index] if files else ()))
         return contents
 
     def _finish(self, reason: Any) -> str:
@@ -171,6 +192,14 @@ class GeminiProvider(Provider):
             return exc
         if isinstance(exc, genai_errors.APIError):
             status = int(exc.code or 500)
+            if status == 403 and file_gone(exc.message):
+                self.uploads.forget()  # the retry uploads the file anew
+                return Unavailable(
+                    self.name,
+                    "the provider no longer has a file uploaded for this conversation (HTTP 403): "
+                    "try again, it is uploaded anew",
+                    status=403,
+                )
             if status == 400 and (
                 "API_KEY_INVALID" in json.dumps(exc.details, default=str)
                 or "api key" in str(exc.message).lower()
@@ -197,7 +226,7 @@ class GeminiProvider(Provider):
         is sent (the first step) and closed here.
         """
         upstream = await self._client.aio.models.generate_content_stream(
-            model=request.model, contents=self._contents(request), config=self._config(request)
+            model=request.model, contents=await self._contents(request), config=self._config(request)
         )
         opened: list[Any] = []
         try:
@@ -273,7 +302,7 @@ class GeminiProvider(Provider):
         await self._client.aio.aclose()
 
 
-def _text_content(message: ChatMessage) -> types.Content:
-    return types.Content(
-        role="model" if message.role == "assistant" else "user", parts=[types.Part(text=message.content)]
-    )
+def _text_content(message: ChatMessage, files: Sequence[types.Part] = ()) -> types.Content:
+    """A message's text, then its attachments' parts (a message of files alone has no text part)."""
+    parts = [types.Part(text=message.content)] if message.content or not files else []
+    return types.Content(role="model" if message.role == "assistant" else "user", parts=[*parts, *files])

@@ -16,6 +16,11 @@ Contract:
   calls and results go out in the Chat Completions shape; ``delta.tool_calls`` come back as
   :class:`~providers.base.ToolCallChunk` pieces (with any text of the same delta), and the finish
   reason ``tool_calls`` passes through. A delta without ``tool_calls`` costs one dict lookup more.
+* Images and files (:mod:`providers.openai_chat_files` maps them): a user message's attachments
+  go as content parts after its text — ``image_url`` (a data URL of the bytes, or the https URL,
+  which OpenAI fetches), ``file`` with ``file_data`` for a PDF, a ``text`` part for a text file.
+  Every model is sent every type (:meth:`attachment_types`; OpenAI refuses an image to a model
+  without vision in its own words); a remote PDF is fetched by the server (:meth:`fetches_urls`).
 * Closing the generator (``aclose()``, task cancellation) closes the upstream HTTP response at once.
 
 How (cost per turn): the SDK still builds, authenticates and sends the request and raises its own
@@ -42,7 +47,19 @@ import orjson
 
 from ._openai_errors import error_from_stream_payload, translate_openai_error
 from .asyncio_transport import AsyncioTransport, use_asyncio_transport
-from .base import ChatMessage, Provider, ProviderChunk, ProviderError, ProviderRequest, Timeouts, Usage
+from .base import (
+    ATTACHMENT_TYPES,
+    ChatMessage,
+    Provider,
+    ProviderChunk,
+    ProviderError,
+    ProviderRequest,
+    Timeouts,
+    Usage,
+    image_type,
+    refuse_unsendable,
+)
+from .openai_chat_files import chat_content
 from .openai_chat_tools import tool_call_pieces, tool_fields, tool_messages
 
 #: Connection pool of each provider's HTTP client: no practical cap on concurrent streams (the SDK's
@@ -125,6 +142,8 @@ class OpenAIChatProvider(Provider):
     key_env_var: ClassVar[str | None] = "OPENAI_API_KEY"
     #: OpenAI's current name for the output cap; OpenAI-compatible servers use ``max_tokens``.
     max_tokens_param: ClassVar[str] = "max_completion_tokens"
+    #: Whether the upstream fetches an image's https URL itself (OpenAI does; a local server may not).
+    remote_images: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -166,12 +185,23 @@ class OpenAIChatProvider(Provider):
     def _error(self, exc: BaseException) -> ProviderError:
         return translate_openai_error(self.name, exc, key_setting=self.key_env_var, secrets=(self._api_key,))
 
-    @staticmethod
-    def _message(message: ChatMessage) -> dict[str, str]:
+    def attachment_types(self, model: str) -> frozenset[str]:
+        """Images, PDFs and text files, for every model."""
+        return ATTACHMENT_TYPES
+
+    def fetches_urls(self, model: str, media_type: str) -> bool:
+        """OpenAI fetches a remote image itself; Chat Completions takes no PDF by URL."""
+        return self.remote_images and image_type(media_type)
+
+    def _message(self, message: ChatMessage) -> dict[str, Any]:
+        if message.attachments:
+            parts = chat_content(self.name, message, remote_images=self.remote_images)
+            return {"role": message.role, "content": parts}
         return {"role": message.role, "content": message.content}
 
     def _body(self, request: ProviderRequest) -> dict[str, Any]:
         """The JSON body of the request, exactly as sent."""
+        refuse_unsendable(self, request)
         messages = [{"role": "system", "content": request.system}] if request.system else []
         for message in request.messages:
             if message.tool_calls or message.tool_results:  # a tool message: one per result

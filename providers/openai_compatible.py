@@ -8,6 +8,13 @@ Client tools go out in the Chat Completions shape, as to OpenAI, but only to the
 says can call them (``OPENAI_COMPATIBLE_TOOL_MODELS``: comma-separated names, ``*`` for every model,
 the default; empty for none): a local model without function calling would ignore the tools or answer
 nonsense, so a turn that offers tools to it is refused before any call (:meth:`tools_supported`).
+
+Images and files go in the Chat Completions shape too (:mod:`providers.openai_chat_files`), within
+what these servers take: images only to the models ``OPENAI_COMPATIBLE_ATTACHMENT_MODELS`` names
+(comma-separated, ``*`` and ``?`` as globs, e.g. ``llava*,qwen2.5vl*,gemma3*``; empty, the default,
+for none: a text model would ignore an image or fail), always as a data URL of their bytes (these
+servers are not asked to fetch a URL: :meth:`fetches_urls` is False, so the server fetches it
+first); text files to every model, as text parts; no PDFs (a ``file`` part is OpenAI's own).
 """
 
 from __future__ import annotations
@@ -15,7 +22,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import ClassVar
 
-from .base import Timeouts
+from .base import IMAGE_TYPES, TEXT, Timeouts
+from .model_globs import matches, parse_globs
 from .openai_chat import OpenAIChatProvider
 
 PLACEHOLDER_API_KEY = "not-needed"
@@ -35,6 +43,7 @@ class OpenAICompatibleProvider(OpenAIChatProvider):
     supports_tools: ClassVar[bool] = True  # narrowed per model: tools_supported
     key_env_var: ClassVar[str | None] = "OPENAI_COMPATIBLE_API_KEY"
     max_tokens_param: ClassVar[str] = "max_tokens"
+    remote_images: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -48,6 +57,7 @@ class OpenAICompatibleProvider(OpenAIChatProvider):
         extra_headers: Mapping[str, str] | None = None,
         http_transport: str = "asyncio",
         tool_models: str | Iterable[str] = ANY_TOOL_MODEL,
+        attachment_models: str | Iterable[str] = "",
     ) -> None:
         super().__init__(
             name=name,
@@ -60,7 +70,13 @@ class OpenAICompatibleProvider(OpenAIChatProvider):
             http_transport=http_transport,
         )
         self.tool_models = parse_tool_models(tool_models)
+        self.attachment_models = parse_globs(attachment_models)
 
     def tools_supported(self, model: str) -> bool:
         """Whether ``model`` is one ``OPENAI_COMPATIBLE_TOOL_MODELS`` names (or it says ``*``)."""
         return ANY_TOOL_MODEL in self.tool_models or model in self.tool_models
+
+    def attachment_types(self, model: str) -> frozenset[str]:
+        """Text files for every model; images too for a model ``OPENAI_COMPATIBLE_ATTACHMENT_MODELS``
+        matches; never PDFs."""
+        return IMAGE_TYPES | {TEXT} if matches(model, self.attachment_models) else frozenset({TEXT})

@@ -21,6 +21,11 @@ Contract (on top of :mod:`providers.openai_chat`, whose client, timeouts and ret
   streamed ``function_call`` items come back as :class:`~providers.base.ToolCallChunk` pieces (the
   call id is ``call_id``; the item id ``fc_…`` rides in the piece's ``metadata`` as ``item_id``),
   and the finish reason is ``tool_calls`` when the response made calls (this API has none of its own).
+* Images and files (:mod:`providers.openai_responses_files` maps them): a user message's
+  attachments go as input parts after its ``input_text`` — ``input_image`` (data URL or https
+  URL, ``detail`` always), ``input_file`` (``file_data`` with a filename, or ``file_url`` for a
+  remote PDF), ``input_text`` for a text file. OpenAI fetches remote images and PDFs itself
+  (:meth:`fetches_urls`).
 * As in the chat adapter, the SDK sends the request (raw-response API, body as ``extra_body``)
   and the events are parsed here with orjson, not into the SDK's pydantic event objects.
 """
@@ -33,6 +38,7 @@ from typing import Any, ClassVar
 
 from ._openai_errors import error_from_code
 from .base import (
+    PDF,
     ChatMessage,
     InvalidRequest,
     ProviderChunk,
@@ -40,8 +46,11 @@ from .base import (
     ProviderRequest,
     ResponseIdNotFound,
     Usage,
+    image_type,
+    refuse_unsendable,
 )
 from .openai_chat import OpenAIChatProvider, json_events, usage_detail
+from .openai_responses_files import responses_content
 from .openai_responses_tools import CallReader, input_items, tool_fields
 
 _INCOMPLETE_REASONS = {"max_output_tokens": "length", "content_filter": "content_filter"}
@@ -78,7 +87,17 @@ class OpenAIResponsesProvider(OpenAIChatProvider):
     def _load_resources(self) -> None:
         _ = self._client.responses
 
+    def fetches_urls(self, model: str, media_type: str) -> bool:
+        """OpenAI fetches remote images (``image_url``) and PDFs (``file_url``) itself."""
+        return image_type(media_type) or media_type == PDF
+
+    def _message(self, message: ChatMessage) -> dict[str, Any]:
+        if message.attachments:
+            return {"role": message.role, "content": responses_content(self.name, message)}
+        return {"role": message.role, "content": message.content}
+
     def _params(self, request: ProviderRequest) -> dict[str, Any]:
+        refuse_unsendable(self, request)
         messages = new_input(request.messages) if request.previous_response_id else request.messages
         items: list[dict[str, Any]] = []
         for message in messages:

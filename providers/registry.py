@@ -118,6 +118,31 @@ def _tool_models(name: str) -> str | list[str] | None:
     )
 
 
+def _model_globs(name: str) -> str | list[str] | None:
+    """``OPENAI_COMPATIBLE_ATTACHMENT_MODELS`` / ``ZAI_VISION_MODELS`` as set (model names with
+    ``*`` globs; empty: no model), or None when unset (the adapter's default)."""
+    value = getattr(settings, name, None)
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, list | tuple | set | frozenset) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise ImproperlyConfigured(
+        f"{name} is not valid: expected model names, comma-separated (* as a glob, e.g. llava*; empty for none)."
+    )
+
+
+def _byte_count(name: str) -> int | None:
+    """``GEMINI_INLINE_MAX_BYTES`` as a whole number of bytes (0 or more), or None when unset."""
+    value = _setting(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).strip().isdigit():
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not valid: expected a whole number of bytes (0 or more)."
+        )
+    return int(value)
+
+
 def _http_transport() -> str:
     value = str(_setting("LLM_HTTP_TRANSPORT", DEFAULT_HTTP_TRANSPORT)).strip().lower()
     if value not in HTTP_TRANSPORTS:
@@ -159,8 +184,17 @@ def read_config(spec: ProviderSpec) -> ProviderConfig:
         options["http_transport"] = _http_transport()
     if spec.name == "openai-compatible" and (tools := _tool_models(f"{prefix}_TOOL_MODELS")) is not None:
         options["tool_models"] = tools
+    if (
+        spec.name == "openai-compatible"
+        and (files := _model_globs(f"{prefix}_ATTACHMENT_MODELS")) is not None
+    ):
+        options["attachment_models"] = files
+    if spec.name == "zai" and (vision := _model_globs("ZAI_VISION_MODELS")) is not None:
+        options["vision_models"] = vision
     if spec.name == "gemini":
         options["api_version"] = _setting("GEMINI_API_VERSION", DEFAULT_GEMINI_API_VERSION)
+        if (inline := _byte_count("GEMINI_INLINE_MAX_BYTES")) is not None:
+            options["inline_max_bytes"] = inline
     required = spec.required_setting
     allowed = _allowlist(f"{prefix}_MODELS")
     any_model = allowed is not None and ANY_MODEL in allowed

@@ -18,6 +18,13 @@ Contract:
   Calls are read from ``delta.tool_calls`` either way (whole calls, each in a chunk already marked
   ``finish_reason: "tool_calls"``, or fragments by index): the stream is read to its end, never
   stopped at the first finish reason.
+* Images and files: images only to the vision models ``ZAI_VISION_MODELS`` names
+  (:data:`DEFAULT_VISION_MODELS`, ``*`` globs), as Chat Completions ``image_url`` parts after the
+  text (:mod:`providers.openai_chat_files`): a data URL of the bytes (zai-sdk strips its
+  ``data:image/…;base64,`` prefix and sends the bare base64, as Z.AI documents) or the https URL,
+  which Z.AI fetches (:meth:`ZaiProvider.fetches_urls`). Text files to every model: with images,
+  ``text`` parts; without, the message's text and each file's as one string (Z.AI documents the
+  list form for its vision models only). No PDFs.
 * Yields text chunks (``reasoning_content`` is not part of the answer and is skipped), then one last
   chunk with usage (cached input and reasoning tokens when ``prompt_tokens_details`` /
   ``completion_tokens_details`` report them), finish reason and the completion id. Errors, including
@@ -29,7 +36,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
 import httpx
@@ -45,6 +52,9 @@ from ._errors import (
     unexpected_error,
 )
 from .base import (
+    IMAGE_TYPES,
+    TEXT,
+    ChatMessage,
     Provider,
     ProviderChunk,
     ProviderError,
@@ -53,8 +63,15 @@ from .base import (
     Timeouts,
     Unavailable,
     Usage,
+    image_type,
+    refuse_unsendable,
 )
+from .model_globs import matches, parse_globs
+from .openai_chat_files import chat_content, joined_text
 from .zai_tools import call_pieces, choice_refusal, history_messages, tool_params
+
+#: ``ZAI_VISION_MODELS`` by default: the GLM vision models, which take images.
+DEFAULT_VISION_MODELS = "glm-4v*,glm-4.5v*,glm-4.6v*"
 
 
 class _Worker:
@@ -122,9 +139,11 @@ class ZaiProvider(Provider):
         timeouts: Timeouts | None = None,
         max_retries: int = 0,
         extra_headers: Mapping[str, str] | None = None,
+        vision_models: str | Iterable[str] = DEFAULT_VISION_MODELS,
     ) -> None:
         super().__init__(name=name or self.kind, default_model=default_model, timeouts=timeouts)
         self._api_key = api_key
+        self.vision_models = parse_globs(vision_models)
         self._client = ZaiClient(
             api_key=api_key,
             base_url=base_url or None,
@@ -133,7 +152,25 @@ class ZaiProvider(Provider):
             custom_headers=dict(extra_headers or {}) or None,
         )
 
+    def attachment_types(self, model: str) -> frozenset[str]:
+        """Text files for every model; images too for a vision model (``ZAI_VISION_MODELS``)."""
+        return IMAGE_TYPES | {TEXT} if matches(model, self.vision_models) else frozenset({TEXT})
+
+    def fetches_urls(self, model: str, media_type: str) -> bool:
+        """Z.AI fetches a remote image itself."""
+        return image_type(media_type)
+
+    def _message(self, message: ChatMessage) -> dict[str, Any]:
+        if message.attachments:
+            joined = joined_text(message)
+            return {
+                "role": message.role,
+                "content": joined if joined is not None else chat_content(self.name, message),
+            }
+        return {"role": message.role, "content": message.content}
+
     def _params(self, request: ProviderRequest) -> dict[str, Any]:
+        refuse_unsendable(self, request)
         messages: list[dict[str, Any]] = (
             [{"role": "system", "content": request.system}] if request.system else []
         )
@@ -141,7 +178,7 @@ class ZaiProvider(Provider):
             if m.tool_calls or m.tool_results:
                 messages += history_messages(m)
             else:
-                messages.append({"role": m.role, "content": m.content})
+                messages.append(self._message(m))
         params: dict[str, Any] = {"model": request.model, "messages": messages, "stream": True}
         if request.tools:
             params.update(tool_params(request))

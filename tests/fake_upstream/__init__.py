@@ -47,11 +47,23 @@ with ``tool_stream`` (see :mod:`.gemini_wire`, :mod:`.zai_wire`). The Responses 
 ``reasoning`` item first) and answers ``function_call_output`` items, refusing with OpenAI's 400 an
 output no earlier call made or a call left without its output (see :class:`.openai_wire.OpenAIResponsesWire`).
 
+Images and files (:mod:`.attachments`): each wire checks its parts' shapes strictly (a malformed
+part is the provider's 400 naming it: :mod:`.openai_parts` for OpenAI and Z.AI, :mod:`.gemini_files`
+for Gemini) and answers a request carrying any with one line per image or file before the echo,
+``[attachment <n>: <media type> <byte count> sha256=<hex of the decoded bytes>]`` (or
+``[attachment <n>: url <url>]``), numbered across all the request's messages::
+
+    listing = attachment_line(1, "image/png", png_bytes)   # what the reply starts with
+
+Gemini's Files API (resumable upload, ``GET /v1beta/files/{id}``) keeps the uploaded bytes for a
+later ``fileData`` part: ``upstream.uploaded_files``, ``hold_files_processing(n)``, ``forget_files()``.
+
 Out of process: ``python -m tests.fake_upstream --port 8765 [--chunks 20] [--delay 0]`` and the
 ``/_control/{reset,faults,defaults,requests,disconnects,health}`` endpoints (see :mod:`.app`).
 """
 
 from .app import FakeUpstreamApp
+from .attachments import ATTACHMENT_TOKENS, attachment_line
 from .scenario import (
     DEFAULT_CHUNKS,
     count_words,
@@ -65,10 +77,12 @@ from .server import FakeUpstream
 from .state import RecordedRequest
 
 __all__ = [
+    "ATTACHMENT_TOKENS",
     "DEFAULT_CHUNKS",
     "FakeUpstream",
     "FakeUpstreamApp",
     "RecordedRequest",
+    "attachment_line",
     "count_words",
     "expected_reply",
     "expected_tool_arguments",

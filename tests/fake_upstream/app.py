@@ -5,6 +5,8 @@ Routes (everything else is a 404 JSON):
 * ``POST /v1/chat/completions`` (OpenAI chat), ``POST /v1/responses``, ``GET /v1/responses/{id}``
 * ``POST /{v1|v1beta}/models/{model}:streamGenerateContent`` and ``...:generateContent`` (Gemini)
 * ``POST /api/paas/v4/chat/completions`` (Z.AI)
+* ``POST /upload/{v1|v1beta}/files`` (start, then the upload URL it answers) and
+  ``GET /{v1|v1beta}/files/{id}``: Gemini's Files API (:mod:`.gemini_files`)
 * control, not recorded: ``POST /_control/reset``, ``POST /_control/faults``
   ``{"kind","times","model","retry_after"}``, ``POST /_control/defaults`` ``{"chunks","delay"}``,
   ``GET /_control/requests``, ``GET /_control/disconnects``, ``GET /_control/health``.
@@ -22,6 +24,7 @@ from urllib.parse import parse_qsl
 import orjson
 
 from .exchange import Exchange, Wire, WireError, install_log_filter, serve_turn
+from .gemini_files import GeminiFiles
 from .gemini_wire import GeminiWire, gemini_error
 from .openai_wire import OpenAIChatWire, OpenAIResponsesWire, openai_error
 from .state import RecordedRequest, UpstreamState
@@ -37,7 +40,8 @@ class FakeUpstreamApp:
         self.state = state or UpstreamState()
         self.chat = OpenAIChatWire()
         self.responses = OpenAIResponsesWire(self.state)
-        self.gemini = GeminiWire()
+        self.gemini = GeminiWire(self.state)
+        self.files = GeminiFiles(self.state)
         self.zai = ZaiWire()
         self.closing: asyncio.Event | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -97,6 +101,9 @@ class FakeUpstreamApp:
         if ex.gone.is_set():
             return
         ex.start_watch()
+        if self.files.handles(method, path):
+            await self.files.serve(ex, method, path, query, headers, raw)
+            return
         wire, params = self._route(method, path)
         if wire is None:
             await self._not_found(ex, method, path)

@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from .attachments import Received, attachment_listing
 from .scenario import (
     DEFAULT_RETRY_AFTER,
     Fault,
@@ -74,7 +75,8 @@ class Turn:
     A wire that speaks tools fills the last three: the request's ``tools`` (answered with calls when
     the last message is the user's, :func:`~.scenario.plan_tool_calls`), and ``tool_outputs``, the
     contents of the trailing tool messages when the last message is one (answered with
-    :func:`~.scenario.expected_tool_reply`)."""
+    :func:`~.scenario.expected_tool_reply`). ``attachments`` are the images and files the request
+    carries, decoded (listed before the echo: :mod:`.attachments`)."""
 
     model: str
     user_text: str
@@ -87,6 +89,7 @@ class Turn:
     tool_choice: Any = None
     parallel_tool_calls: Any = None
     tool_outputs: list[str] | None = None
+    attachments: list[Received] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -264,6 +267,8 @@ async def serve_turn(ex: Exchange, wire: Wire, turn: Turn, extra_headers: Header
         text = expected_tool_reply(turn.tool_outputs, chunks)
     else:
         text = reply_text(turn.user_text, chunks, json_mode=turn.json_mode, json_invalid=d.json_invalid)
+        if turn.attachments and not turn.json_mode:
+            text = attachment_listing(turn.attachments) + "\n" + text
     pieces = split_reply(text, chunks)
     finish = "stop"
     if calls:

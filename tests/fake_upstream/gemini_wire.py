@@ -31,6 +31,10 @@ What it checks in a request, as Gemini does (a 400 ``INVALID_ARGUMENT`` otherwis
 * every ``functionResponse`` has a ``name``, and a ``user`` content of responses answers each call of
   the ``model`` content before it (as many parts).
 
+Images and files: ``inlineData`` (base64, either alphabet) and ``fileData`` parts (a Files API
+upload's URI, or an http(s) URL) are checked and read by :mod:`.gemini_files`, listed before the
+reply (:mod:`.attachments`), and counted in ``promptTokensDetails`` as IMAGE or DOCUMENT tokens.
+
 A request whose last content holds ``functionResponse`` parts is answered with the text
 :func:`~.scenario.expected_tool_reply` of their ``response.output`` (or ``response.error``), in order.
 """
@@ -45,35 +49,14 @@ from typing import Any
 
 import orjson
 
+from .attachments import ATTACHMENT_TOKENS
 from .exchange import Plan, Turn, Wire, WireError
-from .scenario import DEFAULT_RETRY_AFTER, PlannedCall, count_words, parse_directives
+from .gemini_errors import GEMINI_STATUS, gemini_error
+from .gemini_files import gemini_received
+from .scenario import PlannedCall, count_words, parse_directives
+from .state import UpstreamState
 
-GEMINI_STATUS = {
-    400: "INVALID_ARGUMENT",
-    401: "UNAUTHENTICATED",
-    403: "PERMISSION_DENIED",
-    404: "NOT_FOUND",
-    429: "RESOURCE_EXHAUSTED",
-    500: "INTERNAL",
-    503: "UNAVAILABLE",
-}
-
-
-def gemini_error(status: int, message: str, retry_after: float | None = None) -> dict[str, Any]:
-    """Google RPC error body; a 429 carries a ``RetryInfo`` detail like the real API."""
-    details: list[dict[str, Any]] = []
-    if status == 429:
-        delay = retry_after if retry_after is not None else DEFAULT_RETRY_AFTER
-        details.append({"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{delay:g}s"})
-    return {
-        "error": {
-            "code": status,
-            "message": message,
-            "status": GEMINI_STATUS.get(status, "UNKNOWN"),
-            "details": details,
-        }
-    }
-
+__all__ = ["GEMINI_STATUS", "GeminiWire", "gemini_error", "thought_signature"]
 
 #: The bytes every signature this fake issues starts with ("+//+" in standard base64, so the SDK's
 #: URL-safe re-encoding differs on the way back).
@@ -264,6 +247,9 @@ class GeminiWire(Wire):
 
     stream_content_type = b"text/event-stream"
 
+    def __init__(self, state: UpstreamState) -> None:
+        self.state = state  # the Files API's uploads, which ``fileData`` parts reference
+
     def parse(self, body: dict[str, Any], path_params: dict[str, str]) -> Turn:
         contents = body.get("contents") or []
         system = body.get("systemInstruction") or body.get("system_instruction")
@@ -287,6 +273,8 @@ class GeminiWire(Wire):
         )
         tools = _offered_tools(body)
         _check_round_trip(contents, turn.model)
+        turn.attachments = gemini_received(contents, self.state)
+        turn.input_words += ATTACHMENT_TOKENS * len(turn.attachments)
         last = contents[-1] if contents and isinstance(contents[-1], dict) else {}
         last_parts = [p for p in last.get("parts") or [] if isinstance(p, dict)]
         responses = [r for p in last_parts if (r := _part(p, "functionResponse", "function_response"))]
@@ -311,7 +299,7 @@ class GeminiWire(Wire):
         usage["totalTokenCount"] = plan.input_tokens + thoughts + (plan.output_tokens if final else 0)
         if plan.cached_tokens:
             usage["cachedContentTokenCount"] = plan.cached_tokens
-        usage["promptTokensDetails"] = [{"modality": "TEXT", "tokenCount": plan.input_tokens}]
+        usage["promptTokensDetails"] = _modalities(plan)
         if thoughts:
             usage["thoughtsTokenCount"] = thoughts
         return usage
@@ -371,6 +359,18 @@ class GeminiWire(Wire):
             "modelVersion": plan.turn.model,
             "responseId": self._response_id(),
         }
+
+
+def _modalities(plan: Plan) -> list[dict[str, Any]]:
+    """``promptTokensDetails``: the text's tokens, and the attachments' by modality (IMAGE, DOCUMENT)."""
+    counts: dict[str, int] = {}
+    for item in plan.turn.attachments:
+        modality = "IMAGE" if item.media_type.startswith("image/") else "DOCUMENT"
+        counts[modality] = counts.get(modality, 0) + ATTACHMENT_TOKENS
+    text = plan.input_tokens - sum(counts.values())
+    return [{"modality": "TEXT", "tokenCount": text}] + [
+        {"modality": modality, "tokenCount": count} for modality, count in counts.items()
+    ]
 
 
 def _function_call(call: PlannedCall, with_id: bool) -> dict[str, Any]:

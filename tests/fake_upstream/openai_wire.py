@@ -1,5 +1,8 @@
 """OpenAI wire shapes: Chat Completions and the Responses API (as read by openai 3.57).
 
+Images and files in either wire are checked and read by :mod:`.openai_parts` (a malformed part is
+OpenAI's 400 naming it) and listed before the reply (:mod:`.attachments`).
+
 Chat stream: first delta ``{"role":"assistant","content":"","refusal":null}``, one chunk per piece,
 a ``delta:{}`` chunk with the finish reason, with ``stream_options.include_usage`` every chunk carries
 ``"usage":null`` plus a final ``"choices":[]`` usage chunk; ends with ``data: [DONE]``.
@@ -37,7 +40,9 @@ from typing import Any
 
 import orjson
 
+from .attachments import ATTACHMENT_TOKENS, Received
 from .exchange import Plan, Turn, Wire, WireError
+from .openai_parts import PartError, chat_received, responses_received
 from .scenario import count_words, parse_directives
 from .state import StoredResponse, UpstreamState
 
@@ -93,6 +98,22 @@ def chat_turn(body: dict[str, Any]) -> Turn:
     )
 
 
+def with_attachments(turn: Turn, read: Any, error: Any) -> Turn:
+    """``turn`` with the images and files ``read()`` finds (each also counted as input tokens);
+    a malformed part is the provider's 400, its body made by ``error(status, message, param, code)``."""
+    try:
+        received: list[Received] = read()
+    except PartError as err:
+        raise WireError(400, error(400, err.message, err.param, err.code)) from None
+    turn.attachments = received
+    turn.input_words += ATTACHMENT_TOKENS * len(received)
+    return turn
+
+
+def _openai_part_error(status: int, message: str, param: str, code: str) -> dict[str, Any]:
+    return openai_error(status, message, param=param, code=code)
+
+
 def _sse(obj: Any) -> bytes:
     return b"data: " + orjson.dumps(obj) + b"\n\n"
 
@@ -111,8 +132,8 @@ class OpenAIChatWire(Wire):
     """``POST /v1/chat/completions``."""
 
     def parse(self, body: dict[str, Any], path_params: dict[str, str]) -> Turn:
-        turn = chat_turn(body)
         messages = body.get("messages") or []
+        turn = with_attachments(chat_turn(body), lambda: chat_received(messages), _openai_part_error)
         turn.tool_outputs = _tool_outputs(messages) if isinstance(messages, list) else None
         last = messages[-1] if isinstance(messages, list) and messages else None
         tools = body.get("tools")
@@ -339,6 +360,7 @@ class OpenAIResponsesWire(Wire):
             trailing.append(outputs[call_id])
         if trailing:
             turn.tool_outputs = trailing[::-1]
+        with_attachments(turn, lambda: responses_received(body.get("input")), _openai_part_error)
         tools = body.get("tools")
         if isinstance(tools, list) and current and current[-1][0] == "user":
             turn.tools, turn.tool_choice = _chat_shaped_tools(tools, body.get("tool_choice"))

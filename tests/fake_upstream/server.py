@@ -18,7 +18,7 @@ import uvicorn
 
 from .app import FakeUpstreamApp
 from .scenario import DEFAULT_CHUNKS
-from .state import RecordedRequest, UpstreamState
+from .state import RecordedRequest, StoredFile, UpstreamState
 
 
 def bind_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
@@ -125,6 +125,12 @@ class FakeUpstream:
         """Snapshot of ``(path, time.time())`` for each client that left before the response ended."""
         return self.state.snapshot_disconnects()
 
+    @property
+    def uploaded_files(self) -> list[StoredFile]:
+        """Snapshot of the files uploaded through the Gemini Files API, oldest first."""
+        with self.state.lock:
+            return list(self.state.files.values())
+
     def last_request(self, path_contains: str = "") -> RecordedRequest:
         """Most recent recorded request whose path contains ``path_contains``; IndexError if none."""
         return [r for r in self.requests if path_contains in r.path][-1]
@@ -143,6 +149,15 @@ class FakeUpstream:
     def set_defaults(self, chunks: int | None = None, delay: float | None = None) -> None:
         """Chunk count / inter-chunk delay for requests without directives."""
         self.state.set_defaults(chunks=chunks, delay=delay)
+
+    def hold_files_processing(self, polls: int) -> None:
+        """Gemini files uploaded from now on stay PROCESSING for ``polls`` GETs, then turn ACTIVE."""
+        with self.state.lock:
+            self.state.processing_polls = max(0, int(polls))
+
+    def forget_files(self) -> None:
+        """Forget every uploaded Gemini file: referencing one is then Google's 403 for a file gone."""
+        self.state.forget_files()
 
     def wait_for_disconnect(self, timeout: float = 1.0, count: int = 1, path: str | None = None) -> bool:
         """Block until at least ``count`` disconnects (on ``path`` if given) were seen; False on timeout."""

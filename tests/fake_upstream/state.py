@@ -45,6 +45,49 @@ class StoredResponse:
 
 
 @dataclass(slots=True)
+class StoredFile:
+    """A file uploaded through the Gemini Files API: its bytes, for a later ``fileData`` to reference."""
+
+    name: str  # files/<id>
+    uri: str
+    mime_type: str
+    display_name: str
+    data: bytes
+    state: str  # ACTIVE, or PROCESSING for ``polls_left`` more GETs
+    polls_left: int = 0
+    created: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """The file as the Files API answers it (camelCase, ``sizeBytes`` a string)."""
+        body: dict[str, Any] = {
+            "name": self.name,
+            "mimeType": self.mime_type,
+            "sizeBytes": str(len(self.data)),
+            "createTime": self.created,
+            "updateTime": self.created,
+            "expirationTime": self.created,
+            "uri": self.uri,
+            "state": self.state,
+            "source": "UPLOADED",
+        }
+        if self.display_name:
+            body["displayName"] = self.display_name
+        return body
+
+
+@dataclass(slots=True)
+class PendingUpload:
+    """A resumable upload started and not yet finalized."""
+
+    version: str
+    mime_type: str
+    display_name: str
+    size: int
+    origin: str  # scheme://host of the server, for the file's URI
+    received: bytearray = field(default_factory=bytearray)
+
+
+@dataclass(slots=True)
 class UpstreamState:
     """Everything the fake remembers between requests (see module docstring for threading)."""
 
@@ -56,6 +99,10 @@ class UpstreamState:
     disconnects: list[tuple[str, float]] = field(default_factory=list)
     responses: dict[str, StoredResponse] = field(default_factory=dict)
     faults: list[_QueuedFault] = field(default_factory=list)
+    files: dict[str, StoredFile] = field(default_factory=dict)
+    uploads: dict[str, PendingUpload] = field(default_factory=dict)
+    #: Files uploaded from now on stay PROCESSING for this many GETs (``hold_files_processing``).
+    processing_polls: int = 0
     _boot_defaults: tuple[int, float] = (DEFAULT_CHUNKS, 0.0)
 
     def __post_init__(self) -> None:
@@ -70,6 +117,9 @@ class UpstreamState:
             self.disconnects.clear()
             self.responses.clear()
             self.faults.clear()
+            self.files.clear()
+            self.uploads.clear()
+            self.processing_polls = 0
             self.default_chunks, self.default_delay = self._boot_defaults
 
     def push_fault(
@@ -120,6 +170,34 @@ class UpstreamState:
     def get_response(self, resp_id: str) -> StoredResponse | None:
         with self.lock:
             return self.responses.get(resp_id)
+
+    def start_upload(self, upload_id: str, upload: PendingUpload) -> None:
+        with self.lock:
+            self.uploads[upload_id] = upload
+
+    def pending_upload(self, upload_id: str) -> PendingUpload | None:
+        with self.lock:
+            return self.uploads.get(upload_id)
+
+    def finish_upload(self, upload_id: str, stored: StoredFile) -> None:
+        with self.lock:
+            self.uploads.pop(upload_id, None)
+            self.files[stored.name] = stored
+
+    def get_file(self, name: str, *, poll: bool = False) -> StoredFile | None:
+        """The stored file called ``name``; ``poll`` (a GET) brings a PROCESSING file closer to ACTIVE."""
+        with self.lock:
+            stored = self.files.get(name)
+            if stored is not None and poll and stored.state == "PROCESSING":
+                stored.polls_left -= 1
+                if stored.polls_left <= 0:
+                    stored.state = "ACTIVE"
+            return stored
+
+    def forget_files(self) -> None:
+        """Forget every uploaded file (as Google does after 48 hours)."""
+        with self.lock:
+            self.files.clear()
 
     # ---- snapshots / waiting ----------------------------------------------------------------------
     def snapshot_requests(self) -> list[RecordedRequest]:

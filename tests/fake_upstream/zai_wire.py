@@ -23,6 +23,10 @@ shape), as Z.AI streams them. Ids look like Z.AI's, ``call_-<19 digits>`` (:func
   ``message.tool_calls`` whole (with ``index``), ``content`` null (or the text, with ``text_first``).
 * A request whose last message is a ``tool`` result is answered with
   :func:`~.scenario.expected_tool_reply` text.
+
+Images: OpenAI's ``image_url`` parts, whose ``url`` may be an http(s) URL, a data URL, or the bare
+base64 zai-sdk sends (it strips the data URL's prefix); no ``file`` part (:mod:`.openai_parts`).
+A malformed part is a 400 ``1210``. Received images are listed before the reply (:mod:`.attachments`).
 """
 
 from __future__ import annotations
@@ -35,7 +39,8 @@ from typing import Any
 import orjson
 
 from .exchange import Plan, Turn, Wire, WireError
-from .openai_wire import chat_turn, content_text
+from .openai_parts import chat_received
+from .openai_wire import chat_turn, content_text, with_attachments
 from .scenario import PlannedCall
 
 ZAI_CODES = {400: "1210", 401: "1000", 429: "1302", 500: "500", 503: "1305"}
@@ -66,8 +71,10 @@ class ZaiWire(Wire):
     """Z.AI chat completions, streaming and not."""
 
     def parse(self, body: dict[str, Any], path_params: dict[str, str]) -> Turn:
-        turn = chat_turn(body)
         messages = body.get("messages") if isinstance(body.get("messages"), list) else []
+        turn = with_attachments(
+            chat_turn(body), lambda: chat_received(messages, zai=True), lambda s, m, p, c: zai_error(s, m)
+        )
         choice = body.get("tool_choice")
         if choice is not None and choice != "auto":
             raise WireError(400, zai_error(400, f"Invalid tool_choice {choice!r}: only auto is supported."))
