@@ -18,6 +18,7 @@ PARALLEL_STEMS = {
     "openai_response", "zai",
     "first_user", "websocket",
     "store",  # a package's persistence: the turn's writes (turns), the kept files (attachments)
+    "attachment",  # the package, its views, its protocol readers (codecs)
 }  # fmt: skip
 
 

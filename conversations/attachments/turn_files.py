@@ -211,3 +211,26 @@ def attachment_limit_problem(count: int) -> str | None:
     if count > limit:
         return f"{count} attachments were sent: at most {limit} go with one message (ATTACHMENT_MAX_FILES)."
     return None
+
+
+def history_for(provider: Provider, model: str, history: Sequence[ChatMessage]) -> tuple[ChatMessage, ...]:
+    """The stored history as ``model`` can be sent it: a file of an earlier message that the model
+    cannot take (the session was answered by another model before) becomes a note in that message's
+    text naming it, rather than failing the turn or vanishing unseen. The new message's files were
+    refused up front instead (:func:`examine_files`)."""
+    out = []
+    for message in history:
+        if message.attachments and provider.check_attachments(model, message.attachments):
+            kept, notes = [], []
+            for file in message.attachments:
+                if provider.check_attachments(model, (file,)):
+                    name = file.filename or file.media_type
+                    notes.append(
+                        f"[attachment {name!r} ({file.media_type}) not shown: {model} cannot take it]"
+                    )
+                else:
+                    kept.append(file)
+            text = "\n".join(([message.content] if message.content else []) + notes)
+            message = replace(message, content=text, attachments=tuple(kept))
+        out.append(message)
+    return tuple(out)

@@ -19,7 +19,14 @@ from django.conf import settings
 
 from billing.budgets import claims_for, input_estimate, output_reservation
 from billing.prices import price_book
-from conversations.attachments.turn_files import TurnFiles, bind_files, examine_files, keep_files, load_files
+from conversations.attachments.turn_files import (
+    TurnFiles,
+    bind_files,
+    examine_files,
+    history_for,
+    keep_files,
+    load_files,
+)
 from conversations.db import run_db
 from conversations.errors import (
     ModelNotFound,
@@ -271,6 +278,8 @@ async def turn_start(request: TurnRequest) -> Turn:
         await bind_files(files, opened.conversation_id, opened.user_message_id)
     if (opened.provider, opened.model) != (primary[0].name, primary[1]):
         primary = _session_model(opened, primary)
+    if request.context is None and any(message.attachments for message in opened.history):
+        opened = replace(opened, history=history_for(*primary, opened.history))
     messages = request.context if request.context is not None else (*opened.history, opened.new_message)
     sent = [file for message in messages for file in message.attachments]
     candidates = _fallbacks(primary, budgeted=opened.max_tokens is not None, request=request, files=sent)

@@ -1,0 +1,35 @@
+"""A session's earlier files and a model that cannot take them: a note in the text, not a failure."""
+
+from __future__ import annotations
+
+from conversations.attachments.turn_files import history_for
+from providers.base import TEXT, ChatMessage, InputFile, Provider
+
+
+class TextOnly(Provider):
+    """A provider whose models take only text files (as Z.AI's non-vision models do)."""
+
+    kind = "text-only"
+
+    def attachment_types(self, model: str) -> frozenset[str]:
+        return frozenset({TEXT})
+
+
+def test_an_earlier_image_the_model_cannot_take_becomes_a_note_naming_it():
+    provider = TextOnly(name="plain", default_model="m1")
+    image = InputFile("image/png", filename="cat.png", size=10, ref="a")
+    notes = InputFile(TEXT, filename="notes.txt", size=5, ref="b")
+    history = (
+        ChatMessage("user", "look at these", attachments=(image, notes)),
+        ChatMessage("assistant", "ok"),
+    )
+    sent = history_for(provider, "m1", history)
+    assert sent[0].attachments == (notes,)
+    assert sent[0].content == "look at these\n[attachment 'cat.png' (image/png) not shown: m1 cannot take it]"
+    assert sent[1] == history[1]
+
+
+def test_a_history_the_model_can_take_is_sent_as_it_is():
+    provider = TextOnly(name="plain", default_model="m1")
+    history = (ChatMessage("user", "", attachments=(InputFile(TEXT, filename="a.txt", ref="a"),)),)
+    assert history_for(provider, "m1", history) == history
