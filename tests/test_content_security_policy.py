@@ -15,7 +15,7 @@ EXPECTED = {
     "default-src": ["'self'"],
     "script-src": ["'self'"],
     "style-src": ["'self'"],
-    "img-src": ["'self'", "data:"],
+    "img-src": ["'self'", "data:", "blob:"],
     "font-src": ["'self'"],
     "connect-src": ["'self'", "ws://testserver", "wss://testserver"],
     "object-src": ["'none'"],

@@ -32,6 +32,19 @@ export function localPath(url) {
   return parsed.pathname + parsed.search;
 }
 
+/** The ApiError for a refusal: `body` is the parsed JSON (or null), `retryAfter` the header's value. */
+export function apiError(status, statusText, body, retryAfter) {
+  const error = (body && body.error) || {};
+  const details = { ...error };
+  if (details.retry_after == null && retryAfter) details.retry_after = Number(retryAfter);
+  return new ApiError(
+    status,
+    error.code || `http_${status}`,
+    error.message || `The server answered ${status} ${statusText}.`,
+    details,
+  );
+}
+
 export async function errorFrom(response) {
   let body = null;
   try {
@@ -39,16 +52,7 @@ export async function errorFrom(response) {
   } catch {
     body = null;
   }
-  const error = (body && body.error) || {};
-  const header = response.headers.get("Retry-After");
-  const details = { ...error };
-  if (details.retry_after == null && header) details.retry_after = Number(header);
-  return new ApiError(
-    response.status,
-    error.code || `http_${response.status}`,
-    error.message || `The server answered ${response.status} ${response.statusText}.`,
-    details,
-  );
+  return apiError(response.status, response.statusText, body, response.headers.get("Retry-After"));
 }
 
 export function networkError() {

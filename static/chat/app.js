@@ -1,9 +1,11 @@
-// The chat page: wires the sidebar, the message list, the composer, the settings and the artifact
-// panel to the history API; live.js carries the answers (WebSocket, SSE fallback, resume).
+// The chat page: wires the sidebar, the message list, the composer (and its attachments), the
+// settings and the artifact panel to the history API; live.js carries the answers (WebSocket, SSE
+// fallback, resume).
 
 import { chatApi } from "./api.js";
 import { answerFrom, servedBy } from "./answers.js";
 import { ArtifactPanel } from "./artifacts.js";
+import { AttachmentTray, filesFromParts, listenForFiles } from "./attachments.js";
 import { explain, isAuthError } from "./errors.js";
 import { LiveChat } from "./live.js";
 import { MessageList } from "./messages.js";
@@ -19,6 +21,7 @@ const state = {
   session: null, // the open chat (a history API session); null for a new chat not saved yet
   draft: { provider: "", model: "", system_prompt: "" }, // a new chat's settings until it is saved
   servedBy: "", // "provider · model" of the chat's last answer, shown when the chat names none
+  streaming: false, // an answer is being followed
 };
 
 const ui = {
@@ -33,6 +36,8 @@ const ui = {
   demoTool: $("#demo-tool"),
   send: $("#send"),
   stop: $("#stop"),
+  attach: $("#attach"),
+  attachInput: $("#attach-input"),
 };
 
 // --- page-wide feedback --------------------------------------------------------------------------
@@ -60,10 +65,19 @@ function setConnection(label, kind = "") {
 }
 
 function setStreaming(streaming) {
+  state.streaming = streaming;
   ui.stop.hidden = !streaming;
   ui.stop.disabled = false;
-  ui.send.disabled = streaming;
+  showSendState();
   document.body.classList.toggle("streaming", streaming);
+}
+
+/** Send is disabled while an answer streams, and while files are uploading (it says so). */
+function showSendState() {
+  const uploading = attachments.busy;
+  ui.send.disabled = state.streaming || uploading;
+  ui.send.textContent = uploading ? "Uploading…" : "Send";
+  ui.send.title = uploading ? "Wait for the files to finish uploading" : "";
 }
 
 function showSessionHeader() {
@@ -90,6 +104,13 @@ function autosize() {
 
 // --- the parts -----------------------------------------------------------------------------------
 const artifacts = new ArtifactPanel($("#artifact-panel"));
+const attachments = new AttachmentTray($("#composer-files"), { onChange: () => showSendState() });
+listenForFiles(attachments, {
+  button: ui.attach,
+  input: ui.attachInput,
+  composer: ui.composer,
+  dropZone: $("main.chat"), // the conversation and the composer
+});
 const messages = new MessageList($("#messages"), {
   onOpenArtifact: (artifact) => artifacts.open(state.session?.session_key, artifact),
 });
@@ -120,12 +141,13 @@ const live = new LiveChat(messages, {
     state.servedBy = label;
     showSessionHeader();
   },
-  notSent: (content) => {
+  notSent: (content, files) => {
     usage.load(); // a refusal for budget shows the budget used up
     if (!ui.input.value) {
       ui.input.value = content;
       autosize();
     }
+    attachments.restore(files); // still uploaded: they can be sent again (or removed)
   },
   reload: () => {
     if (state.session) loadMessages(state.session);
@@ -193,7 +215,7 @@ async function loadMessages(session) {
   messages.clear(list.length ? "" : "No messages yet: write one below.");
   let running = null;
   for (const message of list) {
-    if (message.role === "user") messages.addUser(message.content, { id: message.id });
+    if (message.role === "user") messages.addUser(message.content, { id: message.id, files: filesFromParts(message.parts) });
     if (message.role === "tool") messages.addResults(resultsFromParts(message.parts), { id: message.id });
     if (message.role !== "assistant") continue;
     const known = followed.get(message.id);
@@ -206,21 +228,24 @@ async function loadMessages(session) {
 }
 
 // --- sending -------------------------------------------------------------------------------------
-function titleFrom(content) {
+function titleFrom(content, files) {
   const line = content.split("\n").find((l) => l.trim()) || content;
-  return line.trim().slice(0, 80);
+  return (line.trim() || files[0]?.filename || "Attachment").slice(0, 80);
 }
 
+/** Sends the composer's text with the files uploaded in its tray (a message may be files only). */
 async function send(content) {
-  if (live.busy || !content.trim()) return;
+  if (live.busy || attachments.busy) return;
+  if (!content.trim() && !attachments.ready.length) return;
   hideBanner();
   ui.input.value = "";
   autosize();
-  const turn = live.begin(content);
+  const files = attachments.take();
+  const turn = live.begin(content, files);
   if (!state.session) {
     let session;
     try {
-      const fields = { title: titleFrom(content) };
+      const fields = { title: titleFrom(content, files) };
       for (const [name, value] of Object.entries(state.draft)) if (value) fields[name] = value;
       session = await chatApi.createSession(fields);
     } catch (error) {

@@ -26,6 +26,7 @@ function turnBody(session, turn) {
   const body = turn.results
     ? { role: "tool", parts: turn.results.map(({ call_id, output, is_error }) => ({ type: "tool_result", call_id, output, is_error })) }
     : { content: turn.content };
+  if (turn.files?.length) body.attachments = turn.files.map((file) => file.id);
   body.client_message_id = uuid();
   if (session.provider) body.provider = session.provider;
   if (session.model) body.model = session.model;
@@ -37,7 +38,7 @@ function turnBody(session, turn) {
 
 /**
  * hooks: streaming(busy), connection(label, kind), banner(text), error(error), finished(),
- * servedBy(label), notSent(content), reload() (re-read the open chat's messages).
+ * servedBy(label), notSent(content, files), reload() (re-read the open chat's messages).
  */
 export class LiveChat {
   constructor(messages, hooks) {
@@ -130,12 +131,12 @@ export class LiveChat {
     return this.messages.get(turn.key)?.state.lastSeq ?? 0;
   }
 
-  /** Shows the user's message and a pending answer at once, before the chat may even exist. */
-  begin(content) {
-    const turn = { key: `local-${uuid()}`, messageId: null, transport: null, body: null, content, stopRequested: false };
+  /** Shows the user's message (with its uploaded `files`) and a pending answer at once, before the chat may even exist. */
+  begin(content, files = []) {
+    const turn = { key: `local-${uuid()}`, messageId: null, transport: null, body: null, content, files, stopRequested: false };
     this.turn = turn;
     this.hooks.streaming(true);
-    this.messages.addUser(content);
+    this.messages.addUser(content, { files });
     this.messages.addAnswer(turn.key, answerFrom({ status: "pending" }));
     return turn;
   }
@@ -263,7 +264,7 @@ export class LiveChat {
     this.hooks.streaming(false);
     if (isAuthError(error)) this.hooks.error(error);
     else this.hooks.banner(`Not sent: ${explain(error)}`);
-    if (!turn.results) this.hooks.notSent(turn.content || "");
+    if (!turn.results) this.hooks.notSent(turn.content || "", turn.files || []);
     else this.hooks.finished();
   }
 

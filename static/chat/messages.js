@@ -1,4 +1,4 @@
-// The message list: user messages as plain text, answers as sanitized Markdown (JSON replies
+// The message list: user messages as plain text (with their files, attachments.js), answers as sanitized Markdown (JSON replies
 // pretty-printed), each answer with its tool calls as cards, its artifacts, usage, status and any
 // error said plainly. A tool message is not a bubble of its own: each of its results is shown on the
 // card of the call it answers (by call id, wherever that answer is in the list).
@@ -6,6 +6,7 @@
 import { explain } from "./errors.js";
 import { prettyJson, renderMarkdown } from "./markdown.js";
 import { artifactFilename } from "./artifacts.js";
+import { filesElement } from "./attachments.js";
 import { orphanCall, paintToolCards } from "./tools.js";
 
 const STATUS_LABELS = {
@@ -51,11 +52,13 @@ export class MessageList {
     if (stick) this.root.scrollTop = this.root.scrollHeight;
   }
 
-  addUser(content, { id = "", failed = false } = {}) {
+  /** A user message: its files (see attachments.js filesFromParts) above its text, when it has any. */
+  addUser(content, { id = "", failed = false, files = [] } = {}) {
     const node = element("article", "msg msg-user");
     node.dataset.role = "user";
     if (id) node.dataset.id = id;
-    node.append(element("div", "msg-body", content));
+    if (files.length) node.append(filesElement(files));
+    if (content || !files.length) node.append(element("div", "msg-body", content));
     if (failed) node.classList.add("msg-not-sent");
     this._append(node);
     return node;
