@@ -1,14 +1,20 @@
-"""Admin for inspecting sessions, messages and artifacts, at ten million messages.
+"""Admin for inspecting sessions, messages, artifacts and attachments, at ten million messages.
 
 A changelist page costs what its page costs: no ``COUNT(*)`` of the whole table (an estimate, or a
 count capped at ``CappedCountPaginator.cap``), filters that need no ``SELECT DISTINCT`` over the
 table, ordering by an indexed column, search through indexes only (conversations/search.py), and
 raw ids instead of a select of every row for foreign keys.
+
+Deleting a session, a message or an attachment here deletes the attachments' files too (through
+:mod:`conversations.session_writes` and the attachment store), as the API does: none is left
+orphaned in the storage.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import uuid
 
 from django.contrib import admin
 from django.core.paginator import Paginator
@@ -21,8 +27,9 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
-from conversations import search
-from conversations.models import Artifact, Conversation, Message
+from conversations import search, session_writes
+from conversations.attachments import store
+from conversations.models import Artifact, Attachment, Conversation, Message
 from conversations.usage import key_costs  # noqa: F401 (registers the API key admin with each key's cost)
 
 INLINE_MESSAGES = 50
@@ -141,6 +148,13 @@ class ConversationAdmin(ScaleAdmin):
         by_key = Q(pk__in=session_ids_by_key(term))
         return queryset.filter(Q(title__icontains=term) | by_key | Exists(messages)), False
 
+    def delete_model(self, request: HttpRequest, obj: Conversation) -> None:
+        session_writes.conversation_delete(obj)  # its attachments' files too
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for conversation in queryset:
+            session_writes.conversation_delete(conversation)
+
 
 @admin.register(Message)
 class MessageAdmin(ScaleAdmin):
@@ -186,6 +200,13 @@ class MessageAdmin(ScaleAdmin):
         # to_tsvector for every message until it found a page of (perhaps old, perhaps no) matches.
         matches = list(messages_matching(term).order_by().values_list("pk", flat=True)[:SEARCH_MATCHES])
         return queryset.filter(Q(pk__in=matches) | Q(conversation_id__in=session_ids_by_key(term))), False
+
+    def delete_model(self, request: HttpRequest, obj: Message) -> None:
+        session_writes.message_delete(obj)  # its attachments' files too (unless an edit still sends them)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for message in queryset:
+            session_writes.message_delete(message)
 
     @admin.display(description="content")
     def short_content(self, obj: Message) -> str:
@@ -241,3 +262,91 @@ class ArtifactAdmin(ScaleAdmin):
     @admin.display(description="conversation")
     def conversation_link(self, obj: Artifact) -> str:
         return admin_link(obj.conversation)
+
+
+class SentFilter(admin.SimpleListFilter):
+    """Sent in a message, or an upload not yet sent (deleted after ``ATTACHMENT_UNSENT_HOURS``)."""
+
+    title = "sent"
+    parameter_name = "sent"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [("yes", "Sent"), ("no", "Not sent yet")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() in ("yes", "no"):
+            return queryset.filter(message__isnull=self.value() == "no")
+        return queryset
+
+
+@admin.register(Attachment)
+class AttachmentAdmin(ScaleAdmin):
+    """Read-only: an attachment is what a user sent. Deleting one deletes its file through the
+    store (the message that sent it keeps its file part; the download then answers 404).
+    Search: part of a filename, the start of a SHA-256, or an id."""
+
+    list_display = (
+        "id",
+        "filename",
+        "owner",
+        "conversation_link",
+        "media_type",
+        "size",
+        "created_at",
+        "sent",
+    )
+    list_filter = (SentFilter, "created_at")
+    search_fields = ("filename", "sha256")  # see get_search_results
+    search_help_text = "Part of a filename, the start of a SHA-256, or an attachment id."
+    list_select_related = ("owner", "conversation")
+    ordering = ("-created_at",)
+    fields = (
+        "id",
+        "owner",
+        "conversation_link",
+        "message_link",
+        "filename",
+        "media_type",
+        "size",
+        "sha256",
+        "width",
+        "height",
+        "source_url",
+        "uploader_key",
+        "storage_name",
+        "created_at",
+    )
+    readonly_fields = fields
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        found = Q(filename__icontains=term) | Q(sha256__startswith=term.lower())
+        with contextlib.suppress(ValueError):
+            found |= Q(pk=uuid.UUID(term))
+        return queryset.filter(found), False
+
+    @admin.display(description="sent", boolean=True, ordering="message")
+    def sent(self, obj: Attachment) -> bool:
+        return obj.message_id is not None
+
+    @admin.display(description="session")
+    def conversation_link(self, obj: Attachment) -> str:
+        return admin_link(obj.conversation)
+
+    @admin.display(description="message")
+    def message_link(self, obj: Attachment) -> str:
+        return admin_link(obj.message, Truncator(obj.message.content).chars(80) if obj.message else None)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def delete_model(self, request: HttpRequest, obj: Attachment) -> None:
+        store.delete_attachments(Attachment.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        store.delete_attachments(queryset)

@@ -212,7 +212,7 @@ def test_export_then_import_round_trips_messages_branches_and_artifacts(api, use
     make_message(conv, role="assistant", content="a2", parent=q)
     make_artifact(a1, content="x = 1\n")
     exported = api.get("/api/sessions/s1/export").json()
-    assert exported["format"] == "chat-session/2"
+    assert exported["format"] == "chat-session/3"
     imported = api.post("/api/sessions/import", exported, content_type="application/json")
     assert imported.status_code == 201
     new_key = imported.json()["session_key"]
@@ -448,7 +448,8 @@ def test_the_schema_describes_a_message_as_typed_parts(client):
     parts = schema["components"]["schemas"]["Message"]["properties"]["parts"]
     assert parts["type"] == "array" and parts["readOnly"] is True
     kinds = {item["properties"]["type"]["enum"][0]: item for item in parts["items"]["oneOf"]}
-    assert set(kinds) == {"text", "tool_call", "tool_result"}
+    assert set(kinds) == {"text", "tool_call", "tool_result", "file"}
+    assert set(kinds["file"]["required"]) == {"type", "id", "media_type", "filename", "size", "download_url"}
     assert set(kinds["tool_call"]["required"]) == {"type", "id", "name", "arguments"}
     assert set(kinds["tool_result"]["required"]) == {"type", "call_id", "output", "is_error"}
     imported = schema["components"]["schemas"]["ImportMessageRequest"]["properties"]["parts"]
@@ -461,7 +462,7 @@ def test_export_then_import_keeps_parts_and_tool_messages(api, user):
     conv = make_conversation(owner=user, session_key="loop")
     tool_round(conv)
     exported = api.get("/api/sessions/loop/export").json()
-    assert exported["format"] == "chat-session/2"
+    assert exported["format"] == "chat-session/3"
     by_role = [(m["role"], m.get("parts")) for m in exported["messages"]]
     assert by_role == [
         ("user", None),  # a text message's parts are left out: its content is its one part

@@ -7,6 +7,14 @@ from django.test import Client
 
 from accounts.keys import api_key_create
 from chatproject.asgi import application
+from conversations.models import Attachment, Message
+from tests.attachment_files import png_bytes
+from tests.attachment_sessions import (
+    is_stored,
+    media_fixture,  # noqa: F401 (the fixture media)
+    send,
+    upload,
+)
 from tests.factories import make_artifact, make_conversation, make_message
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -54,6 +62,45 @@ def test_another_owners_objects_are_404_on_every_endpoint(world):
     world["conv"].refresh_from_db()
     assert world["conv"].title == "Bob's secret plans"
     assert world["answer"].__class__.objects.filter(pk=world["answer"].pk).exists()
+
+
+@pytest.fixture
+def bobs_attachment(world, other_user, media):
+    """Bob's image, sent in his session."""
+    attachment = upload(png_bytes(), "bob-secret.png", owner_id=other_user.pk)
+    send(world["question"], attachment)
+    return attachment
+
+
+def attachment_endpoints(attachment_id) -> list[tuple[str, str]]:
+    url = f"/api/attachments/{attachment_id}"
+    return [("get", url), ("get", f"{url}/content"), ("delete", url)]
+
+
+def test_another_owners_attachment_is_404_and_cannot_be_sent(world, bobs_attachment):
+    alice = Client(headers={"X-API-Key": world["alice"]})
+    for method, url in attachment_endpoints(bobs_attachment.pk):
+        response = getattr(alice, method)(url)
+        assert response.status_code == 404, (method, url, response.status_code)
+        assert b"bob" not in response.content.lower(), (method, url)
+    response = alice.post(
+        "/api/sessions/alices/messages",
+        {"content": "what is this?", "attachments": [str(bobs_attachment.pk)]},
+        content_type="application/json",
+    )
+    assert response.status_code == 404, response.content
+    assert response.json()["error"]["code"] == "attachment_not_found"
+    assert b"bob" not in response.content.lower()
+    assert not Message.objects.filter(conversation__session_key="alices").exists()
+    row = Attachment.objects.get(pk=bobs_attachment.pk)
+    assert row.message_id == world["question"].pk and is_stored(row.storage_name)
+
+
+def test_no_credentials_are_401_on_an_attachment(world, bobs_attachment):
+    anonymous = Client()
+    for method, url in [*attachment_endpoints(bobs_attachment.pk), ("post", "/api/attachments")]:
+        assert getattr(anonymous, method)(url).status_code == 401, (method, url)
+    assert Attachment.objects.filter(pk=bobs_attachment.pk).exists()
 
 
 def test_another_owners_session_does_not_appear_in_lists_or_search(world):

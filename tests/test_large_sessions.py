@@ -49,7 +49,7 @@ def test_a_large_session_is_exported_as_a_stream_with_every_message(asgi_server,
     assert response.status_code == 200
     assert "content-length" not in response.headers  # streamed
     body = json.loads(response.content)
-    assert body["format"] == "chat-session/2" and body["session"]["session_key"] == "big-export"
+    assert body["format"] == "chat-session/3" and body["session"]["session_key"] == "big-export"
     assert [m["content"].split()[1] for m in body["messages"]] == [str(i) for i in range(420)]
     assert body["messages"][1]["artifacts"] == [
         {"position": 0, "language": "", "filename": "", "content": "print(1)"}

@@ -48,7 +48,7 @@ def test_archive_then_delete_writes_the_export(tmp_path, user, settings):
     (path,) = (tmp_path / str(user.pk)).glob("to-archive-*.json.gz")
     export = json.loads(gzip.decompress(path.read_bytes()))
     assert (
-        export["format"] == "chat-session/2" and export["messages"][0]["content"] == "hello from to-archive"
+        export["format"] == "chat-session/3" and export["messages"][0]["content"] == "hello from to-archive"
     )
     assert not Conversation.objects.exists()
 

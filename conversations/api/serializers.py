@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import io
 import json
 import re
 
+from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from conversations.api.schema import JSON_OBJECT_NO_NUL
+from conversations.attachments.checks import AttachmentRefused, examine
 from conversations.models import Artifact, Conversation, Message
-from conversations.session_writes import SESSION_EXPORT_FORMAT, SESSION_EXPORT_FORMATS
+from conversations.session_writes import (
+    FILES_FORMATS,
+    PARTS_FORMATS,
+    SESSION_EXPORT_FORMAT,
+    SESSION_EXPORT_FORMATS,
+)
 from conversations.turns.parts import shown_parts, tool_call_part, tool_result_part
 from providers.base import ToolCall, ToolResult
 from providers.defaults import PROVIDERS, split_model
@@ -154,6 +165,35 @@ class ArtifactSerializer(serializers.ModelSerializer):
 
 
 _STRING = {"type": "string"}
+_FILE_PROPERTIES = {
+    "type": {"type": "string", "enum": ["file"]},
+    "id": {"type": "string", "description": "The attachment's id."},
+    "media_type": _STRING,
+    "filename": _STRING,
+    "size": {"type": "integer", "description": "Bytes."},
+    "sha256": {"type": "string", "description": "Hex SHA-256 of the bytes."},
+    "url": {"type": "string", "description": "The https URL it was fetched from, if any."},
+    "detail": {"type": "string", "description": "The image detail the client asked, if any."},
+}
+FILE_PART_SCHEMA = {
+    "type": "object",
+    "description": (
+        "A file the user message carries (an attachment, after its text), its bytes at download_url "
+        "(to who may read the session)."
+    ),
+    "required": ["type", "id", "media_type", "filename", "size", "download_url"],
+    "properties": {**_FILE_PROPERTIES, "download_url": _STRING},
+}
+IMPORT_FILE_PART_SCHEMA = {
+    "type": "object",
+    "description": (
+        "chat-session/3: a file a user message carries, with its bytes (data, base64); checked as an "
+        "upload is (size and sha256 as the part says, an allowed type matching media_type) and stored "
+        "as a new attachment."
+    ),
+    "required": ["type", "id", "media_type", "filename", "size", "sha256", "data"],
+    "properties": {**_FILE_PROPERTIES, "data": {"type": "string", "format": "byte"}},
+}
 # One typed part of a message (conversations/turns/parts.py), as the history API shows it.
 MESSAGE_PART_SCHEMA = {
     "oneOf": [
@@ -193,6 +233,7 @@ MESSAGE_PART_SCHEMA = {
                 "is_error": {"type": "boolean"},
             },
         },
+        FILE_PART_SCHEMA,
     ],
     "discriminator": {"propertyName": "type"},
 }
@@ -204,7 +245,8 @@ class MessageSerializer(serializers.ModelSerializer):
     parts = serializers.SerializerMethodField(
         help_text=(
             "The message as typed parts, in order: its text, an answer's tool calls, a tool message's "
-            "results. A message that is only text shows one text part (none when it is empty)."
+            "results, a user message's files. A message that is only text shows one text part (none "
+            "when it is empty)."
         )
     )
 
@@ -249,9 +291,15 @@ class ImportArtifactSerializer(serializers.Serializer):
     content = serializers.CharField(allow_blank=True, trim_whitespace=False)
 
 
-@extend_schema_field({"type": "array", "items": MESSAGE_PART_SCHEMA})
+IMPORT_PART_SCHEMA = {  # the same, a file with its bytes instead of its link (chat-session/3)
+    **MESSAGE_PART_SCHEMA,
+    "oneOf": [*MESSAGE_PART_SCHEMA["oneOf"][:-1], IMPORT_FILE_PART_SCHEMA],
+}
+
+
+@extend_schema_field({"type": "array", "items": IMPORT_PART_SCHEMA})
 class ImportPartsField(serializers.JSONField):
-    """A message's parts (chat-session/2), checked with the message's index by
+    """A message's parts (chat-session/2 and /3), checked with the message's index by
     :func:`imported_parts` (the session's serializer knows the index; a field does not)."""
 
 
@@ -259,34 +307,69 @@ PART_KEYS = {  # each kind of part: its required keys, then the optional ones (c
     "text": ({"type", "text"}, set()),
     "tool_call": ({"type", "id", "name", "arguments"}, {"input", "metadata", "incomplete"}),
     "tool_result": ({"type", "call_id", "output"}, {"name", "is_error"}),
+    "file": ({"type", "id", "media_type", "filename", "size", "sha256", "data"}, {"url", "detail"}),
 }
-PART_ROLES = {"tool_call": Message.Role.ASSISTANT, "tool_result": Message.Role.TOOL}
-TYPES = {"text": str, "id": str, "name": str, "arguments": str, "call_id": str, "output": str}
+PART_ROLES = {
+    "tool_call": Message.Role.ASSISTANT,
+    "tool_result": Message.Role.TOOL,
+    "file": Message.Role.USER,
+}
+TYPES = {
+    "text": str,
+    "id": str,
+    "name": str,
+    "arguments": str,
+    "call_id": str,
+    "output": str,
+    "media_type": str,
+    "filename": str,
+    "size": int,
+    "sha256": str,
+    "data": str,
+    "url": str,
+    "detail": str,
+}
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+DETAILS = ("auto", "low", "high", "original")  # OpenAI's image detail levels, as a turn takes them
 
 
-def imported_parts(role: str, parts: object) -> list[dict]:
+def imported_parts(role: str, parts: object, *, files: bool = True) -> list[dict]:
     """An imported message's parts, in the stored shape, or a ValidationError saying which part is
     wrong and how: each a JSON object of a known type with its keys; tool_call parts only in
-    assistant messages, tool_result parts only (and at least one) in tool messages."""
+    assistant messages, tool_result parts only (and at least one) in tool messages, file parts
+    (``files``: chat-session/3) only in user messages, each with its bytes (:func:`_file_bytes`)."""
     if parts is None:
         parts = []
     if not isinstance(parts, list):
         raise serializers.ValidationError("parts must be a list of parts.")
+    kinds = [kind for kind in PART_KEYS if files or kind != "file"]
     for n, part in enumerate(parts):
         where = f"parts[{n}]"
         kind = part.get("type") if isinstance(part, dict) else None
-        if kind not in PART_KEYS:
+        if kind == "file" and not files:
             raise serializers.ValidationError(
-                f"{where} must be a JSON object whose type is one of {', '.join(PART_KEYS)}."
+                f"{where} is a file part: files (with their bytes) came with {SESSION_EXPORT_FORMAT}: "
+                "export the session again and import that."
+            )
+        if kind not in kinds:
+            raise serializers.ValidationError(
+                f"{where} must be a JSON object whose type is one of {', '.join(kinds)}."
             )
         required, optional = PART_KEYS[kind]
+        if kind == "file" and "data" not in part:
+            raise serializers.ValidationError(
+                f"{where} (file) lacks data, its bytes in base64: its file was no longer stored when the "
+                "session was exported. Remove the part to import the rest."
+            )
         if missing := sorted(required - part.keys()):
             raise serializers.ValidationError(f"{where} ({kind}) lacks {', '.join(missing)}.")
         if unknown := sorted(part.keys() - required - optional):
             raise serializers.ValidationError(f"{where} ({kind}) has unknown keys: {', '.join(unknown)}.")
         for key, value in part.items():
             wanted = TYPES.get(key, bool if key in ("incomplete", "is_error") else None)
-            if wanted is not None and not isinstance(value, wanted):
+            if wanted is not None and (
+                not isinstance(value, wanted) or isinstance(value, bool) != (wanted is bool)
+            ):
                 raise serializers.ValidationError(f"{where}.{key} must be a {wanted.__name__}.")
             if key == "metadata" and not isinstance(value, dict):
                 raise serializers.ValidationError(f"{where}.metadata must be a JSON object.")
@@ -299,11 +382,55 @@ def imported_parts(role: str, parts: object) -> list[dict]:
         raise serializers.ValidationError(
             "a tool message is its tool_result parts: send at least one, and no other kind."
         )
-    return [_stored_part(part) for part in parts]
+    count = sum(part["type"] == "file" for part in parts)
+    if count > settings.ATTACHMENT_MAX_FILES:
+        raise serializers.ValidationError(
+            f"{count} file parts: at most {settings.ATTACHMENT_MAX_FILES} go with one message "
+            "(ATTACHMENT_MAX_FILES)."
+        )
+    return [_stored_part(part, f"parts[{n}]") for n, part in enumerate(parts)]
 
 
-def _stored_part(part: dict) -> dict:
-    """The part as a turn stores it (``input`` derived from ``arguments``, not taken as sent)."""
+def _file_bytes(part: dict, where: str) -> bytes:
+    """A file part's bytes, checked as an upload is: its ``data`` base64, of the ``size`` and
+    ``sha256`` the part says (anything else was changed since the export), a type and dimensions
+    the server takes (:func:`~conversations.attachments.checks.examine`: sniffed from the bytes,
+    matching the part's ``media_type``)."""
+    try:
+        data = base64.b64decode(part["data"], validate=True)
+    except (binascii.Error, ValueError):
+        raise serializers.ValidationError(f"{where}.data must be the file's bytes in base64.") from None
+    if not SHA256.match(part["sha256"]):
+        raise serializers.ValidationError(f"{where}.sha256 must be 64 lowercase hex digits.")
+    if "url" in part and not part["url"].startswith(("https://", "http://")):
+        raise serializers.ValidationError(f"{where}.url must be the http(s) URL the file was fetched from.")
+    if "detail" in part and part["detail"] not in DETAILS:
+        raise serializers.ValidationError(f"{where}.detail must be one of {', '.join(DETAILS)}.")
+    digest = hashlib.sha256(data).hexdigest()
+    if len(data) != part["size"] or digest != part["sha256"]:
+        raise serializers.ValidationError(
+            f"{where} (file {part['filename']!r}) was changed since it was exported: its data is "
+            f"{len(data)} bytes with sha256 {digest}, the part says {part['size']} bytes with sha256 "
+            f"{part['sha256']}. Import the export as it was written."
+        )
+    try:
+        examine(
+            io.BytesIO(data),
+            size=len(data),
+            filename=part["filename"],
+            declared=part["media_type"],
+            where=where,
+        )
+    except AttachmentRefused as exc:
+        raise serializers.ValidationError(exc.message) from None
+    return data
+
+
+def _stored_part(part: dict, where: str) -> dict:
+    """The part as a turn stores it (``input`` derived from ``arguments``, not taken as sent); a file
+    part with its bytes as ``data`` (stored again by the import, which names its new attachment)."""
+    if part["type"] == "file":
+        return {**part, "data": _file_bytes(part, where)}
     if part["type"] == "tool_call":
         call = ToolCall(part["id"], part["name"], part["arguments"], part.get("metadata") or {})
         return tool_call_part(call, incomplete=bool(part.get("incomplete")))
@@ -336,7 +463,11 @@ class ImportMessageSerializer(serializers.Serializer):
     completed_at = serializers.DateTimeField(allow_null=True, required=False)
     artifacts = ImportArtifactSerializer(many=True, required=False)
     parts = ImportPartsField(
-        required=False, help_text="chat-session/2: the message's typed parts; absent when only text."
+        required=False,
+        help_text=(
+            "chat-session/2 and /3: the message's typed parts; absent when only text. /3: a user "
+            "message's files, each with its bytes (data, base64)."
+        ),
     )
 
 
@@ -355,7 +486,10 @@ class ImportSessionSerializer(serializers.Serializer):
 class SessionImportSerializer(serializers.Serializer):
     format = serializers.ChoiceField(
         list(SESSION_EXPORT_FORMATS),
-        help_text=f"{SESSION_EXPORT_FORMAT} (what export writes); chat-session/1 (no parts) still imports.",
+        help_text=(
+            f"{SESSION_EXPORT_FORMAT} (what export writes: parts, and each file's bytes); chat-session/2 "
+            "(parts without files) and chat-session/1 (text only) still import."
+        ),
     )
     session = ImportSessionSerializer()
     messages = ImportMessageSerializer(many=True, max_length=10_000)
@@ -373,23 +507,34 @@ class SessionImportSerializer(serializers.Serializer):
         return messages
 
     def validate(self, attrs: dict) -> dict:
-        """Each message's parts (chat-session/2 only), named by the message's index; a tool
-        message's results must answer calls its parent made."""
-        old_format = attrs["format"] != SESSION_EXPORT_FORMAT
+        """Each message's parts (chat-session/2 and /3; files with their bytes in /3 only), named by
+        the message's index; a tool message's results must answer calls its parent made; one
+        attachment named by several messages (an edit resent it) is the same file in each."""
+        with_parts = attrs["format"] in PARTS_FORMATS
+        with_files = attrs["format"] in FILES_FORMATS
         calls: dict[str, set[str]] = {}
+        files: dict[str, str] = {}  # attachment id → sha256
         for n, m in enumerate(attrs["messages"]):
             where = f"messages[{n}] (id {m['id']})"
-            if old_format and ("parts" in m or m["role"] == Message.Role.TOOL):
+            if not with_parts and ("parts" in m or m["role"] == Message.Role.TOOL):
                 raise serializers.ValidationError(
                     {
-                        "messages": f"{where}: parts and tool messages came with {SESSION_EXPORT_FORMAT}: "
-                        f"send that format (chat-session/1 holds text messages only)."
+                        "messages": f"{where}: parts and tool messages came with {PARTS_FORMATS[0]}: "
+                        f"send that format or {SESSION_EXPORT_FORMAT} (chat-session/1 holds text messages only)."
                     }
                 )
             try:
-                m["parts"] = imported_parts(m["role"], m.get("parts"))
+                m["parts"] = imported_parts(m["role"], m.get("parts"), files=with_files)
             except serializers.ValidationError as exc:
                 raise serializers.ValidationError({"messages": f"{where}: {exc.detail[0]}"}) from None
+            for k, part in enumerate(m["parts"]):
+                if part["type"] == "file" and files.setdefault(part["id"], part["sha256"]) != part["sha256"]:
+                    raise serializers.ValidationError(
+                        {
+                            "messages": f"{where}: parts[{k}] names attachment {part['id']} with other bytes "
+                            "than an earlier message does: one attachment id is one file."
+                        }
+                    )
             calls[m["id"]] = {p["id"] for p in m["parts"] if p["type"] == "tool_call"}
         for n, m in enumerate(attrs["messages"]):
             made = calls.get(m.get("parent_id") or "", set())

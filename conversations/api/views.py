@@ -19,6 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.callers import Caller, client_ip
 from conversations import selectors, session_writes
 from conversations.api.pagination import ArtifactCursor, MessageCursor, SessionCursor
 from conversations.api.permissions import owner_id_of, require_owner
@@ -29,7 +30,6 @@ from conversations.api.serializers import (
     SessionSerializer,
     SessionUpdateSerializer,
 )
-from conversations.counters import sessions_recount
 from conversations.models import Conversation, Message
 from providers.registry import get_registry
 
@@ -181,9 +181,7 @@ class MessageDetail(OwnedSessionMixin, generics.RetrieveDestroyAPIView):
     def perform_destroy(self, instance: Message) -> None:
         if instance.status == Message.Status.STREAMING:
             raise ValidationError({"message_id": "this answer is still streaming: stop it first."})
-        conversation_id = instance.conversation_id
-        instance.delete()
-        sessions_recount([conversation_id])
+        session_writes.message_delete(instance)  # its attachments' files too
 
 
 class ArtifactList(OwnedSessionMixin, generics.ListAPIView):
@@ -224,9 +222,10 @@ class SessionExport(OwnedSessionMixin, APIView):
     def get(self, request: Request, session_key: str) -> Response:
         require_owner(request, "Exporting a session")
         conversation = self.get_conversation()
-        if conversation.message_count <= session_writes.EXPORT_CHUNK:  # small: one body, with its length
+        small = conversation.message_count <= session_writes.EXPORT_CHUNK
+        if small and not conversation.attachments.exists():  # one body, with its length
             return Response(session_writes.conversation_export(conversation))
-        # large: written as it is read, so memory stays flat whatever the session's size
+        # large, or carrying files: written as it is read, so memory stays flat whatever its size
         return StreamingHttpResponse(
             _async_chunks(session_writes.conversation_export_stream(conversation)),
             content_type="application/json",
@@ -246,8 +245,10 @@ class SessionImport(APIView):
     def post(self, request: Request) -> Response:
         serializer = SessionImportSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        owner_id = owner_id_of(request)
+        caller = request.auth if isinstance(request.auth, Caller) else Caller(owner_id, ip=client_ip(request))
         conversation = session_writes.conversation_import(
-            owner_id=owner_id_of(request), data=serializer.validated_data
+            owner_id=owner_id, data=serializer.validated_data, uploader_key=caller.rate_limit_key
         )
         session = selectors.session_for_owner(conversation.owner_id, conversation.session_key)
         return Response(SessionSerializer(session).data, status=status.HTTP_201_CREATED)

@@ -1,8 +1,10 @@
 """``manage.py prune_sessions``: delete (or archive, then delete) sessions untouched for N days, in
 batches. N is ``--days`` or the ``RETENTION_DAYS`` setting (0: keep everything); with
 ``--archive-dir`` (or ``RETENTION_ARCHIVE_DIR``) each session is first written there as its export
-(``<owner or anonymous>/<session key>.json.gz``, the import format). Schedule it (cron, a Kubernetes
-CronJob); a session with an answer still streaming is skipped."""
+(``<owner or anonymous>/<session key>.json.gz``, the import format: chat-session/3, its attachments'
+bytes included; ``manage.py import_session`` restores one). A deleted session's attachments go
+with it, their files deleted from the storage. Schedule it (cron, a Kubernetes CronJob); a session
+with an answer still streaming is skipped."""
 
 from __future__ import annotations
 
