@@ -289,9 +289,9 @@ def test_the_openai_codec_accepts_the_no_ops():
         ({"include": ["message.output_text.logprobs"]}, "unsupported_parameter", "include"),
         ({"prompt": {"id": "pmpt_1"}}, "unsupported_parameter", "prompt"),
         ({"frequency_penalty": 1}, "unsupported_parameter", "frequency_penalty"),  # a chat field
-        (
+        (  # images are read: an image_url that is neither a data URL nor https is not
             {"input": [{"role": "user", "content": [{"type": "input_image", "image_url": "u"}]}]},
-            "attachments_not_supported",
+            "invalid_input",
             "input",
         ),
         (
@@ -300,6 +300,11 @@ def test_the_openai_codec_accepts_the_no_ops():
                     {"role": "user", "content": [{"type": "input_text", "text": "x"}, {"type": "input_file"}]}
                 ]
             },
+            "invalid_input",
+            "input",
+        ),
+        (
+            {"input": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {}}]}]},
             "attachments_not_supported",
             "input",
         ),
@@ -344,9 +349,22 @@ TEXT = {"type": "text", "text": "Hi"}
 @pytest.mark.parametrize(
     ("body", "code", "field"),
     [
-        (
+        (  # files are read: a data URL that is not base64 is not
             ui_body(TEXT, {"type": "file", "mediaType": "image/png", "url": "data:,"}),
-            "attachments_not_supported",
+            "invalid_input",
+            "messages",
+        ),
+        (
+            ui_body(
+                TEXT,
+                {
+                    "type": "file",
+                    "mediaType": "image/png",
+                    "url": "https://e.x/a.png",
+                    "providerReference": {"openai": "f"},
+                },
+            ),
+            "unsupported_parameter",
             "messages",
         ),
         (  # a call and its result belong to the assistant's message
@@ -428,7 +446,8 @@ def test_the_ai_sdk_codec_reads_text_and_leaves_the_apps_own_parts():
     ("extra", "code"),
     [
         ({"tools": [{"type": "web_search"}]}, "tools_not_supported"),  # only function tools
-        ({"attachments": [{"url": "u"}]}, "attachments_not_supported"),
+        ({"attachments": []}, "invalid_input"),
+        ({"files": ["f"]}, "unsupported_parameter"),
         ({"n": 2}, "unsupported_parameter"),
         ({"stream": True}, "unsupported_parameter"),  # Accept picks the format, not a field
     ],
@@ -438,12 +457,17 @@ def test_the_native_codec_refuses_any_field_it_does_not_take(extra, code):
     assert (error.status, error.code, error.details["field"]) == (422, code, next(iter(extra)))
 
 
-def test_the_native_codec_accepts_empty_tools_and_attachments():
+def test_the_native_codec_takes_attachment_ids_only():
+    error = refusal(NativeCodec(), {"content": "Hi", "attachments": [{"url": "u"}]}, session_key="s")
+    assert (error.status, error.code, error.details["field"]) == (422, "invalid_input", "attachments[0]")
+
+
+def test_the_native_codec_accepts_empty_tools():
     request = asyncio.run(
         NativeCodec().decode(
             Inbound(
                 headers={},
-                body={"content": "Hi", "tools": [], "attachments": []},
+                body={"content": "Hi", "tools": []},
                 caller=Caller(owner_id=None, ip="9.9.9.9"),
                 params={"session_key": "s"},
                 received_at=0.0,

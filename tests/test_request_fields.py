@@ -67,15 +67,21 @@ def test_chat_completions_refuses_the_legacy_functions_and_web_search_naming_the
     assert openai_upstream.requests == []
 
 
-def test_chat_completions_refuses_an_image_part(sdk):
-    content = [
-        {"type": "text", "text": "what is this?"},
-        {"type": "image_url", "image_url": {"url": "data:,"}},
-    ]
+def test_chat_completions_refuses_an_audio_part_and_a_malformed_image_naming_the_part(sdk):
+    """Images and files are read (tests/test_attachments_protocols.py); audio is not taken."""
+    audio = {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}}
+    content = [{"type": "text", "text": "what is this?"}, audio]
     body = refused(
         lambda: sdk.chat.completions.create(model="gpt-test", messages=[{"role": "user", "content": content}])
     )
     assert (body["code"], body["param"]) == ("attachments_not_supported", "messages[0].content[1]")
+    assert "input_audio" in body["message"]
+    content[1] = {"type": "image_url", "image_url": {"url": "data:,"}}
+    body = refused(
+        lambda: sdk.chat.completions.create(model="gpt-test", messages=[{"role": "user", "content": content}])
+    )
+    assert (body["code"], body["param"]) == ("invalid_input", "messages")
+    assert body["message"].startswith("messages[0].content[1].image_url.url must be a base64 data URL")
 
 
 def test_chat_completions_refuses_the_legacy_function_role_in_the_history(sdk):
@@ -135,10 +141,14 @@ def test_responses_refuses_tools_but_functions_and_attachments_naming_them(sdk, 
             "role": "user",
             "content": [
                 {"type": "input_text", "text": "this?"},
-                {"type": "input_image", "image_url": "data:,"},
+                {"type": "input_image", "image_url": "data:,", "detail": "auto"},
             ],
         }
     ]
+    body = refused(lambda: sdk.responses.create(model="gpt-test", input=image))
+    assert (body["code"], body["param"]) == ("invalid_input", "input")  # images are read: not this one
+    assert body["message"].startswith("input[0].content[1].image_url must be a base64 data URL")
+    image[0]["content"][1] = {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}}
     body = refused(lambda: sdk.responses.create(model="gpt-test", input=image))
     assert (body["code"], body["param"]) == ("attachments_not_supported", "input")
     searched = [
@@ -169,7 +179,7 @@ def http(asgi_server, openai_upstream):
     ("extra", "code"),
     [
         ({"tools": [{"type": "web_search"}]}, "tools_not_supported"),  # function tools only
-        ({"files": ["f"]}, "attachments_not_supported"),
+        ({"files": ["f"]}, "unsupported_parameter"),  # files go as attachment ids in attachments
         ({"stop": "x"}, "unsupported_parameter"),
     ],
 )
@@ -181,14 +191,21 @@ def test_the_native_turn_refuses_a_field_it_does_not_take(http, extra, code):
     assert not Conversation.objects.exists()
 
 
-def test_the_ai_sdk_route_refuses_a_file_part_and_an_unknown_body_field(http):
-    file = {"type": "file", "mediaType": "image/png", "url": "data:image/png;base64,AA=="}
+def test_the_ai_sdk_route_refuses_a_provider_reference_and_an_unknown_body_field(http):
+    file = {
+        "type": "file",
+        "mediaType": "image/png",
+        "url": "data:image/png;base64,AA==",
+        "providerReference": {"openai": "file-abc"},
+    }
     message = {"id": "u1", "role": "user", "parts": [{"type": "text", "text": "this?"}, file]}
     response = http.post(
         "/api/ai-sdk/chat", json={"id": "c1", "messages": [message], "trigger": "submit-message"}
     )
     assert response.status_code == 422
-    assert response.json()["error"]["code"] == "attachments_not_supported"
+    error = response.json()["error"]
+    assert error["code"] == "unsupported_parameter"
+    assert error["message"].startswith("messages[0].parts[1].providerReference is not read")
     message["parts"].pop()
     response = http.post("/api/ai-sdk/chat", json={"id": "c1", "messages": [message], "webSearch": True})
     assert (response.status_code, response.json()["error"]["field"]) == (422, "webSearch")
@@ -205,7 +222,9 @@ def test_the_ai_sdk_route_takes_an_empty_tools_list_as_no_tools(http):
 
 
 @pytest.mark.parametrize("pkg", ["ai", "ai5"])
-def test_the_ai_sdk_transport_throws_the_refusal_of_a_file_part(asgi_server, openai_upstream, user, pkg):
+def test_the_ai_sdk_transport_throws_the_refusal_of_a_file_that_is_no_allowed_type(
+    asgi_server, openai_upstream, user, pkg
+):
     key = api_key_create(owner=user, name="ai-sdk")[1]
     out = run_js(
         "ai_sdk_http.mjs",
@@ -219,7 +238,7 @@ def test_the_ai_sdk_transport_throws_the_refusal_of_a_file_part(asgi_server, ope
             "parts": [{"type": "file", "mediaType": "image/png", "url": "data:image/png;base64,AA=="}],
         },
     )
-    assert "attachments_not_supported" in out["thrown"]
+    assert "unsupported_attachment_type" in out["thrown"]  # one NUL byte: not an image (415)
     assert not Conversation.objects.exists() and openai_upstream.requests == []
 
 

@@ -24,8 +24,16 @@ its last step (after its last ``step-start``, the SDK's own rule) are the round'
 new message is a ``tool`` message of them (the turn core checks they answer the stored answer's
 calls); the earlier steps' parts are stored already. The results make its idempotency key.
 
-What the server cannot honour is refused with 422 naming it, never dropped: a ``file`` part
-(``attachments_not_supported``), a tool approval or a provider-executed tool (``tools_not_supported``:
+**Files** (docs/attachments.md): a user message's ``file`` parts, ``{"type": "file", "mediaType",
+"filename"?, "url"}`` with ``url`` a data URL (what ``sendMessage({files})`` makes of a FileList)
+or an https URL, are the new message's files, in order (the type sniffed from the bytes must agree
+with ``mediaType``; ``image`` or ``image/*`` leave it to the bytes). A ``url`` that is a download
+link the history gave (``/api/attachments/{id}/content``) sends that stored file again. ``providerReference`` (a file
+uploaded to a provider by ai 7's ``uploadFile``) and ``providerMetadata`` are refused naming them
+(``unsupported_parameter``): the server sends the file's bytes itself.
+
+What the server cannot honour is refused with 422 naming it, never dropped: a tool approval or a
+provider-executed tool (``tools_not_supported``:
 the server runs no tools), a call of the last step still without its result, a body field it
 does not know (``unsupported_parameter``). Other parts of a user message (``data-*``, sources,
 ``step-start``) are the app's: the SDK's own ``convertToModelMessages`` does not send them to a
@@ -42,20 +50,29 @@ from typing import Any
 import orjson
 
 from conversations.codecs import base
+from conversations.codecs.attachments import (
+    PartError,
+    download_ref,
+    inline_file,
+    read_attachment_id,
+    read_filename,
+)
 from conversations.codecs.base import Inbound, JsonReply, Reply, Started, StreamReply
-from conversations.codecs.request_fields import AI_SDK, ATTACHMENTS, TOOLS, TRIGGERS, UI_ID_LENGTH
+from conversations.codecs.request_fields import AI_SDK, TOOLS, TRIGGERS, UI_ID_LENGTH, UNSUPPORTED
 from conversations.codecs.tools import output_text
 from conversations.edge.bodies import Field
 from conversations.edge.http_errors import HttpError
 from conversations.errors import InvalidToolResults, TurnRejected
 from conversations.turns.request import TurnRequest
 from conversations.wire import ui_message
-from providers.base import ToolResult, ToolSpec
+from providers.base import InputFile, ToolResult, ToolSpec
 from providers.defaults import split_model
 
 TOOL_KEYS = ("description", "inputSchema")  # what a tool definition may carry (the client runs it)
 PENDING_STATES = ("input-streaming", "input-available")
 APPROVAL_STATES = ("approval-requested", "approval-responded", "output-denied")
+FILE_KEYS = ("type", "mediaType", "filename", "url")
+PROVIDER_FILE_KEYS = ("providerReference", "providerMetadata")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,26 +98,62 @@ def _bad(message: str, field: str = "messages") -> HttpError:
 
 def message_text(message: Any, index: int) -> str:
     """The text of a user ``UIMessage`` (its ``text`` parts, in order)."""
+    return message_content(message, index)[0]
+
+
+def message_content(message: Any, index: int) -> tuple[str, tuple[InputFile, ...]]:
+    """The text of a user ``UIMessage`` (its ``text`` parts, in order) and its files (its ``file``
+    parts, in order)."""
     where = f"messages[{index}]"
     texts = []
+    files = []
     for n, part in enumerate(_parts(message, where)):
         if part["type"] == "text":
             if not isinstance(part.get("text"), str):
                 raise _bad(f"{where}.parts[{n}].text must be a string.")
             texts.append(part["text"])
         elif part["type"] == "file":
-            raise HttpError(
-                422,
-                ATTACHMENTS,
-                f"{where}.parts[{n}] is a file: attachments are not supported yet; send text parts only.",
-                field="messages",
-            )
+            try:
+                files.append(ui_file(part, f"{where}.parts[{n}]"))
+            except PartError as error:
+                raise error.http("messages") from None
         elif is_tool_part(part["type"]):
             raise _bad(
                 f"{where}.parts[{n}] is a tool part in a user message: a call and its result belong "
                 "to the assistant message that made the call (addToolResult puts them there)."
             )
-    return "".join(texts)
+    return "".join(texts), tuple(files)
+
+
+def ui_file(part: dict[str, Any], where: str) -> InputFile:
+    """A ``file`` UI part as the file it carries (see the module's docstring)."""
+    for key in PROVIDER_FILE_KEYS:
+        if part.get(key) not in (None, {}):
+            raise PartError(
+                f"{where}.{key}",
+                "is not read: this server sends the file's bytes to the model itself; send the file "
+                "as a data URL (or an https URL) in url, without a provider's reference or metadata",
+                UNSUPPORTED,
+            )
+    unknown = [key for key in part if key not in FILE_KEYS + PROVIDER_FILE_KEYS]
+    if unknown:
+        raise PartError(f"{where}.{unknown[0]}", f"is not read: a file part is {', '.join(FILE_KEYS)}")
+    media_type = part.get("mediaType")
+    if not isinstance(media_type, str) or not media_type.strip():
+        raise PartError(f"{where}.mediaType", "must be the file's media type (image/png, application/pdf…)")
+    media_type = media_type.strip().lower()
+    filename = read_filename(part.get("filename"), f"{where}.filename")
+    stored = download_ref(part.get("url"))
+    if stored is not None:  # a file of the chat's history, sent again (an edited message keeps it)
+        return read_attachment_id(stored, f"{where}.url")
+    full = "/" in media_type and not media_type.endswith("/*")  # "image" and "image/*" name no type
+    file = inline_file(
+        part.get("url"), f"{where}.url", media_type=media_type if full else "", filename=filename
+    )
+    if file.data is None and not full:
+        top = media_type.split("/")[0]
+        return InputFile("image/*" if top == "image" else "", url=file.url, filename=filename)
+    return file
 
 
 def _parts(message: Any, where: str) -> list[dict[str, Any]]:
@@ -288,11 +341,11 @@ def decode_chat_request(body: dict[str, Any], inbound: Inbound) -> UIChatTurn:
     if not messages or last_user is None or last_user[0] != len(messages) - 1:
         raise _bad("The last message must be the user's new message (role user).")
     index, message = last_user
-    content = message_text(message, index)
-    if not content.strip():
-        raise _bad(f"messages[{index}] has no text: send the user's message as a text part.")
+    content, files = message_content(message, index)
+    if not content.strip() and not files:
+        raise _bad(f"messages[{index}] has no text: send the user's message as a text part (or a file).")
     ui_id = _ui_id(message.get("id"), f"messages[{index}].id")
-    request = replace(request, content=content, client_message_id=ui_id)
+    request = replace(request, content=content, client_message_id=ui_id, attachments=files)
     return UIChatTurn(request, target=message_id if message_id == ui_id else None)
 
 

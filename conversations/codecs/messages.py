@@ -7,6 +7,13 @@ keeps the rest in order. What a message carries besides text — a tool call or 
 audio or a file — is a problem of its own (``tools_not_supported``, ``attachments_not_supported``),
 never dropped: an answer to the text alone would answer a question the client did not ask.
 
+A protocol that takes attachments (the OpenAI chat API) passes ``attachments=True``: a user message's
+``image_url`` parts (a data URL or an https URL, ``detail``) and ``file`` parts (``file_data`` as a
+data URL with its ``filename``, or ``file_id``: an upload's id) are its files
+(:attr:`~providers.base.ChatMessage.attachments`, in order; its text parts are still its content);
+``input_audio`` stays ``attachments_not_supported`` (audio is not taken), and a file part on any
+other role is refused naming it. The seeds' clients never sent files: their codecs keep the refusal.
+
 A protocol that takes client tools (the OpenAI chat API) passes ``tools=True``: an assistant message
 may then carry ``tool_calls`` and ``role: "tool"`` messages are its calls' results, checked as OpenAI
 checks them — each answers a call of the assistant message right before it, once, and every call
@@ -19,8 +26,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from conversations.codecs.attachments import (
+    PartError,
+    inline_file,
+    is_data_url,
+    read_attachment_id,
+    read_detail,
+    read_filename,
+)
 from conversations.codecs.request_fields import ATTACHMENT_PARTS, ATTACHMENTS, TOOLS
-from providers.base import ChatMessage, ToolCall, ToolResult
+from providers.base import ChatMessage, InputFile, ToolCall, ToolResult
 
 # Accepted roles and what each is stored as (OpenAI's newer ``developer`` is a system message).
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
@@ -56,23 +71,119 @@ class MessageList:
         return self.messages[-1] if self.messages else None
 
 
-def _text(content: Any, text_parts: bool, where: str) -> str | Problem:
+def _text(content: Any, text_parts: bool, where: str, files: str | None = None) -> str | Problem:
+    """A content that carries text only (a tool result's); ``files`` as :func:`_content` takes it."""
+    read = _content(content, text_parts, where, files)
+    return read if isinstance(read, Problem) else read[0]
+
+
+def _content(
+    content: Any, text_parts: bool, where: str, files: str | None = None
+) -> tuple[str, tuple[InputFile, ...]] | Problem:
+    """A message's text and files. ``files``: None where attachments are not read at all (the
+    seeds: any file part is ``attachments_not_supported``), else the message's role (only a user
+    message carries files)."""
     if isinstance(content, str):
-        return content
+        return content, ()
     if isinstance(content, list):
+        read: list[InputFile] = []
         for n, part in enumerate(content):
             kind = part.get("type") if isinstance(part, dict) else None
-            if kind in ATTACHMENT_PARTS:
-                return Problem(
-                    f"{where}.content[{n}]",
-                    f"is {kind}: attachments are not supported yet, send text only",
-                    ATTACHMENTS,
-                )
-        texts = [p.get("text") for p in content if isinstance(p, dict) and p.get("type") == "text"]
-        if text_parts and len(texts) == len(content) and all(isinstance(t, str) for t in texts):
-            return "".join(texts)  # type: ignore[arg-type]
+            if kind not in ATTACHMENT_PARTS:
+                continue
+            at = f"{where}.content[{n}]"
+            problem = _file_part_problem(kind, at, files)
+            if problem is not None:
+                return problem
+            try:
+                read.append(_chat_file(part, at))
+            except PartError as error:
+                return Problem(error.where, error.what, error.code)
+        rest = [p for p in content if not (isinstance(p, dict) and p.get("type") in FILE_PARTS)]
+        texts = [p.get("text") for p in rest if isinstance(p, dict) and p.get("type") == "text"]
+        if text_parts and len(texts) == len(rest) and all(isinstance(t, str) for t in texts):
+            return "".join(texts), tuple(read)  # type: ignore[arg-type]
     kind = "a string or text parts" if text_parts else "a string"
+    if files == "user":
+        kind = "a string, or text, image_url and file parts"
     return Problem(f"{where}.content", f"must be {kind}")
+
+
+FILE_PARTS = ("image_url", "file")  # the Chat Completions parts that carry a file
+IMAGE_URL_KEYS = ("url", "detail")
+FILE_KEYS = ("file_data", "file_id", "filename")
+
+
+def _file_part_problem(kind: str, where: str, files: str | None) -> Problem | None:
+    if files is None:
+        return Problem(where, f"is {kind}: attachments are not supported yet, send text only", ATTACHMENTS)
+    if kind == "input_audio":
+        return Problem(
+            where,
+            "is input_audio: audio is not taken (images, PDF and text files are): send the message "
+            "without it",
+            ATTACHMENTS,
+        )
+    if kind not in FILE_PARTS:
+        return Problem(
+            where,
+            f"is {kind}, not a part of this API: send an image as an image_url part and a PDF or text "
+            "file as a file part",
+        )
+    if files != "user":
+        article = "an" if files[:1] in ("a", "e", "i", "o", "u") else "a"
+        return Problem(
+            where,
+            f"is {kind} in {article} {files} message: only a user message carries files (images and documents)",
+        )
+    return None
+
+
+def _only(part: dict[str, Any], keys: tuple[str, ...], where: str) -> None:
+    unknown = [key for key in part if key not in keys]
+    if unknown:
+        raise PartError(f"{where}.{unknown[0]}", f"is not read: the keys taken are {', '.join(keys)}")
+
+
+def _chat_file(part: dict[str, Any], where: str) -> InputFile:
+    """One ``image_url`` or ``file`` part as the file it carries (see the module's docstring)."""
+    kind = part["type"]
+    _only(part, ("type", kind), where)
+    inner = part.get(kind)
+    at = f"{where}.{kind}"
+    if kind == "image_url":
+        if not isinstance(inner, dict):
+            raise PartError(at, 'must be an object: {"url": <data URL or https URL>, "detail"?}')
+        _only(inner, IMAGE_URL_KEYS, at)
+        detail = read_detail(inner.get("detail"), f"{at}.detail")
+        file = inline_file(inner.get("url"), f"{at}.url", detail=detail)
+        if file.data is None:
+            return InputFile("image/*", url=file.url, detail=detail)
+        if file.media_type and not file.media_type.startswith("image/"):
+            raise PartError(
+                f"{at}.url",
+                f"is a data URL of {file.media_type}: an image_url part carries an image; send a PDF "
+                "or text file as a file part",
+            )
+        return file
+    if not isinstance(inner, dict):
+        raise PartError(at, 'must be an object: {"file_data": <data URL>, "filename"} or {"file_id"}')
+    _only(inner, FILE_KEYS, at)
+    if ("file_data" in inner) == ("file_id" in inner):
+        raise PartError(
+            at, "must carry either file_data (a data URL, with filename) or file_id (an upload's id)"
+        )
+    if "file_id" in inner:
+        if inner.get("filename") is not None:
+            raise PartError(
+                f"{at}.filename",
+                "is not read with file_id: an upload keeps the name it was uploaded with",
+            )
+        return read_attachment_id(inner["file_id"], f"{at}.file_id")
+    filename = read_filename(inner.get("filename"), f"{at}.filename")
+    if not is_data_url(inner["file_data"]):
+        raise PartError(f"{at}.file_data", "must be a data URL (data:<media type>;base64,<the file's bytes>)")
+    return inline_file(inner["file_data"], f"{at}.file_data", filename=filename)
 
 
 def _tool_problem(item: dict[str, Any], where: str, tools: bool) -> Problem | None:
@@ -173,13 +284,13 @@ class _OpenCalls:
 
 
 def _read_result(
-    item: dict[str, Any], where: str, text_parts: bool, open_calls: _OpenCalls | None
+    item: dict[str, Any], where: str, text_parts: bool, open_calls: _OpenCalls | None, attachments: bool
 ) -> ToolResult | Problem:
     """A ``role: "tool"`` message as the result of one call of the assistant message it follows."""
     call_id = item.get("tool_call_id")
     if not isinstance(call_id, str) or not call_id:
         return Problem(f"{where}.tool_call_id", "must be the id of the call this result answers")
-    output = _text(item.get("content"), text_parts, where)
+    output = _text(item.get("content"), text_parts, where, "tool" if attachments else None)
     if isinstance(output, Problem):
         return output
     if open_calls is None:
@@ -206,11 +317,17 @@ def _read_result(
 
 
 def read_messages(
-    raw: Any, *, text_parts: bool = True, roles: dict[str, str] = ROLES, tools: bool = False
+    raw: Any,
+    *,
+    text_parts: bool = True,
+    roles: dict[str, str] = ROLES,
+    tools: bool = False,
+    attachments: bool = False,
 ) -> MessageList:
     """The messages of ``raw``; entries with a problem are left out and their problems listed.
 
     ``text_parts``: a content may also be a list of ``{"type": "text", "text"}`` parts (joined).
+    ``attachments``: a user message's ``image_url`` and ``file`` parts are its files, not refused.
     ``tools``: assistant ``tool_calls`` and ``tool`` messages are read (consecutive tool messages
     become one :class:`ChatMessage` ``tool`` holding their results in order), not refused.
     """
@@ -227,7 +344,7 @@ def read_messages(
             problems.append(Problem(where, "must be an object with role and content"))
             continue
         if tools and item.get("role") == "tool":
-            result = _read_result(item, where, text_parts, open_calls)
+            result = _read_result(item, where, text_parts, open_calls, attachments)
             if isinstance(result, Problem):
                 problems.append(result)
             else:
@@ -246,7 +363,9 @@ def read_messages(
         content = item.get("content")
         if calls and content is None:
             content = ""  # an assistant message that only called tools (or a problem of its calls)
-        text = _text(content, text_parts, where)
+        files_of = (role or "unknown") if attachments else None
+        read = _content(content, text_parts, where, files_of)
+        text, files = (read, ()) if isinstance(read, Problem) else read
         if role is None:
             kinds = "system, user, assistant or tool" if tools else "system, user or assistant"
             problems.append(Problem(f"{where}.role", f"must be {kinds}"))
@@ -258,9 +377,9 @@ def read_messages(
         if role is None or isinstance(text, Problem) or isinstance(calls, Problem):
             continue
         if role == "system":
-            system.append(text)
+            system.append(text)  # type: ignore[arg-type]
         else:
-            messages.append(ChatMessage(role, text, calls))  # type: ignore[arg-type]
+            messages.append(ChatMessage(role, text, calls, attachments=files))  # type: ignore[arg-type]
         if calls:
             open_calls = _OpenCalls(where, {call.id: call.name for call in calls})
     if open_calls is not None:

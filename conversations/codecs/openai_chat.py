@@ -6,8 +6,14 @@ provider again. ``model`` may be ``provider:model`` (``gemini:gemini-2.5-flash``
 default provider, or an alias. The client's ``messages`` are the context. Streamed, the reply is
 ``chat.completion.chunk`` frames ending with ``[DONE]``; otherwise one ``chat.completion``.
 Errors are OpenAI's shape (``type``, ``param``) inside ours. A field this server cannot honour
-(the legacy ``functions``, an image part, ``n: 2``…) is refused with 422 naming it, never ignored
+(the legacy ``functions``, an audio part, ``n: 2``…) is refused with 422 naming it, never ignored
 (:mod:`conversations.codecs.request_fields`).
+
+Images and files (docs/attachments.md) are a user message's content parts, as OpenAI takes them:
+``image_url`` (a data URL or an https URL, ``detail``) and ``file`` (``file_data``, a data URL, with
+its ``filename``; or ``file_id``: the id ``POST /api/attachments`` returned). The last user
+message's files are the turn's (:attr:`TurnRequest.attachments`: checked, stored and shown with the
+message); an earlier message's files stay in the transcript (``context``) the model is sent.
 
 Client tools work as on OpenAI: ``tools``, ``tool_choice`` and ``parallel_tool_calls`` are offered
 to the model, an answer may end with ``tool_calls`` (``finish_reason: "tool_calls"``), and the
@@ -19,6 +25,7 @@ the stored calls when ``X-Session-Id``/``user`` names one); the transcript is th
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 
 from conversations.codecs import base
 from conversations.codecs.base import Inbound, JsonReply, Reply, Started, StreamReply
@@ -49,7 +56,7 @@ class OpenAIChatCodec:
         field = Field(body)
         CHAT_COMPLETIONS.check(body)
         read_metadata(field)  # not stored here, but held to OpenAI's limits as OpenAI holds it
-        parsed = read_messages(body.get("messages"), tools=True)
+        parsed = read_messages(body.get("messages"), tools=True, attachments=True)
         if parsed.problems:
             problem = parsed.problems[0]
             where = "messages" if problem.code == "invalid_input" else problem.field
@@ -95,7 +102,9 @@ class OpenAIChatCodec:
             max_tokens=field.int("max_completion_tokens") or field.int("max_tokens"),
             json_output=response_format.get("type") in ("json_object", "json_schema"),
             json_schema=schema if isinstance(schema, dict) else None,
-            context=parsed.messages,  # ending with the new message: the user's, or the tool results
+            # ending with the new message (the user's, its files given apart; or the tool results)
+            context=(*parsed.messages[:-1], replace(last, attachments=())),
+            attachments=last.attachments,
             tools=tools,
             tool_choice=tool_choice,
             parallel_tool_calls=parallel_tool_calls,

@@ -9,26 +9,53 @@ one of those calls, once, every call answered before the conversation goes on (a
 them: ``invalid_tool_results`` naming the item). With ``previous_response_id`` (``continued``) the
 calls are the stored response's: only ``function_call_output`` items (or one user message) may be
 sent, and the turn core checks they answer that response's calls. Every other tool item
-(``web_search_call``, ``mcp_call``…) is ``tools_not_supported``; a part that is not text
-``attachments_not_supported``; never dropped.
+(``web_search_call``, ``mcp_call``…) is ``tools_not_supported``; never dropped.
+
+A user message's files (docs/attachments.md): ``input_image`` (``image_url``: a data URL or an https
+URL; or ``file_id``, the id ``POST /api/attachments`` returned; ``detail``) and ``input_file``
+(``file_data``, a data URL, with its ``filename``; or ``file_url``, https; or ``file_id``). The last
+user message's files are the turn's; an earlier message's stay in the transcript the model is sent.
+A file part in another role's message is refused naming it, and so is one in a
+``function_call_output`` (``attachments_not_supported``: a tool's result is text here).
+
+Each message item is kept (the input items list) as ``{"role", "text", "files"?}``: ``files`` the
+parts as the list shows them back, without the bytes — an image sent by URL keeps its URL, one sent
+by id its ``file_id``; inline bytes are not kept twice (the new message's files are stored
+attachments, listed by their ids: :mod:`conversations.wire.openai_response_store`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import mimetypes
+from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import urlsplit
 
+from conversations.codecs.attachments import (
+    PartError,
+    inline_file,
+    is_data_url,
+    read_attachment_id,
+    read_detail,
+    read_filename,
+    read_remote_url,
+)
 from conversations.codecs.messages import CALL_ID_LENGTH
 from conversations.codecs.request_fields import ATTACHMENT_PARTS, ATTACHMENTS, TOOLS, tool_item
 from conversations.edge.http_errors import HttpError
-from providers.base import ChatMessage, ToolCall, ToolResult
+from providers.base import ATTACHMENT_TYPES, ChatMessage, InputFile, ToolCall, ToolResult
 
 ROLES = {"user": "user", "assistant": "assistant", "system": "system", "developer": "system"}
 TEXT_PARTS = ("input_text", "output_text", "text")
 TOOL_RESULTS = "invalid_tool_results"
 ITEM_KINDS = "a message item (role user, assistant, system or developer), a function_call or a function_call_output item"
 
-Item = dict[str, str]  # as stored for the input items list: {"role", "text"} or a tool item's fields
+Item = dict[
+    str, Any
+]  # as stored for the input items list: {"role", "text", "files"?} or a tool item's fields
+FILE_PARTS = ("input_image", "input_file")
+IMAGE_KEYS = ("type", "image_url", "file_id", "detail")
+FILE_KEYS = ("type", "file_data", "file_url", "file_id", "filename", "detail")
 
 
 def _refusal(message: str, code: str = "invalid_input") -> HttpError:
@@ -36,21 +63,124 @@ def _refusal(message: str, code: str = "invalid_input") -> HttpError:
 
 
 def _parts_text(content: Any, where: str, what: str) -> str:
-    """A string, or text parts joined; an attachment part is refused naming it."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list) and content:
+    """A string, or text parts joined; a file part is refused naming it (a tool's output)."""
+    if isinstance(content, list):
         for n, part in enumerate(content):
             kind = part.get("type") if isinstance(part, dict) else None
             if kind in ATTACHMENT_PARTS:
                 raise _refusal(
-                    f"{where}[{n}] is {kind}: attachments are not supported yet; send input_text only.",
+                    f"{where}[{n}] is {kind}: a function_call_output carries text only here; send "
+                    "input_text (a file goes in a user message).",
                     ATTACHMENTS,
                 )
-        texts = [p.get("text") for p in content if isinstance(p, dict) and p.get("type") in TEXT_PARTS]
-        if len(texts) == len(content) and all(isinstance(t, str) for t in texts):
-            return "".join(texts)  # type: ignore[arg-type]
+    return _content(content, where, what, None)[0]
+
+
+def _content(
+    content: Any, where: str, what: str, role: str | None
+) -> tuple[str, tuple[InputFile, ...], list[Item]]:
+    """A message's text (its text parts joined), its files and their kept form (see the module's
+    docstring). ``role``: whose message (only a user's carries files)."""
+    if isinstance(content, str):
+        return content, (), []
+    if isinstance(content, list) and content:
+        files: list[InputFile] = []
+        kept: list[Item] = []
+        texts: list[Any] = []
+        for n, part in enumerate(content):
+            kind = part.get("type") if isinstance(part, dict) else None
+            at = f"{where}[{n}]"
+            if kind in FILE_PARTS and role == "user":
+                try:
+                    file, shown = _file(part, at)
+                except PartError as error:
+                    raise error.http("input") from None
+                files.append(file)
+                kept.append(shown)
+            elif kind == "input_audio":
+                raise _refusal(
+                    f"{at} is input_audio: audio is not taken (images, PDF and text files are): send "
+                    "the message without it.",
+                    ATTACHMENTS,
+                )
+            elif kind in ATTACHMENT_PARTS:
+                fix = "an image or file goes in a user message" if kind in FILE_PARTS else _FILE_FIX
+                raise _refusal(f"{at} is {kind}: {fix}.")
+            elif kind in TEXT_PARTS:
+                texts.append(part.get("text"))
+            else:
+                texts.append(None)
+        if all(isinstance(t, str) for t in texts):
+            return "".join(texts), tuple(files), kept
     raise _refusal(f"{where} must be {what}.")
+
+
+_FILE_FIX = "send an image as an input_image part and a PDF or text file as an input_file part"
+
+
+def _one_of(part: dict[str, Any], keys: tuple[str, ...], where: str) -> str:
+    given = [key for key in keys if part.get(key) is not None]
+    if len(given) != 1:
+        raise PartError(where, f"must carry exactly one of {', '.join(keys)}")
+    return given[0]
+
+
+def _only(part: dict[str, Any], keys: tuple[str, ...], where: str) -> None:
+    unknown = [key for key in part if key not in keys]
+    if unknown:
+        raise PartError(f"{where}.{unknown[0]}", f"is not read: the keys taken are {', '.join(keys)}")
+
+
+def _file(part: dict[str, Any], where: str) -> tuple[InputFile, Item]:
+    """One ``input_image`` or ``input_file`` part: the file, and the part as it is kept."""
+    kind = part["type"]
+    if kind == "input_image":
+        _only(part, IMAGE_KEYS, where)
+        detail = read_detail(part.get("detail"), f"{where}.detail")
+        shown: Item = {"type": "input_image", "detail": detail or "auto", "image_url": None, "file_id": None}
+        if _one_of(part, ("image_url", "file_id"), where) == "file_id":
+            file = read_attachment_id(part["file_id"], f"{where}.file_id")
+            return replace(file, detail=detail), {**shown, "file_id": file.ref}
+        file = inline_file(part["image_url"], f"{where}.image_url", detail=detail)
+        if file.data is None:
+            return replace(file, media_type="image/*"), {**shown, "image_url": file.url}
+        if file.media_type and not file.media_type.startswith("image/"):
+            raise PartError(
+                f"{where}.image_url",
+                f"is a data URL of {file.media_type}: an input_image carries an image; send a PDF or "
+                "text file as an input_file part",
+            )
+        return file, shown
+    _only(part, FILE_KEYS, where)
+    detail = read_detail(part.get("detail"), f"{where}.detail")
+    given = _one_of(part, ("file_data", "file_url", "file_id"), where)
+    shown = {"type": "input_file"}
+    if given == "file_id":
+        if part.get("filename") is not None:
+            raise PartError(
+                f"{where}.filename", "is not read with file_id: an upload keeps the name it was uploaded with"
+            )
+        file = read_attachment_id(part["file_id"], f"{where}.file_id")
+        return replace(file, detail=detail), {**shown, "file_id": file.ref}
+    filename = read_filename(part.get("filename"), f"{where}.filename")
+    if filename:
+        shown["filename"] = filename
+    if given == "file_url":
+        url = read_remote_url(part["file_url"], f"{where}.file_url")
+        file = InputFile(_url_type(url), url=url, filename=filename, detail=detail)
+        return file, {**shown, "file_url": url}
+    if not is_data_url(part["file_data"]):
+        raise PartError(
+            f"{where}.file_data", "must be a data URL (data:<media type>;base64,<the file's bytes>)"
+        )
+    return inline_file(part["file_data"], f"{where}.file_data", filename=filename, detail=detail), shown
+
+
+def _url_type(url: str) -> str:
+    """The type a remote file's URL names by its extension (``.pdf``), when it is one taken; else
+    "" (the type is then read from the bytes, fetched by the server)."""
+    guessed = mimetypes.guess_type(urlsplit(url).path)[0] or ""
+    return guessed if guessed in ATTACHMENT_TYPES else ""
 
 
 def _string(item: dict[str, Any], key: str, where: str, what: str, *, limit: int | None = None) -> str:
@@ -62,9 +192,14 @@ def _string(item: dict[str, Any], key: str, where: str, what: str, *, limit: int
 
 def read_item(item: Any, where: str) -> Item:
     """One item of ``input`` in its stored shape (see :data:`Item`)."""
+    return _read_item(item, where)[0]
+
+
+def _read_item(item: Any, where: str) -> tuple[Item, tuple[InputFile, ...]]:
+    """One item of ``input`` in its stored shape, and the files a message item carries."""
     kind = item.get("type", "message") if isinstance(item, dict) else None
     if kind == "function_call":
-        return {
+        call = {
             "type": "function_call",
             "call_id": _string(
                 item,
@@ -76,12 +211,13 @@ def read_item(item: Any, where: str) -> Item:
             "name": _string(item, "name", where, "the called function's name"),
             "arguments": _string(item, "arguments", where, "the arguments' JSON text (a string)"),
         }
+        return call, ()
     if kind == "function_call_output":
         call_id = _string(
             item, "call_id", where, "the id of the call this output answers", limit=CALL_ID_LENGTH
         )
         output = _parts_text(item.get("output"), f"{where}.output", "a string or input_text parts")
-        return {"type": "function_call_output", "call_id": call_id, "output": output}
+        return {"type": "function_call_output", "call_id": call_id, "output": output}, ()
     if tool_item(kind):
         raise _refusal(
             f"{where} is a {kind} item: only function tools are supported (function_call and "
@@ -90,10 +226,17 @@ def read_item(item: Any, where: str) -> Item:
         )
     if kind != "message" or item.get("role") not in ROLES:
         raise _refusal(f"{where} must be {ITEM_KINDS}.")
-    return {
-        "role": item["role"],
-        "text": _parts_text(item.get("content"), f"{where}.content", "a string or input_text parts"),
-    }
+    role = ROLES[item["role"]]
+    what = (
+        "a string, or input_text, input_image and input_file parts"
+        if role == "user"
+        else "a string or text parts"
+    )
+    text, files, kept = _content(item.get("content"), f"{where}.content", what, role)
+    read: Item = {"role": item["role"], "text": text}
+    if kept:
+        read["files"] = kept
+    return read, files
 
 
 @dataclass(slots=True)
@@ -135,10 +278,11 @@ def read_input(raw: Any, *, continued: bool = False) -> ResponseInput:
         return ResponseInput([{"role": "user", "text": raw}], [], (ChatMessage("user", raw),))
     if not isinstance(raw, list) or not raw:
         raise _refusal("input must be a string or a list of items.")
-    items = [read_item(item, f"input[{n}]") for n, item in enumerate(raw)]
+    read = [_read_item(item, f"input[{n}]") for n, item in enumerate(raw)]
+    items, files = [item for item, _ in read], [files for _, files in read]
     system = [i["text"] for i in items if ROLES.get(i.get("role", "")) == "system"]
     if continued:
-        return ResponseInput(items, system, _continued(items))
+        return ResponseInput(items, system, _continued(items, files))
     messages: list[ChatMessage] = []
     current: _Round | None = None  # the assistant message whose calls the next outputs answer
     for n, item in enumerate(items):
@@ -158,7 +302,7 @@ def read_input(raw: Any, *, continued: bool = False) -> ResponseInput:
             if item["role"] == "assistant":
                 current = _Round(where, item["text"])
             else:
-                messages.append(ChatMessage("user", item["text"]))
+                messages.append(ChatMessage("user", item["text"], attachments=files[n]))
     messages += current.messages() if current else []
     return ResponseInput(items, system, tuple(messages))
 
@@ -185,9 +329,10 @@ def _answer(current: _Round | None, item: Item, where: str) -> None:
     current.results.append(ToolResult(call_id, item["output"], name=call.name))
 
 
-def _continued(items: list[Item]) -> tuple[ChatMessage, ...]:
+def _continued(items: list[Item], files: list[tuple[InputFile, ...]]) -> tuple[ChatMessage, ...]:
     """With ``previous_response_id``: the new user message, or the outputs of the stored calls."""
-    turn = [i for i in items if ROLES.get(i.get("role", "")) != "system"]
+    pairs = [(i, f) for i, f in zip(items, files, strict=True) if ROLES.get(i.get("role", "")) != "system"]
+    turn = [i for i, _ in pairs]
     kinds = {i.get("type", "message") for i in turn}
     if "function_call" in kinds:
         raise _refusal(
@@ -213,4 +358,4 @@ def _continued(items: list[Item]) -> tuple[ChatMessage, ...]:
             "With previous_response_id, send only the new user message, or the function_call_output "
             "items of the response's calls: the history is the stored one."
         )
-    return tuple(ChatMessage(ROLES[i["role"]], i["text"]) for i in turn)  # type: ignore[arg-type]
+    return tuple(ChatMessage(ROLES[i["role"]], i["text"], attachments=f) for i, f in pairs)  # type: ignore[arg-type]

@@ -7,8 +7,10 @@ when it is not the newest). ``instructions`` (and system or developer input item
 session's system prompt. ``input`` is a string or items (:mod:`conversations.codecs.openai_response_input`);
 several, without ``previous_response_id``, are the client's own transcript (as with chat
 completions). ``store: false`` is refused: every response here is stored. Errors are OpenAI's
-shape. A field this server cannot honour (a non-function tool, an ``input_image`` part,
+shape. A field this server cannot honour (a non-function tool, an ``input_audio`` part,
 ``reasoning``…) is refused with 422 naming it, never ignored (:mod:`conversations.codecs.request_fields`).
+A user message's ``input_image`` and ``input_file`` parts are its files: the last user message's
+are the turn's (:attr:`TurnRequest.attachments`), an earlier one's stay in the transcript.
 
 Client tools as OpenAI does them: ``tools`` (flat function tools), ``tool_choice`` and
 ``parallel_tool_calls`` are offered to the model; an answer that calls tools is ``completed`` with
@@ -21,7 +23,7 @@ whole transcript with the ``function_call`` items before them.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from conversations.codecs import base
@@ -131,7 +133,9 @@ class OpenAIResponsesCodec:
             system="\n\n".join(system) if system else None,
             temperature=field.number("temperature"),
             max_tokens=field.int("max_output_tokens"),
-            context=messages if len(messages) > 1 else None,
+            # the new message's files are given apart (checked, stored and shown with it)
+            context=(*messages[:-1], replace(last, attachments=())) if len(messages) > 1 else None,
+            attachments=last.attachments,
             reply_to=reply_to,
             rate_limit_key=inbound.caller.rate_limit_key,
             api_key_id=inbound.caller.api_key_id,

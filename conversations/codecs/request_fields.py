@@ -2,10 +2,10 @@
 
 A field a client sends is honoured, accepted because it asks for nothing (``n: 1``, ``user``,
 ``tools: []``), or refused with 422 naming it — never dropped: a client whose ``tools``, image or
-``n: 2`` is ignored takes a confident answer to a question it did not ask. Tool calling and
-attachments are refused with codes of their own (``tools_not_supported``,
-``attachments_not_supported``) until they land; any other field we cannot honour, and any field
-the endpoint does not know, with ``unsupported_parameter`` (as OpenAI refuses an unknown argument).
+``n: 2`` is ignored takes a confident answer to a question it did not ask. What is not taken of
+tool calling and attachments is refused with codes of their own (``tools_not_supported``,
+``attachments_not_supported``: a built-in tool, audio); any other field we cannot honour, and any
+field the endpoint does not know, with ``unsupported_parameter`` (as OpenAI refuses an unknown argument).
 The tables here are the ones docs/api.md lists ("Request fields each endpoint honours").
 
 Each honoured field carries the JSON Schema of its value (:data:`Schema`): :meth:`RequestFields.check`
@@ -44,9 +44,10 @@ UNSUPPORTED = "unsupported_parameter"
 FIELDS_DOC = "docs/api.md, Request fields each endpoint honours"
 
 NO_TOOLS = "tool calling is not supported yet: send the request without tools"
-NO_ATTACHMENTS = "attachments (images, audio, files) are not supported yet: send text only"
 
-# Content parts that carry something other than text, in every protocol we speak.
+# Content parts that carry something other than text, in every protocol we speak (each protocol
+# reads its own: image_url and file in Chat Completions, input_image and input_file in Responses;
+# the seeds refuse them all).
 ATTACHMENT_PARTS = frozenset(
     {"image_url", "input_audio", "file", "input_image", "input_file", "image", "audio", "document"}
 )
@@ -117,6 +118,136 @@ FLAT_TOOL_CHOICE: Schema = tool_choice_schema(  # the native API's and the Respo
         "properties": {"type": {"type": "string", "enum": ["function"]}, "name": TOOL_NAME_SCHEMA},
     }
 )
+
+
+DATA_URL = "A data URL with the file's bytes: data:<media type>;base64,<standard base64>."
+FILE_URL = f"{DATA_URL[:-1]}, or an https:// URL the server (or the provider) fetches."
+ATTACHMENT_ID: Schema = {
+    "type": "string",
+    "description": "An attachment id: the id POST /api/attachments returned (a UUID).",
+}
+IMAGE_DETAIL: Schema = {"type": "string", "enum": ["auto", "low", "high", "original"]}
+
+
+def _part(
+    kind: str, required: list[str], properties: Mapping[str, Schema], description: str, *, closed: bool = True
+) -> Schema:
+    """A content part's schema; ``closed``: a key it does not list is refused (a file part's)."""
+    schema: dict[str, Any] = {
+        "type": "object",
+        "description": description,
+        "required": ["type", *required],
+        "properties": {"type": {"type": "string", "enum": [kind]}, **properties},
+    }
+    if closed:
+        schema["additionalProperties"] = False
+    return schema
+
+
+# docs/attachments.md: the parts of a message that carry files, in each protocol's own shape.
+CHAT_CONTENT: Schema = {
+    "description": "The message's text, or its parts: text, and on a user message image_url and file parts.",
+    "nullable": True,
+    "oneOf": [
+        {"type": "string"},
+        {
+            "type": "array",
+            "items": {
+                "oneOf": [
+                    _part("text", ["text"], {"text": STRING}, "Text.", closed=False),
+                    _part(
+                        "image_url",
+                        ["image_url"],
+                        {
+                            "image_url": {
+                                "type": "object",
+                                "required": ["url"],
+                                "properties": {
+                                    "url": {"type": "string", "description": FILE_URL},
+                                    "detail": IMAGE_DETAIL,
+                                },
+                                "additionalProperties": False,
+                            }
+                        },
+                        "An image (PNG, JPEG, WebP or GIF), in a user message.",
+                    ),
+                    _part(
+                        "file",
+                        ["file"],
+                        {
+                            "file": {
+                                "type": "object",
+                                "description": "file_data (with its filename) or file_id, not both.",
+                                "properties": {
+                                    "file_data": {"type": "string", "description": DATA_URL},
+                                    "filename": STRING,
+                                    "file_id": ATTACHMENT_ID,
+                                },
+                                "additionalProperties": False,
+                            }
+                        },
+                        "A PDF or text file (or an image), in a user message.",
+                    ),
+                ]
+            },
+        },
+    ],
+}
+RESPONSES_CONTENT: Schema = {
+    "description": "A message's text, or its parts: input_text (output_text in an assistant message), "
+    "and on a user message input_image and input_file parts.",
+    "oneOf": [
+        {"type": "string"},
+        {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "oneOf": [
+                    *(
+                        _part(kind, ["text"], {"text": STRING}, "Text.", closed=False)
+                        for kind in ("input_text", "output_text", "text")
+                    ),
+                    _part(
+                        "input_image",
+                        [],
+                        {
+                            "image_url": {"type": "string", "description": FILE_URL},
+                            "file_id": ATTACHMENT_ID,
+                            "detail": IMAGE_DETAIL,
+                        },
+                        "An image (PNG, JPEG, WebP or GIF): image_url or file_id, not both.",
+                    ),
+                    _part(
+                        "input_file",
+                        [],
+                        {
+                            "file_data": {"type": "string", "description": DATA_URL},
+                            "filename": STRING,
+                            "file_url": {"type": "string", "description": "An https:// URL."},
+                            "file_id": ATTACHMENT_ID,
+                            "detail": IMAGE_DETAIL,
+                        },
+                        "A PDF or text file: file_data (with its filename), file_url or file_id, one of them.",
+                    ),
+                ]
+            },
+        },
+    ],
+}
+UI_PART: Schema = {
+    "type": "object",
+    "description": "A UI message part: text ({type, text}), and on a user message file "
+    "({type: file, mediaType, filename?, url: a data URL or an https URL}); a tool part on an "
+    "assistant message (its results).",
+    "required": ["type"],
+    "properties": {
+        "type": {"type": "string"},
+        "text": STRING,
+        "mediaType": {"type": "string"},
+        "filename": STRING,
+        "url": {"type": "string", "description": FILE_URL},
+    },
+}
 
 
 # A JSON type as the codecs' typed reads (conversations.edge.bodies.Field) check and word it; JSON
@@ -241,7 +372,11 @@ SAMPLING = {
 
 CHAT_COMPLETIONS = RequestFields(
     honoured={
-        "messages": {"type": "array", "minItems": 1, "items": {"type": "object", "required": ["role"]}},
+        "messages": {
+            "type": "array",
+            "minItems": 1,
+            "items": {"type": "object", "required": ["role"], "properties": {"content": CHAT_CONTENT}},
+        },
         "model": MODEL,
         "stream": BOOLEAN,
         "stream_options": OBJECT,
@@ -299,7 +434,11 @@ RESPONSES = RequestFields(
         "input": {
             "oneOf": [
                 {"type": "string", "pattern": NO_NUL_NON_BLANK},
-                {"type": "array", "items": {"type": "object"}, "minItems": 1},
+                {
+                    "type": "array",
+                    "items": {"type": "object", "properties": {"content": RESPONSES_CONTENT}},
+                    "minItems": 1,
+                },
             ]
         },
         "instructions": STRING,
@@ -398,7 +537,7 @@ UI_MESSAGE: Schema = {
     "properties": {
         "id": UI_ID,
         "role": {"type": "string", "enum": ["system", "user", "assistant"]},
-        "parts": {"type": "array", "items": {"type": "object", "required": ["type"]}},
+        "parts": {"type": "array", "items": UI_PART},
     },
 }
 AI_SDK = RequestFields(

@@ -7,6 +7,14 @@ The input items are the turn's transcript as sent (messages, the client's own ``
 items and ``function_call_output`` items), else its new message: a user message, or a tool
 message's results as ``function_call_output`` items (a round continued with
 ``previous_response_id``).
+
+A user message's files are listed after its text, in order, as OpenAI's parts, never with their
+bytes again: the new message's files are stored attachments, each an ``input_image`` or
+``input_file`` with its ``file_id`` (the attachment's id: its bytes are
+``/api/attachments/{file_id}/content``, and the id may be sent again as ``file_id``), or with the
+``image_url`` / ``file_url`` it was sent as. An earlier message of a transcript keeps what its parts
+named (a URL, a ``file_id``); its inline bytes were sent to the model but are not kept, so such a
+part is listed with ``image_url`` null (``input_image``) or its ``filename`` alone (``input_file``).
 """
 
 from __future__ import annotations
@@ -108,13 +116,39 @@ def _input_item(item_id: str, item: dict[str, Any]) -> dict[str, Any]:
             "call_id": item["call_id"],
             "output": item["output"],
         }
-    role, text = item["role"], item["text"]
+    role, text, files = item["role"], item["text"], item.get("files") or []
     part = (
         {"type": "output_text", "text": text, "annotations": []}
         if role == "assistant"
         else {"type": "input_text", "text": text}
     )
-    return {"id": item_id, "type": "message", "role": role, "status": "completed", "content": [part]}
+    content = [part] if text or not files else []
+    content += [dict(file) for file in files]
+    return {"id": item_id, "type": "message", "role": role, "status": "completed", "content": content}
+
+
+def shown_file(part: dict[str, Any]) -> dict[str, Any]:
+    """A stored file part (:func:`conversations.turns.parts.file_part`) as a Responses input part."""
+    url, file_id = part.get("url") or None, part.get("id") or None
+    if str(part.get("media_type", "")).startswith("image/"):
+        return {
+            "type": "input_image",
+            "detail": part.get("detail") or "auto",
+            "image_url": url,
+            "file_id": None if url else file_id,
+        }
+    shown: dict[str, Any] = {"type": "input_file"}
+    if url:
+        shown["file_url"] = url
+    elif file_id:
+        shown["file_id"] = file_id
+    if part.get("filename"):
+        shown["filename"] = part["filename"]
+    return shown
+
+
+def _stored_files(found: StoredResponse) -> list[dict[str, Any]]:
+    return [shown_file(part) for part in found.user_parts or () if part.get("type") == "file"]
 
 
 def _new_message_items(found: StoredResponse) -> list[dict[str, Any]]:
@@ -124,7 +158,15 @@ def _new_message_items(found: StoredResponse) -> list[dict[str, Any]]:
             for part in found.user_parts
             if part.get("type") == "tool_result"
         ]
-    return [{"role": "user", "text": found.user_content}]
+    return [{"role": "user", "text": found.user_content, "files": _stored_files(found)}]
+
+
+def _with_stored_files(items: list[dict[str, Any]], found: StoredResponse) -> list[dict[str, Any]]:
+    """A transcript's items, its last (the new user message) listing the files as stored."""
+    files = _stored_files(found)
+    if not files or not items or items[-1].get("role") != "user":
+        return items
+    return [*items[:-1], {**items[-1], "files": files}]
 
 
 def _item_id(hexid: str, item: dict[str, Any], index: int, last: bool) -> str:
@@ -138,7 +180,8 @@ def _item_id(hexid: str, item: dict[str, Any], index: int, last: bool) -> str:
 
 def input_items_list(found: StoredResponse, *, order: str, limit: int, after: str | None) -> dict[str, Any]:
     """The turn's input items as OpenAI lists them (see the module's docstring)."""
-    items = found.options.get("input") or _new_message_items(found)
+    stored = found.options.get("input")
+    items = _with_stored_files(stored, found) if stored else _new_message_items(found)
     hexid = (found.user_message_id or found.message_id).replace("-", "")
     data = [_input_item(_item_id(hexid, item, i, i == len(items) - 1), item) for i, item in enumerate(items)]
     if order == "desc":

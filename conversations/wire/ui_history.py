@@ -8,6 +8,11 @@ loop live, so a reloaded chat shows, and goes on from, the same messages: the lo
 is its first answer's (the id the live stream's ``start`` named). It is the server's copy of the
 reference code in tests/js/ui_history.mjs (``toUIMessages``); tests check the two agree.
 
+A user message is its text parts, then its files as the SDK's ``file`` parts
+(``{"type": "file", "mediaType", "filename", "url"}``: ``url`` the attachment's download link,
+``/api/attachments/{id}/content``, which answers to whoever may read the chat — or the https URL it
+was sent as, when the server never stored it).
+
 Pure: it reads message dicts (``id``, ``role``, ``status``, ``client_message_id``, ``parts`` as the
 history API shows them), never the ORM.
 """
@@ -30,6 +35,21 @@ def _tool_part(part: Mapping[str, Any]) -> dict[str, Any]:
     if value is not None:
         ui["input"] = value
     return ui
+
+
+def _user_parts(parts: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """A user message's text and file parts, in order."""
+    out: list[dict[str, Any]] = []
+    for part in parts:
+        if part.get("type") == "text":
+            out.append({"type": "text", "text": part["text"]})
+        elif part.get("type") == "file":
+            ui: dict[str, Any] = {"type": "file", "mediaType": part.get("media_type", "")}
+            if part.get("filename"):
+                ui["filename"] = part["filename"]
+            ui["url"] = part.get("download_url") if part.get("id") else part.get("url")
+            out.append(ui)
+    return out
 
 
 def _answer_parts(parts: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -63,7 +83,7 @@ def _merge_results(message: UIMessage | None, parts: Iterable[Mapping[str, Any]]
 def ui_messages(branch: Iterable[Mapping[str, Any]]) -> list[UIMessage]:
     """``branch`` (one chat branch, oldest first) as UI messages.
 
-    A user message is its text parts, named by the id its client gave it when there is one. Each
+    A user message is its text and file parts, named by the id its client gave it when there is one. Each
     answer opens an assistant message, unless it answers a tool message that followed an assistant
     message: then it is one more step of that one. The walk stops at an answer still being
     generated: the SDK's resume (``GET …/stream``) replays it whole, so it must not be shown twice.
@@ -75,10 +95,13 @@ def ui_messages(branch: Iterable[Mapping[str, Any]]) -> list[UIMessage]:
         if row.get("status") == "streaming":
             break
         if role == "user":
-            texts = [{"type": "text", "text": p["text"]} for p in parts if p.get("type") == "text"]
             ui_id = row.get("client_message_id")
             messages.append(
-                {"id": str(ui_id if ui_id is not None else row["id"]), "role": "user", "parts": texts}
+                {
+                    "id": str(ui_id if ui_id is not None else row["id"]),
+                    "role": "user",
+                    "parts": _user_parts(parts),
+                }
             )
         elif role == "assistant":
             continues = (
