@@ -14,4 +14,10 @@ class ConversationsConfig(AppConfig):
         from conversations.request_ids import install_log_record_factory
 
         install_log_record_factory()
+        from django.db.models.signals import post_delete
+
+        from conversations.attachments.store import file_follows_row
+        from conversations.models import Attachment
+
+        post_delete.connect(file_follows_row, sender=Attachment, dispatch_uid="attachment-file-follows-row")
         check_request_enabled.connect(mount_origin_allowed, dispatch_uid="compat-mount-origins")

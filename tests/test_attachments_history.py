@@ -33,3 +33,14 @@ def test_a_history_the_model_can_take_is_sent_as_it_is():
     provider = TextOnly(name="plain", default_model="m1")
     history = (ChatMessage("user", "", attachments=(InputFile(TEXT, filename="a.txt", ref="a"),)),)
     assert history_for(provider, "m1", history) == history
+
+
+def test_a_stored_file_that_is_gone_becomes_a_note_and_the_session_goes_on():
+    from conversations.attachments.turn_files import without_missing
+
+    kept = InputFile("image/png", filename="kept.png", ref="k")
+    gone = InputFile("image/png", filename="gone.png", ref="g")
+    history = (ChatMessage("user", "two pictures", attachments=(kept, gone)),)
+    sent = without_missing(history, {"k": b"png bytes"})
+    assert sent[0].attachments == (kept,)
+    assert sent[0].content == "two pictures\n[attachment 'gone.png' was deleted]"

@@ -18,6 +18,7 @@ from django.utils import timezone
 from accounts.keys import api_key_create
 from conversations.models import Attachment
 from tests.attachment_files import bomb_png, jpeg_bytes, pdf_bytes, png_bytes, sha256
+from tests.attachment_sessions import media_fixture  # noqa: F401 - the media fixture
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -30,6 +31,12 @@ def http(asgi_server):
 
 def upload(http: httpx.Client, data: bytes, name: str, content_type: str = "application/octet-stream", **kw):
     return http.post("/api/attachments", files={"file": (name, data, content_type)}, **kw)
+
+
+@pytest.fixture(autouse=True)
+def own_media(media):
+    """Each test stores in a directory of its own (others may store at the same time)."""
+    return media
 
 
 def stored_files() -> set[str]:
@@ -246,3 +253,25 @@ def test_an_unsent_upload_can_be_deleted_and_is_swept_after_its_time(http, setti
     assert out.getvalue().startswith("1 unsent")
     assert not Attachment.objects.filter(pk=row.pk).exists()
     assert not storages["attachments"].exists(row.storage_name)
+
+
+def test_deleting_a_user_deletes_their_files(http, user, settings):
+    _, key = api_key_create(owner=user, name="mine")
+    created = upload(http, png_bytes(), "mine.png", headers={"X-API-Key": key}).json()
+    name = Attachment.objects.get(pk=created["id"]).storage_name
+    assert storages["attachments"].exists(name)
+    user.delete()
+    assert not Attachment.objects.filter(pk=created["id"]).exists()
+    assert not storages["attachments"].exists(name)
+
+
+def test_a_session_whose_sent_file_was_deleted_goes_on(http, settings):
+    settings.LLM_PROVIDER = "demo"
+    created = upload(http, png_bytes(), "gone.png", "image/png").json()
+    first = http.post("/api/sessions/s-gone/messages", json={"content": "see", "attachments": [created["id"]]})
+    assert first.status_code == 200, first.text
+    Attachment.objects.filter(pk=created["id"]).delete()  # as the admin's delete does
+    second = http.post("/api/sessions/s-gone/messages", json={"content": "and now?"})
+    assert second.status_code == 200, second.text
+    assert second.json()["status"] == "complete"
+    assert http.get(created["download_url"]).status_code == 404

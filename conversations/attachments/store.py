@@ -144,12 +144,15 @@ def sendable(ids: Sequence[str], owner_id: int | None, session_key: str) -> dict
 
 
 def read_bytes(storage_names: Iterable[str]) -> dict[str, bytes]:
-    """The stored files' bytes, by storage name."""
+    """The stored files' bytes, by storage name; a file no longer in storage is left out (logged)."""
     storage = attachment_storage()
     out: dict[str, bytes] = {}
     for name in storage_names:
-        with storage.open(name, "rb") as handle:
-            out[name] = handle.read()
+        try:
+            with storage.open(name, "rb") as handle:
+                out[name] = handle.read()
+        except FileNotFoundError:
+            logger.warning("attachment file %s is no longer in storage", name)
     return out
 
 
@@ -179,11 +182,16 @@ def delete_files(storage_names: Iterable[str]) -> None:
 
 
 def delete_attachments(queryset) -> int:
-    """Delete these rows and, after commit, their files."""
-    names = list(queryset.values_list("storage_name", flat=True))
+    """Delete these rows and, after commit, their files (:func:`file_follows_row`)."""
     count, _ = queryset.delete()
-    delete_files(names)
     return count
+
+
+def file_follows_row(sender, instance: Attachment, **kwargs) -> None:
+    """``post_delete`` of an attachment row, however it goes (a queryset, the admin, a user's or a
+    session's cascade through the ORM): its file is deleted once the delete commits. The raw-SQL
+    session delete (``session_writes.conversation_delete``) names its files itself."""
+    delete_files([instance.storage_name])
 
 
 def unsent_before(hours: int | None = None):

@@ -187,7 +187,22 @@ async def load_files(
 def _read_by_ids(ids: list[str]) -> dict[str, bytes]:
     names = dict(store.Attachment.objects.filter(id__in=ids).values_list("id", "storage_name"))
     data = store.read_bytes(names.values())
-    return {str(attachment_id): data[name] for attachment_id, name in names.items()}
+    return {str(attachment_id): data[name] for attachment_id, name in names.items() if name in data}
+
+
+def without_missing(messages: Sequence[ChatMessage], loaded: dict[str, bytes]) -> tuple[ChatMessage, ...]:
+    """``messages`` whose stored files are gone (deleted by an administrator, lost by the storage)
+    carry a note naming each instead: the session goes on, and the model is told."""
+    out = []
+    for message in messages:
+        gone = [f for f in message.attachments if f.ref and f.data is None and f.ref not in loaded]
+        if gone:
+            notes = [f"[attachment {f.filename or f.media_type!r} was deleted]" for f in gone]
+            kept = tuple(f for f in message.attachments if f not in gone)
+            text = "\n".join(([message.content] if message.content else []) + notes)
+            message = replace(message, content=text, attachments=kept)
+        out.append(message)
+    return tuple(out)
 
 
 def with_bytes(messages: Sequence[ChatMessage], loaded: dict[str, bytes]) -> tuple[ChatMessage, ...]:

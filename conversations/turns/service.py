@@ -26,6 +26,7 @@ from conversations.attachments.turn_files import (
     history_for,
     keep_files,
     load_files,
+    without_missing,
 )
 from conversations.db import run_db
 from conversations.errors import (
@@ -278,16 +279,27 @@ async def turn_start(request: TurnRequest) -> Turn:
         await bind_files(files, opened.conversation_id, opened.user_message_id)
     if (opened.provider, opened.model) != (primary[0].name, primary[1]):
         primary = _session_model(opened, primary)
+    opened, sent, loaded = await _files_sent(request, opened, primary, new_files)
+    candidates = _fallbacks(primary, budgeted=opened.max_tokens is not None, request=request, files=sent)
+    return LiveTurn(request, opened, candidates, loaded)
+
+
+async def _files_sent(
+    request: TurnRequest, opened: OpenedTurn, primary: tuple[Provider, str], new_files: tuple[InputFile, ...]
+) -> tuple[OpenedTurn, list[InputFile], dict[str, bytes] | None]:
+    """The files the model is sent (the history's as ``primary`` can take them, the new message's)
+    and their bytes, read once; nothing for a turn without files."""
     if request.context is None and any(message.attachments for message in opened.history):
         opened = replace(opened, history=history_for(*primary, opened.history))
     messages = request.context if request.context is not None else (*opened.history, opened.new_message)
     sent = [file for message in messages for file in message.attachments]
-    candidates = _fallbacks(primary, budgeted=opened.max_tokens is not None, request=request, files=sent)
-    loaded = None
-    if any(message.attachments for message in messages):
-        known = {file.ref: file.data for file in new_files if file.ref and file.data is not None}
-        loaded = await load_files(messages, *primary, known=known)
-    return LiveTurn(request, opened, candidates, loaded)
+    if not sent:
+        return opened, sent, None
+    known = {file.ref: file.data for file in new_files if file.ref and file.data is not None}
+    loaded = await load_files(messages, *primary, known=known)
+    if request.context is None:
+        opened = replace(opened, history=without_missing(opened.history, loaded))
+    return opened, sent, loaded
 
 
 def _carries_files(request: TurnRequest) -> bool:
