@@ -153,8 +153,12 @@ def test_a_message_of_files_alone_is_a_message():
 @pytest.mark.parametrize(
     ("part", "code", "says"),
     [
-        (image_part("data:image/png;base64,@@@@"), "invalid_input", "[1].image_url.url is not valid base64"),
-        (image_part("http://e.x/a.png"), "invalid_input", "[1].image_url.url must be an https:// URL"),
+        (
+            image_part("data:image/png;base64,@@@@"),
+            "invalid_attachment",
+            "[1].image_url.url is not valid base64",
+        ),
+        (image_part("http://e.x/a.png"), "url_not_allowed", "[1].image_url.url must be an https:// URL"),
         (
             image_part(data_url(PDF, "application/pdf")),
             "invalid_input",
@@ -188,7 +192,7 @@ def test_a_message_of_files_alone_is_a_message():
         ),
         (
             {"type": "file", "file": {"file_data": base64.b64encode(PDF).decode()}},
-            "invalid_input",
+            "invalid_attachment",
             "[1].file.file_data must be a data URL",
         ),
         (
@@ -300,7 +304,7 @@ def test_a_responses_transcript_keeps_earlier_files_and_lists_them_without_their
     [
         (
             {"type": "input_image", "image_url": "u"},
-            "invalid_input",
+            "url_not_allowed",
             "input[0].content[0].image_url must be an https:// URL",
         ),
         (
@@ -324,12 +328,12 @@ def test_a_responses_transcript_keeps_earlier_files_and_lists_them_without_their
         ),
         (
             {"type": "input_file", "file_url": "http://e.x/a.pdf"},
-            "invalid_input",
+            "url_not_allowed",
             "input[0].content[0].file_url must be an https:// URL",
         ),
         (
             {"type": "input_file", "file_data": "JVBERi0="},
-            "invalid_input",
+            "invalid_attachment",
             "input[0].content[0].file_data must be a data URL",
         ),
         (
@@ -480,7 +484,7 @@ def test_the_ai_sdk_codec_reads_file_parts():
     [
         (
             {"type": "file", "mediaType": "image/png", "url": "data:image/png;base64,%%"},
-            "invalid_input",
+            "invalid_attachment",
             "messages[0].parts[1].url is not valid base64",
         ),
         (
@@ -495,7 +499,7 @@ def test_the_ai_sdk_codec_reads_file_parts():
         ),
         (
             {"type": "file", "mediaType": "image/png", "url": "blob:http://x/1"},
-            "invalid_input",
+            "url_not_allowed",
             "messages[0].parts[1].url must be an https:// URL",
         ),
         (

@@ -291,7 +291,7 @@ def test_the_openai_codec_accepts_the_no_ops():
         ({"frequency_penalty": 1}, "unsupported_parameter", "frequency_penalty"),  # a chat field
         (  # images are read: an image_url that is neither a data URL nor https is not
             {"input": [{"role": "user", "content": [{"type": "input_image", "image_url": "u"}]}]},
-            "invalid_input",
+            "url_not_allowed",
             "input",
         ),
         (
@@ -351,7 +351,7 @@ TEXT = {"type": "text", "text": "Hi"}
     [
         (  # files are read: a data URL that is not base64 is not
             ui_body(TEXT, {"type": "file", "mediaType": "image/png", "url": "data:,"}),
-            "invalid_input",
+            "invalid_attachment",
             "messages",
         ),
         (

@@ -80,7 +80,7 @@ def test_chat_completions_refuses_an_audio_part_and_a_malformed_image_naming_the
     body = refused(
         lambda: sdk.chat.completions.create(model="gpt-test", messages=[{"role": "user", "content": content}])
     )
-    assert (body["code"], body["param"]) == ("invalid_input", "messages")
+    assert (body["code"], body["param"]) == ("invalid_attachment", "messages[0].content[1].image_url.url")
     assert body["message"].startswith("messages[0].content[1].image_url.url must be a base64 data URL")
 
 
@@ -146,7 +146,7 @@ def test_responses_refuses_tools_but_functions_and_attachments_naming_them(sdk, 
         }
     ]
     body = refused(lambda: sdk.responses.create(model="gpt-test", input=image))
-    assert (body["code"], body["param"]) == ("invalid_input", "input")  # images are read: not this one
+    assert (body["code"], body["param"]) == ("invalid_attachment", "input")  # images are read: not this one
     assert body["message"].startswith("input[0].content[1].image_url must be a base64 data URL")
     image[0]["content"][1] = {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}}
     body = refused(lambda: sdk.responses.create(model="gpt-test", input=image))

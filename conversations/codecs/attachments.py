@@ -12,7 +12,8 @@ every codec that takes attachments shares (docs/attachments.md).
 
 What a file *is* (its type sniffed from the bytes, its size and pixels) is checked by the turn
 service for every protocol alike; a codec only reads the shape. Each problem is a
-:class:`PartError` naming the part (``messages[0].content[1].image_url.url``): a codec raises it as
+:class:`PartError` naming the part (``invalid_attachment`` for a data URL that cannot be read,
+``url_not_allowed`` for a URL that is not fetched, ``invalid_input`` for any other shape) (``messages[0].content[1].image_url.url``): a codec raises it as
 its 422 (:meth:`PartError.http`) or lists it among its problems.
 """
 
@@ -31,6 +32,8 @@ from conversations.edge.http_errors import HttpError
 from providers.base import InputFile
 
 INVALID = "invalid_input"
+BAD_DATA_URL = "invalid_attachment"  # a data URL whose bytes cannot be read (docs/attachments.md, Errors)
+BAD_URL = "url_not_allowed"  # a remote URL that is not fetched: not https, credentials in it
 URL_LENGTH = 4096  # characters of a remote attachment's URL (a presigned URL fits)
 DETAILS = ("auto", "low", "high", "original")  # OpenAI's image detail levels
 DATA_URL_SHAPE = "data:<media type>;base64,<base64 bytes>"
@@ -51,13 +54,14 @@ class PartError(ValueError):
 def read_data_url(value: Any, where: str) -> tuple[str, bytes]:
     """A ``data:`` URL's declared media type (lower case, "" when it declares none) and its bytes."""
     if not isinstance(value, str) or not value[:5].lower() == "data:":
-        raise PartError(where, f"must be a data URL ({DATA_URL_SHAPE})")
+        raise PartError(where, f"must be a data URL ({DATA_URL_SHAPE})", BAD_DATA_URL)
     header, comma, payload = value[5:].partition(",")
     params = [p.strip() for p in header.split(";")]
     if not comma or len(params) < 2 or params[-1].lower() != "base64":
         raise PartError(
             where,
             f"must be a base64 data URL ({DATA_URL_SHAPE}): percent-encoded data URLs are not read",
+            BAD_DATA_URL,
         )
     try:
         data = base64.b64decode(payload, validate=True)
@@ -66,6 +70,7 @@ def read_data_url(value: Any, where: str) -> tuple[str, bytes]:
             where,
             "is not valid base64 after its comma (the standard alphabet, padded with =, no spaces "
             "or line breaks): send the file's bytes base64-encoded",
+            BAD_DATA_URL,
         ) from None
     return params[0].lower(), data
 
@@ -77,7 +82,7 @@ def is_data_url(value: Any) -> bool:
 def read_remote_url(value: Any, where: str) -> str:
     """A remote attachment's URL, checked for its shape (what it leads to is checked when fetched)."""
     if not isinstance(value, str) or not value:
-        raise PartError(where, "must be a URL (https://…) or a data URL")
+        raise PartError(where, "must be a URL (https://…) or a data URL", BAD_URL)
     loopback = getattr(settings, "ATTACHMENT_FETCH_ALLOW_LOOPBACK", False) is True  # tests only
     schemes = ("https", "http") if loopback else ("https",)
     try:
@@ -87,11 +92,11 @@ def read_remote_url(value: Any, where: str) -> str:
     except ValueError:
         parts, host = None, None
     if len(value) > URL_LENGTH or any(ch.isspace() or ord(ch) < 32 for ch in value):
-        raise PartError(where, f"must be a URL of at most {URL_LENGTH} characters, without spaces")
+        raise PartError(where, f"must be a URL of at most {URL_LENGTH} characters, without spaces", BAD_URL)
     if parts is None or parts.scheme.lower() not in schemes or not host:
-        raise PartError(where, "must be an https:// URL (or a data URL with the file's bytes)")
+        raise PartError(where, "must be an https:// URL (or a data URL with the file's bytes)", BAD_URL)
     if parts.username is not None or parts.password is not None:
-        raise PartError(where, "must not carry a user name or password: send a URL without them")
+        raise PartError(where, "must not carry a user name or password: send a URL without them", BAD_URL)
     return value
 
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from conversations.codecs.attachments import (
+    BAD_DATA_URL,
     PartError,
     inline_file,
     is_data_url,
@@ -182,7 +183,11 @@ def _chat_file(part: dict[str, Any], where: str) -> InputFile:
         return read_attachment_id(inner["file_id"], f"{at}.file_id")
     filename = read_filename(inner.get("filename"), f"{at}.filename")
     if not is_data_url(inner["file_data"]):
-        raise PartError(f"{at}.file_data", "must be a data URL (data:<media type>;base64,<the file's bytes>)")
+        raise PartError(
+            f"{at}.file_data",
+            "must be a data URL (data:<media type>;base64,<the file's bytes>)",
+            BAD_DATA_URL,
+        )
     return inline_file(inner["file_data"], f"{at}.file_data", filename=filename)
 
 

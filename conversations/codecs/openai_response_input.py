@@ -32,6 +32,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from conversations.codecs.attachments import (
+    BAD_DATA_URL,
     PartError,
     inline_file,
     is_data_url,
@@ -171,7 +172,9 @@ def _file(part: dict[str, Any], where: str) -> tuple[InputFile, Item]:
         return file, {**shown, "file_url": url}
     if not is_data_url(part["file_data"]):
         raise PartError(
-            f"{where}.file_data", "must be a data URL (data:<media type>;base64,<the file's bytes>)"
+            f"{where}.file_data",
+            "must be a data URL (data:<media type>;base64,<the file's bytes>)",
+            BAD_DATA_URL,
         )
     return inline_file(part["file_data"], f"{where}.file_data", filename=filename, detail=detail), shown
 
