@@ -583,15 +583,6 @@ def test_the_ui_history_shows_a_user_messages_files_with_their_download_links():
 
 # --- end to end: the official openai SDK -------------------------------------------------------------
 pytestmark_db = pytest.mark.django_db(transaction=True)
-# A client transcript (Chat Completions, a Responses input list) is the model's context, ending with
-# the new message; the codec gives that message's files apart (TurnRequest.attachments) and the turn
-# service must put them, examined and stored, back on the transcript's last message. Until it does,
-# the model never sees them: strict, so these pass (and the marker goes) when it lands.
-NEEDS_TRANSCRIPT_FILES = pytest.mark.xfail(
-    strict=True,
-    reason="turn_start must replace request.context[-1].attachments with the kept new files "
-    "(h_codec's report: conversations/turns/service.py)",
-)
 
 
 def user_content(*parts: dict, text: str = "what is this?") -> list[dict]:
@@ -605,7 +596,6 @@ def refused_by(call) -> tuple[int, dict]:
 
 
 @pytestmark_db
-@NEEDS_TRANSCRIPT_FILES
 def test_chat_completions_sends_an_image_data_url_byte_for_byte_and_stores_it(sdk, openai_upstream):
     completion = sdk.chat.completions.create(
         model="gpt-test",
@@ -625,7 +615,6 @@ def test_chat_completions_sends_an_image_data_url_byte_for_byte_and_stores_it(sd
 
 
 @pytestmark_db
-@NEEDS_TRANSCRIPT_FILES
 def test_chat_completions_passes_an_https_image_to_openai_which_fetches_it(sdk, openai_upstream):
     url = "https://images.example.com/cat.png"
     completion = sdk.chat.completions.create(model="gpt-test", messages=user_content(image_part(url)))
@@ -636,7 +625,6 @@ def test_chat_completions_passes_an_https_image_to_openai_which_fetches_it(sdk, 
 
 
 @pytestmark_db
-@NEEDS_TRANSCRIPT_FILES
 def test_chat_completions_sends_a_pdf_file_part(sdk, openai_upstream):
     pdf = {"type": "file", "file": {"filename": "paper.pdf", "file_data": data_url(PDF, "application/pdf")}}
     completion = sdk.chat.completions.create(model="gpt-test", messages=user_content(pdf))
@@ -645,7 +633,6 @@ def test_chat_completions_sends_a_pdf_file_part(sdk, openai_upstream):
 
 
 @pytestmark_db
-@NEEDS_TRANSCRIPT_FILES
 def test_an_earlier_messages_image_goes_to_the_model_with_the_transcript(sdk, openai_upstream):
     jpeg = jpeg_bytes()
     messages = [
@@ -677,7 +664,6 @@ def test_an_earlier_messages_files_reach_the_model_when_the_new_message_is_text(
 
 
 @pytestmark_db
-@NEEDS_TRANSCRIPT_FILES
 def test_a_file_uploaded_first_is_sent_by_its_id(sdk, openai_upstream, asgi_server):
     created = httpx.post(
         f"{asgi_server.url}/api/attachments", files={"file": ("p.pdf", PDF, "application/pdf")}, timeout=20
@@ -763,7 +749,6 @@ def test_a_model_that_takes_no_images_is_refused_naming_the_model_and_type(sdk, 
 
 
 @pytestmark_db
-@NEEDS_TRANSCRIPT_FILES
 def test_the_demo_provider_says_what_it_received(sdk, settings):
     settings.LLM_PROVIDER = "demo"
     settings.DEMO_DELAY = 0
@@ -895,11 +880,6 @@ def test_the_ai_packages_file_parts_reach_the_model_and_come_back_in_the_history
 
 
 @pytestmark_db
-@pytest.mark.xfail(
-    strict=True,
-    reason="tests/js/ui_history.mjs (the docs' rebuild code, docs/ai-sdk.md) does not show files yet "
-    "(h_codec's report gives the change to both)",
-)
 def test_the_client_side_rebuild_agrees_with_the_served_history_of_a_chat_with_files(
     asgi_server, openai_upstream, user
 ):
@@ -953,3 +933,32 @@ def test_the_native_history_shows_a_file_part_with_its_download_link(asgi_server
         "sha256": sha256(PNG),
         "download_url": f"/api/attachments/{created['id']}/content",
     }
+
+
+@pytestmark_db
+def test_an_earlier_messages_upload_by_file_id_reaches_the_model_and_anothers_is_404(
+    sdk, openai_upstream, asgi_server, user
+):
+    uploaded = httpx.post(
+        f"{asgi_server.url}/api/attachments", files={"file": ("p.png", PNG, "image/png")}, timeout=20
+    ).json()
+    by_id = {"type": "file", "file": {"file_id": uploaded["id"]}}
+    messages = [
+        *user_content(by_id, text="first"),
+        {"role": "assistant", "content": "a red dot"},
+        {"role": "user", "content": "and now?"},
+    ]
+    reply = sdk.chat.completions.create(model="gpt-test", messages=messages).choices[0].message.content
+    assert reply.startswith(line(1, "image/png", PNG)), reply
+    key = api_key_create(owner=user, name="other-owner")[1]
+    theirs = httpx.post(
+        f"{asgi_server.url}/api/attachments",
+        files={"file": ("q.png", PNG, "image/png")},
+        headers={"X-API-Key": key},
+        timeout=20,
+    ).json()
+    messages[0] = user_content({"type": "file", "file": {"file_id": theirs["id"]}}, text="first")[0]
+    with pytest.raises(APIStatusError) as refused:
+        sdk.chat.completions.create(model="gpt-test", messages=messages)
+    assert refused.value.status_code == 404
+    assert refused.value.body["code"] == "attachment_not_found"

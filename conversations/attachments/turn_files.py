@@ -52,37 +52,20 @@ async def examine_files(
     context: tuple[ChatMessage, ...] | None = None,
 ) -> TurnFiles:
     """Resolve and check the new message's ``files`` (and the client transcript's), or raise."""
-    ids = [file.ref for file in files if file.ref and file.data is None]
+    earlier = [file for message in context or () for file in message.attachments]
+    ids = [file.ref for file in (*files, *earlier) if file.ref and file.data is None]
     found = await run_db(store.sendable, ids, owner_id, session_key) if ids else {}
     out = TurnFiles()
     for n, file in enumerate(files):
         if file.ref and file.data is None:
-            row = found.get(file.ref)
-            if row is None:
-                raise AttachmentRefused(
-                    f"{_where(n)}: no attachment {file.ref} of yours can be sent here (unknown, another "
-                    "caller's, or sent in another session): upload it with POST /api/attachments first.",
-                    code="attachment_not_found",
-                    status=404,
-                    field=_where(n),
-                )
+            row = _sendable(found, file, _where(n))
             if row.message_id is None:
                 out.unsent.append(file.ref)
-            out.files.append(
-                InputFile(
-                    row.media_type,
-                    filename=row.filename,
-                    size=row.size,
-                    detail=file.detail,
-                    ref=file.ref,
-                    sha256=row.sha256,
-                    url=row.source_url,
-                )
-            )
+            out.files.append(_stored(row, file))
             continue
         out.files.append(await _checked(file, _where(n), provider, model))
     if context is not None:
-        out.context = tuple([await _checked_message(message, provider, model) for message in context])
+        out.context = tuple([await _checked_message(message, found, provider, model) for message in context])
     every = list(out.files) + [f for m in out.context or () for f in m.attachments]
     problem = provider.check_attachments(model, every)
     if problem:
@@ -90,10 +73,43 @@ async def examine_files(
     return out
 
 
-async def _checked_message(message: ChatMessage, provider: Provider, model: str) -> ChatMessage:
+def _sendable(found: dict, file: InputFile, where: str):
+    row = found.get(file.ref)
+    if row is None:
+        raise AttachmentRefused(
+            f"{where}: no attachment {file.ref} of yours can be sent here (unknown, another caller's, or "
+            "sent in another session): upload it with POST /api/attachments first.",
+            code="attachment_not_found",
+            status=404,
+            field=where,
+        )
+    return row
+
+
+def _stored(row, file: InputFile) -> InputFile:
+    """An uploaded attachment as the model is sent it (its bytes loaded later, by ref)."""
+    return InputFile(
+        row.media_type,
+        filename=row.filename,
+        size=row.size,
+        detail=file.detail,
+        ref=file.ref,
+        sha256=row.sha256,
+        url=row.source_url,
+    )
+
+
+async def _checked_message(message: ChatMessage, found: dict, provider: Provider, model: str) -> ChatMessage:
+    """An earlier message of a client transcript: its uploads looked up (an id the caller may not
+    send is refused as the new message's is), its inline and remote files checked."""
     if not message.attachments:
         return message
-    files = [await _checked(file, "messages", provider, model) for file in message.attachments]
+    files = []
+    for file in message.attachments:
+        if file.ref and file.data is None:
+            files.append(_stored(_sendable(found, file, "messages"), file))
+        else:
+            files.append(await _checked(file, "messages", provider, model))
     return replace(message, attachments=tuple(files))
 
 

@@ -118,7 +118,9 @@ def shown_parts(content: str, parts: Sequence[Part] | None) -> list[Part]:
     answers to who may read the session), or the content as one text part."""
     if parts:
         return [
-            {**part, "download_url": download_url(part["id"])} if part.get("type") == "file" else dict(part)
+            {**part, "download_url": download_url(part["id"])}
+            if part.get("type") == "file" and part.get("id")
+            else dict(part)
             for part in parts
         ]
     return [text_part(content)] if content else []

@@ -240,6 +240,9 @@ async def turn_start(request: TurnRequest) -> Turn:
     if files is not None:
         files = await keep_files(files, owner_id=request.owner_id, uploader_key=_uploader_key(request))
     new_files = tuple(files.files) if files is not None else ()
+    if new_files and request.context:  # a client transcript: its last message is the new one
+        last = replace(request.context[-1], attachments=new_files)
+        request = replace(request, context=(*request.context[:-1], last))
     opening = TurnOpening(
         api_key_id=request.api_key_id,
         # the mount's budget applies to the turns its route sets it on, never from the session key

@@ -2,6 +2,7 @@
 // the markers is the docs' code, word for word: tests/test_ai_sdk_tools.py checks they agree).
 // --- docs/ai-sdk.md: rebuild ---
 // A chat's stored messages as useChat's UIMessages: GET the history API's branch, then rebuild.
+// A user message's files are `file` parts whose url is the attachment's download link.
 // A tool loop (an answer's calls, the tool message of their results, the answer after it) is one
 // assistant message of several steps, as useChat held it live: `tool-<name>` parts whose results
 // are merged in (output-available / output-error), its id the loop's first answer's.
@@ -11,7 +12,16 @@ export function toUIMessages(branch) {
   for (const m of branch) {
     if (m.status === "streaming") break; // still being generated: resume it instead
     if (m.role === "user") {
-      const parts = m.parts.filter((p) => p.type === "text").map((p) => ({ type: "text", text: p.text }));
+      const parts = [];
+      for (const p of m.parts) {
+        if (p.type === "text") parts.push({ type: "text", text: p.text });
+        if (p.type === "file") {
+          const file = { type: "file", mediaType: p.media_type };
+          if (p.filename) file.filename = p.filename;
+          file.url = p.id ? p.download_url : p.url; // the download link answers to who may read the chat
+          parts.push(file);
+        }
+      }
       messages.push({ id: m.client_message_id ?? m.id, role: "user", parts });
     } else if (m.role === "assistant") {
       const continues = previous?.role === "tool" && messages.at(-1)?.role === "assistant";
