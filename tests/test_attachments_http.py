@@ -268,7 +268,9 @@ def test_deleting_a_user_deletes_their_files(http, user, settings):
 def test_a_session_whose_sent_file_was_deleted_goes_on(http, settings):
     settings.LLM_PROVIDER = "demo"
     created = upload(http, png_bytes(), "gone.png", "image/png").json()
-    first = http.post("/api/sessions/s-gone/messages", json={"content": "see", "attachments": [created["id"]]})
+    first = http.post(
+        "/api/sessions/s-gone/messages", json={"content": "see", "attachments": [created["id"]]}
+    )
     assert first.status_code == 200, first.text
     Attachment.objects.filter(pk=created["id"]).delete()  # as the admin's delete does
     second = http.post("/api/sessions/s-gone/messages", json={"content": "and now?"})
