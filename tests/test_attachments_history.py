@@ -44,3 +44,19 @@ def test_a_stored_file_that_is_gone_becomes_a_note_and_the_session_goes_on():
     sent = without_missing(history, {"k": b"png bytes"})
     assert sent[0].attachments == (kept,)
     assert sent[0].content == "two pictures\n[attachment 'gone.png' was deleted]"
+
+
+def test_a_claim_of_any_image_accepts_each_image_type_and_nothing_else():
+    import io
+
+    import pytest
+
+    from conversations.attachments.checks import AttachmentRefused, examine
+    from tests.attachment_files import pdf_bytes, png_bytes
+
+    png = png_bytes()
+    assert examine(io.BytesIO(png), size=len(png), declared="image/*").media_type == "image/png"
+    pdf = pdf_bytes()
+    with pytest.raises(AttachmentRefused) as refused:
+        examine(io.BytesIO(pdf), size=len(pdf), declared="image/*")
+    assert refused.value.code == "attachment_type_mismatch"

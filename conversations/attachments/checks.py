@@ -88,6 +88,8 @@ def examine(
             field=where,
         )
     claimed = claimed_type(filename, declared)
+    if claimed.endswith("/*") and sniffed.startswith(claimed[:-1]):
+        claimed = sniffed  # "image/*": any image (a remote image whose type was not said)
     if (
         claimed
         and claimed != sniffed
