@@ -220,7 +220,16 @@ def pids_named(*names: str) -> list[int]:
 
 def services_cpu_seconds() -> float:
     """CPU of PostgreSQL and Redis on this machine (they share the cores with the server)."""
-    return cpu_seconds(pids_named("postgres", "postmaster", "redis-server"))
+    return postgres_cpu_seconds() + redis_cpu_seconds()
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU of PostgreSQL's processes (the postmaster, its backends and workers) on this machine."""
+    return cpu_seconds(pids_named("postgres", "postmaster"))
+
+
+def redis_cpu_seconds() -> float:
+    return cpu_seconds(pids_named("redis-server"))
 
 
 def process_tree(pid: int) -> list[int]:

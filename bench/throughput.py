@@ -67,7 +67,7 @@ async def level_run(
                 await asyncio.sleep(0.05)
 
     cpu0, up0, me0 = server.cpu(), c.cpu_seconds(upstream.child.tree()), c.self_cpu_seconds()
-    svc0 = c.services_cpu_seconds()
+    pg0, redis0 = c.postgres_cpu_seconds(), c.redis_cpu_seconds()
     t0 = time.perf_counter()
     deadline = t0 + step
     await asyncio.wait_for(asyncio.gather(*(user(i) for i in range(concurrency))), step + 120)
@@ -76,7 +76,9 @@ async def level_run(
     cpu = server.cpu() - cpu0
     up = c.cpu_seconds(upstream.child.tree()) - up0
     me = c.self_cpu_seconds() - me0
-    svc = c.services_cpu_seconds() - svc0
+    pg = c.postgres_cpu_seconds() - pg0
+    redis = c.redis_cpu_seconds() - redis0
+    svc = pg + redis
     tail = time.perf_counter() - t0 - step  # turns that straddle the end: CPU includes their tail
     for conn in conns:
         conn.close()
@@ -92,10 +94,17 @@ async def level_run(
         "upstream_cpu_util": up / (elapsed + tail),
         "client_cpu_util": me / (elapsed + tail),
         "services_cpu_util": svc / (elapsed + tail),
+        # each on its own, per turn (issue 33: the database's and Redis's cost of a turn)
+        "postgres_cpu_ms_per_turn": (pg * 1000 / done) if done else None,
+        "redis_cpu_ms_per_turn": (redis * 1000 / done) if done else None,
         "total": c.summary(totals),
         "ttft": c.summary(ttfts),
         "rss_mb": server.rss() / 2**20,
     }
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
 
 
 def ramp(args, server: c.Server, upstream: c.Upstream, levels: list[int], step: float, label: str) -> dict:
@@ -211,6 +220,8 @@ def main() -> int:
                     f"{r['upstream_cpu_util']:.2f}",
                     f"{r['client_cpu_util']:.2f}",
                     f"{r['services_cpu_util']:.2f}",
+                    _ms(r["postgres_cpu_ms_per_turn"]),
+                    _ms(r["redis_cpu_ms_per_turn"]),
                     f"{r['server_cpu_util'] + r['upstream_cpu_util'] + r['client_cpu_util'] + r['services_cpu_util']:.2f}",
                     c.fmt_ms(r["ttft"]["p50"]),
                     c.fmt_ms(r["total"]["p50"]),
@@ -231,6 +242,8 @@ def main() -> int:
             "upstr util",
             "client util",
             "pg+redis util",
+            "pg cpu ms/turn",
+            "redis cpu ms/turn",
             "all util",
             "ttft p50",
             "total p50",
