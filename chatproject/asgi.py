@@ -4,6 +4,7 @@ through the same middleware: ``lean_edge.py``), WebSockets through Channels.
 A NUL in a URL is refused before routing, for both protocols (``url_guard.py``).
 WebSocket connections must come from a page of the server's own origin or one of ALLOWED_ORIGINS,
 compared whole (``websocket_origin.py``), and carry the Django session (AuthMiddlewareStack).
+With ``TURN_TIMING=1`` (the bench's), the turn stage clock goes outermost (``stage_clock.py``).
 """
 
 import os
@@ -29,6 +30,7 @@ from chatproject.websocket_origin import SameOriginValidator
 from conversations.request_end import RequestEndCallbacks
 from conversations.sockets.routing import websocket_urlpatterns
 from conversations.sockets.tickets import TicketWebsocketMiddleware
+from conversations.telemetry import stages
 
 application = LifespanApp(
     NulUrlGuard(
@@ -44,3 +46,7 @@ application = LifespanApp(
         )
     )
 )
+if stages.on:  # the turn stage clock (TURN_TIMING=1, bench/waterfall.py); off, not in the stack
+    from chatproject.stage_clock import StageClockApp
+
+    application = StageClockApp(application)

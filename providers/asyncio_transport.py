@@ -26,9 +26,12 @@ import time
 import urllib.request
 from collections import deque
 from collections.abc import AsyncIterator
+from time import perf_counter_ns, process_time_ns, thread_time_ns
 
 import httptools
 import httpx2
+
+from . import stage_marks
 
 #: Idle keep-alive connections older than this are closed rather than reused (httpx's default).
 KEEPALIVE_EXPIRY = 5.0
@@ -201,6 +204,27 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
 
 
+class _TimedConnection(_Connection):
+    """A connection made while the turn stage clock is on: it marks when the response head and the
+    first body bytes arrive (in the protocol callbacks, on the clock of the request it serves)."""
+
+    def _begin(self) -> None:
+        super()._begin()
+        self.clock: stage_marks.StageClock | None = None
+        self.body_seen = False
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        if self.clock is not None:
+            self.clock.mark_at("upstream_head", perf_counter_ns(), thread_time_ns(), process_time_ns())
+
+    def on_body(self, body: bytes) -> None:
+        if self.clock is not None and not self.body_seen:
+            self.body_seen = True
+            self.clock.mark_at("upstream_body", perf_counter_ns(), thread_time_ns(), process_time_ns())
+        super().on_body(body)
+
+
 class _Body(httpx2.AsyncByteStream):
     """A response body, read as it arrives; at its end the connection goes back to the pool."""
 
@@ -251,6 +275,10 @@ class AsyncioTransport(httpx2.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         if self._closed:
             raise RuntimeError("the transport is closed")
+        find_clock = stage_marks.current
+        clock = find_clock() if find_clock is not None else None
+        if clock is not None:
+            clock.mark("request_built")
         timeouts = request.extensions.get("timeout") or {}
         url = request.url
         scheme = url.scheme
@@ -274,7 +302,13 @@ class AsyncioTransport(httpx2.AsyncBaseTransport):
 
         conn = self._checkout(key) or await self._connect(key, timeouts.get("connect"), request)
         conn._begin()
+        if clock is not None:
+            clock.mark("connected")
+            if isinstance(conn, _TimedConnection):
+                conn.clock = clock
         conn.transport.write(message)  # type: ignore[union-attr]
+        if clock is not None:
+            clock.mark("sent")
         read_timeout = timeouts.get("read")
         try:
             while not conn.headers_done:
@@ -311,10 +345,11 @@ class AsyncioTransport(httpx2.AsyncBaseTransport):
         scheme, host, port = key
         loop = asyncio.get_running_loop()
         tls = self._ssl() if scheme == "https" else None
+        protocol = _Connection if stage_marks.current is None else _TimedConnection
         try:
             async with asyncio.timeout(seconds):
                 _, conn = await loop.create_connection(
-                    _Connection, host, port, ssl=tls, server_hostname=host if tls else None
+                    protocol, host, port, ssl=tls, server_hostname=host if tls else None
                 )
         except TimeoutError:
             raise httpx2.ConnectTimeout(

@@ -40,6 +40,7 @@ CASES = {
     "upstream_client.py": {"script", "machine", "args", "results"},
     "history_scale.py": {"script", "machine", "server", "build", "counts", "rows", "plans"},
     "middleware_cost.py": {"script", "machine", "chain_us_per_request", "lockout_answer_us"},
+    "waterfall.py": {"script", "machine", "server", "levels", "cells"},
 }
 
 
@@ -66,6 +67,11 @@ def test_bench_script_quick_run_writes_its_json(script, tmp_path):
     if script == "ttft.py":
         assert {"direct", "native-sse", "openai-compat"} <= {cell["target"] for cell in data["cells"]}
         assert all({"ttft", "total", "turns", "errors"} <= cell.keys() for cell in data["cells"])
+    if script == "waterfall.py":  # every turn's stages, arrival to the first delta written
+        for cell in data["cells"]:
+            assert cell["errors"] == 0 and cell["waterfall"]["records"] == cell["turns"] > 0
+            assert cell["waterfall"]["stages"][-1]["mark"] == "written"
+        assert "TTFT waterfall, 1 concurrent" in proc.stdout
     if script == "history_scale.py":
         assert {"list", "list_deep", "search_hit", "search_miss", "filters", "messages", "export"} <= {
             row["name"] for row in data["rows"]

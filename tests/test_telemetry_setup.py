@@ -84,7 +84,8 @@ def run_server_process(session_key: str, *, installed: bool = True, **env: str) 
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-OURS = ("conversations.telemetry", "conversations.telemetry.base")  # the do-nothing hooks
+# the do-nothing hooks, and the turn stage clock's flag (off; the standard library only)
+OURS = ("conversations.telemetry", "conversations.telemetry.base", "conversations.telemetry.stages")
 
 
 def imported_by_redis_alone() -> set[str]:

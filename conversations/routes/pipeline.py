@@ -29,6 +29,7 @@ from conversations.edge.bodies import read_json_object
 from conversations.edge.http_errors import HttpError
 from conversations.errors import TurnRejected
 from conversations.namespaces import require_native_key
+from conversations.telemetry import stages
 from conversations.turns.jobs import follow
 from conversations.turns.request import TurnRequest
 from conversations.turns.service import turn_start
@@ -61,6 +62,8 @@ class Route:
 
 
 async def turn_pipeline(request: HttpRequest, route: Route, **params: str) -> HttpResponse:
+    if stages.on:
+        stages.mark("edge")
     codec, inbound = route.codec, None
     try:
         caller = await route.caller(request)
@@ -78,7 +81,11 @@ async def turn_pipeline(request: HttpRequest, route: Route, **params: str) -> Ht
             require_native_key(caller.owner_id, turn_request.session_key)
         elif isinstance(turn_request, TurnRequest):  # the mount's budget applies: the route says so
             turn_request = replace(turn_request, mount=route.mount)
+        if stages.on:
+            stages.mark("decoded")
         started = await route.start(turn_request)
+        if stages.on:
+            stages.mark("started")
     except (HttpError, TurnRejected) as exc:
         return http_response(codec.reject(exc, inbound))
     return http_response(await codec.reply(started, inbound))

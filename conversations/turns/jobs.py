@@ -34,6 +34,7 @@ from conversations.presence import presence_count
 from conversations.redis_client import redis_client
 from conversations.request_end import on_request_end
 from conversations.selectors import message_for_owner, streaming_message_for_owner
+from conversations.telemetry import stages
 from conversations.turns.live import LiveTurn
 from conversations.turns.recovery import maintenance
 from conversations.turns.replay_buffer import BufferUnavailable, get_replay_buffer
@@ -87,7 +88,7 @@ class TurnJob:
 
     # --- listeners -------------------------------------------------------------------------
     def attach(self) -> asyncio.Queue:
-        queue: asyncio.Queue = asyncio.Queue()
+        queue: asyncio.Queue = stages.DeltaQueue() if stages.on else asyncio.Queue()
         self._listeners.add(queue)
         return queue
 

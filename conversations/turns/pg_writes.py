@@ -30,6 +30,7 @@ from billing.models import Budget
 from billing.prices import price_book
 from conversations.counters import PREVIEW_LENGTH
 from conversations.models import Artifact, Conversation, Message
+from conversations.telemetry import stages
 from conversations.turns.pg_pool import batch, transaction_connection
 from conversations.turns.rules import (
     ARTIFACT_FIELDS,
@@ -250,6 +251,21 @@ def _opening_statements(has_owner: bool, claims: int, parts: bool, answers_calls
     return _opening_sql(1 if has_owner else None, claims, parts, answers_calls)
 
 
+#: PostgreSQL's clock, in µs since the epoch (the stage clock's reading inside the opening batch).
+_SERVER_CLOCK = "SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint"
+
+
+async def _timed_opening(conn: Any, sql: tuple[str, ...], params: dict[str, Any]) -> list[list[tuple] | None]:
+    """The opening batch as :func:`turn_open` sends it, PostgreSQL's clock read after ``BEGIN`` and
+    before ``COMMIT`` (the stage clock is on: ``bench/waterfall.py``); the results without those two."""
+    stages.mark("db_connection")
+    results = await batch(conn, ["BEGIN", _SERVER_CLOCK, *sql, _SERVER_CLOCK, "COMMIT"], params)
+    stages.mark("db_result")
+    stages.server_mark("pg_begin", results[1][0][0])
+    stages.server_mark("pg_commit", results[-2][0][0])
+    return [results[0], *results[2:-2], results[-1]]
+
+
 async def turn_open(opening: TurnOpening) -> OpenedTurn | ExistingAnswer:
     """:func:`orm_writes.turn_open` for a new message (not an edit or a regenerate)."""
     assert not (opening.edit_of or opening.regenerate_of), "branching turns use orm_writes.turn_open"
@@ -291,7 +307,10 @@ async def turn_open(opening: TurnOpening) -> OpenedTurn | ExistingAnswer:
     # (READ COMMITTED takes a snapshot per statement), after the session's row lock (and the
     # budgets' row locks, taken in id order).
     async with transaction_connection() as conn:
-        results = await batch(conn, ["BEGIN", *sql, "COMMIT"], params)
+        if stages.on:
+            results = await _timed_opening(conn, sql, params)
+        else:
+            results = await batch(conn, ["BEGIN", *sql, "COMMIT"], params)
     _, locked, found, streaming, rows, *rest = results
     budgets = rest[1] if claims else []
     inserted = rest[3] if claims else rest[0]

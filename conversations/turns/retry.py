@@ -16,6 +16,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
+from conversations.telemetry import stages
 from conversations.telemetry.base import NO_TURN, TurnTrace
 from providers.base import Provider, ProviderChunk, ProviderError, ProviderRequest, ResponseIdNotFound
 
@@ -66,11 +67,16 @@ async def stream_with_retries(
             relayed_text = False
             request = build(model, chain)
             stream = provider.stream(request)
+            if stages.on:
+                stages.mark("provider_call")
             try:
                 with trace.attempt(provider, request) as call:
                     async for chunk in stream:
                         call.chunk(chunk)
-                        relayed_text = relayed_text or bool(chunk.text)
+                        if not relayed_text and chunk.text:
+                            relayed_text = True
+                            if stages.on:
+                                stages.mark("first_chunk")
                         yield chunk
                 return
             except ResponseIdNotFound:

@@ -38,6 +38,7 @@ from conversations.errors import (
 )
 from conversations.models import Message
 from conversations.ratelimit import token_rate_limiter, turn_rate_limiter
+from conversations.telemetry import stages
 from conversations.turns import store
 from conversations.turns.admission import admission_gate
 from conversations.turns.live import LiveTurn, ReplayedTurn, Turn
@@ -172,12 +173,19 @@ async def _open_shielded(opening: TurnOpening) -> OpenedTurn | ExistingAnswer:
     queue). Once started it may commit after the caller is cancelled (it is already on the wire,
     or in a thread): it runs on, and an answer it opened is closed at once as ``interrupted``.
     """
+    if stages.on:
+        stages.mark("checked")
     gate = admission_gate()
     await gate.acquire()
+    if stages.on:
+        stages.mark("admitted")
     task = asyncio.ensure_future(store.turn_open(opening))
     task.add_done_callback(lambda _: gate.release())
     try:
-        return await asyncio.shield(task)
+        opened = await asyncio.shield(task)
+        if stages.on:
+            stages.mark("opened")
+        return opened
     except asyncio.CancelledError:
         task.add_done_callback(functools.partial(_close_abandoned_opening, opening))
         raise
