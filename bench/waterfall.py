@@ -133,15 +133,18 @@ def waterfall(served: dict[str, Any]) -> dict[str, Any]:
 
     per_stage: dict[str, list[list[float | None]]] = {name: [] for name in chain}
     totals: list[float] = []
+    whole: list[list[float]] = []  # per turn: wall, own, loop, process from its first mark to "written"
     for record in records:
         for name, deltas in stages_of(record):
             per_stage[name].append(deltas)
         first = next(name for name in chain if name in record)
-        totals.append((record["written"][0] - record[first][0]) / MS)
-    median_turn = None
+        whole.append([(record["written"][k] - record[first][k]) / MS for k in range(4)])
+        totals.append(whole[-1][0])
+    median_turn = median_whole = None
     if records:
         order = sorted(range(len(records)), key=lambda i: totals[i])
-        median_turn = dict(stages_of(records[order[(len(order) - 1) // 2]]))
+        middle = order[(len(order) - 1) // 2]
+        median_turn, median_whole = dict(stages_of(records[middle])), whole[middle]
     rows = []
     for name in chain:
         values = per_stage[name]
@@ -166,6 +169,22 @@ def waterfall(served: dict[str, Any]) -> dict[str, Any]:
                 "process_cpu_p50_ms": p(3, 50),
                 "median_turn_wall_ms": mt[0] if mt else None,
                 "median_turn_cpu_ms": mt[1] if mt else None,
+            }
+        )
+    if whole:
+        cols = list(zip(*whole, strict=True))
+        rows.append(
+            {
+                "mark": "total",
+                "stage": "TOTAL: arrival -> first delta written (server TTFT)",
+                "n": len(whole),
+                "wall_p50_ms": _median(list(cols[0])),
+                "wall_p90_ms": c.percentile(list(cols[0]), 90),
+                "cpu_p50_ms": _median(list(cols[1])),
+                "loop_cpu_p50_ms": _median(list(cols[2])),
+                "process_cpu_p50_ms": _median(list(cols[3])),
+                "median_turn_wall_ms": median_whole[0],
+                "median_turn_cpu_ms": median_whole[1],
             }
         )
     substages = []
@@ -206,7 +225,7 @@ def waterfall(served: dict[str, Any]) -> dict[str, Any]:
         "groups": groups,
         "server_ttft": c.summary(totals),
         "server_ttft_median_turn_ms": _median(totals),
-        "sum_of_stage_p50s_ms": sum(r["wall_p50_ms"] or 0 for r in rows),
+        "sum_of_stage_p50s_ms": sum(r["wall_p50_ms"] or 0 for r in rows if r["mark"] != "total"),
         "notes_p50_ms": notes,
         "raw": served["records"][:2000],
     }
@@ -232,8 +251,10 @@ def print_level(cell: dict[str, Any]) -> None:
         ]
         for r in w["stages"]
     ]
-    for s in w["substages"]:
-        rows.append([f"  of which: {s['stage']}", fmt(s["wall_p50_ms"]), "", "", "", "", "", ""])
+    at = next((i for i, r in enumerate(w["stages"]) if r["mark"] == "db_result"), len(rows) - 1) + 1
+    rows[at:at] = [
+        [f"  of which: {s['stage']}", fmt(s["wall_p50_ms"]), "", "", "", "", "", ""] for s in w["substages"]
+    ]
     c.print_table(
         f"TTFT waterfall, {conc} concurrent: {w['records']} turns (ms; p50/p90 per stage across turns; "
         "cpu = the turn's own on the loop thread; loop = the loop thread, all turns; proc = the process, "
@@ -258,7 +279,8 @@ def print_level(cell: dict[str, Any]) -> None:
         print(
             f"  {g['group']:<52} wall p50 {fmt(g['wall_p50_ms']):>7} ms, cpu p50 {fmt(g['cpu_p50_ms']):>6} ms"
         )
-    bound = max(w["stages"], key=lambda r: r["wall_p50_ms"] or 0, default=None)
+    parts = [r for r in w["stages"] if r["mark"] != "total"]
+    bound = max(parts, key=lambda r: r["wall_p50_ms"] or 0, default=None)
     if bound is not None:
         print(f"  largest stage: {bound['stage']} ({fmt(bound['wall_p50_ms'])} ms p50)")
 

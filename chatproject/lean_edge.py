@@ -32,6 +32,7 @@ from django.http import HttpRequest
 from django.urls import Resolver404, ResolverMatch, get_resolver, set_script_prefix
 
 from conversations.routes.table import STREAMING_METHODS
+from conversations.telemetry import stages
 
 
 class LeanHandler(ASGIHandler):
@@ -79,6 +80,8 @@ class LeanHandler(ASGIHandler):
                 await sync_to_async(close_old_connections)()  # the user lookup's connection
 
     async def _process(self, request: HttpRequest, send: Any) -> None:
+        if stages.on:
+            stages.mark("request")
         response = await self.run_get_response(request)
         try:
             await self.send_response(response, send)

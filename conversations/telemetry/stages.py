@@ -52,7 +52,8 @@ on: bool = flag(os.environ.get("TURN_TIMING"))
 STAGES: tuple[tuple[str, str], ...] = (
     ("arrived", "the server parsed the request head (its task created)"),
     ("asgi", "server: request read, its task scheduled on the event loop"),
-    ("edge", "edge: body guard, lean edge, Django request, middleware"),
+    ("request", "edge: body guard, lean edge, Django's request object"),
+    ("edge", "edge: middleware chain, view dispatch"),
     ("decoded", "caller, body read, codec decode"),
     ("checked", "turn checks: validate, provider, rate limits, opening built"),
     ("admitted", "admission gate"),
