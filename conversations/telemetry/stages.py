@@ -226,6 +226,8 @@ class _TimedCoroutine(Coroutine):
     def send(self, value: Any) -> Any:
         clock = _current.get()
         if clock is not None:
+            if clock.closed:  # the turn's first token is out: nothing more to count
+                return self._coro.send(value)
             clock.step_start = thread_time_ns()
         try:
             return self._coro.send(value)
@@ -235,6 +237,8 @@ class _TimedCoroutine(Coroutine):
     def throw(self, *args: Any) -> Any:
         clock = _current.get()
         if clock is not None:
+            if clock.closed:
+                return self._coro.throw(*args)
             clock.step_start = thread_time_ns()
         try:
             return self._coro.throw(*args)
@@ -250,7 +254,7 @@ class _TimedCoroutine(Coroutine):
 
 def _end_step() -> None:
     clock = _current.get()
-    if clock is not None and clock.step_start:
+    if clock is not None and clock.step_start and not clock.closed:
         clock.own_ns += thread_time_ns() - clock.step_start
         clock.step_start = 0
 
@@ -267,7 +271,11 @@ def install_task_clock(loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
     previous = loop.get_task_factory()
 
     def factory(loop: asyncio.AbstractEventLoop, coro: Coroutine, **kwargs: Any) -> asyncio.Future:
-        timed = coro if isinstance(coro, _TimedCoroutine) else _TimedCoroutine(coro)
+        clock = _current.get()
+        if clock is not None and clock.closed:  # a task of a turn whose first token is out
+            timed = coro
+        else:
+            timed = coro if isinstance(coro, _TimedCoroutine) else _TimedCoroutine(coro)
         if previous is not None:
             return previous(loop, timed, **kwargs)
         return asyncio.Task(timed, loop=loop, **kwargs)
