@@ -67,3 +67,22 @@ def check_installed_security_middleware(app_configs: Any = None, **kwargs: Any) 
         if message.id in SILENCED_BY_SETTINGS:
             message.id = f"chatproject.{message.id}"
     return messages
+
+
+@register(Tags.security, deploy=True)
+def check_turn_timing_off(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """The turn stage clock (``TURN_TIMING=1``) is the waterfall bench's: it serves the timing of
+    every turn, unauthenticated, at ``/_turn_timing``."""
+    from django.core.checks import Warning as CheckWarning
+
+    from conversations.telemetry import stages
+
+    if not stages.on:
+        return []
+    return [
+        CheckWarning(
+            "TURN_TIMING is on: every turn's stage timings are served at /_turn_timing to anyone.",
+            hint="Unset TURN_TIMING: it is for bench/waterfall.py only.",
+            id="chatproject.W010",
+        )
+    ]

@@ -35,3 +35,12 @@ def test_removing_the_login_throttle_fails_the_checklist(settings):
     assert "chatproject.axes.W002" not in ids()
     settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if not m.endswith("LoginThrottleMiddleware")]
     assert "chatproject.axes.W002" in ids()
+
+
+def test_the_turn_stage_clock_is_flagged_by_the_deploy_checklist(monkeypatch):
+    from chatproject.checks import check_turn_timing_off
+    from conversations.telemetry import stages
+
+    assert check_turn_timing_off() == []  # off unless TURN_TIMING=1 (only bench/waterfall.py sets it)
+    monkeypatch.setattr(stages, "on", True)
+    assert [message.id for message in check_turn_timing_off()] == ["chatproject.W010"]
