@@ -1,7 +1,7 @@
 """What the server will do, said once at start-up (logger ``chatproject.startup``).
 
 An operator reading the first lines of the log should know, without opening the settings: which
-database and channel layer the process uses, which providers answer (and, in production, that none
+database, channel layer and attachment storage the process uses, which providers answer (and, in production, that none
 can because no key is set), whether plain HTTP is redirected to HTTPS, and which forwarded headers
 it believes. A setting that commonly surprises (a redirect to HTTPS without TLS, a proxy it does not
 believe) is stated as such.
@@ -51,6 +51,20 @@ def _providers() -> tuple[str, bool]:
     return f"default {default}; configured: {', '.join(usable) or 'none'}", bool(usable)
 
 
+def _attachments() -> str:
+    """Where uploaded files are kept (``ATTACHMENT_STORAGE``)."""
+    options = settings.STORAGES["attachments"].get("OPTIONS", {})
+    if settings.ATTACHMENT_STORAGE == "s3":
+        where = options.get("endpoint_url") or "AWS"
+        return (
+            f"S3 bucket {options.get('bucket_name')} ({where}), prefix {options.get('location') or '(none)'}"
+        )
+    return (
+        f"the filesystem at {options.get('location')} (one host, or a directory every host shares; "
+        "ATTACHMENT_STORAGE=s3 for object storage)"
+    )
+
+
 def _https() -> str:
     if not settings.SECURE_SSL_REDIRECT:
         return "plain HTTP is served as it is (SECURE_SSL_REDIRECT=false)"
@@ -78,6 +92,7 @@ def report() -> None:
     logger.info("mode: %s; hosts: %s", mode, ", ".join(settings.ALLOWED_HOSTS) or "none")
     logger.info("database: %s", _database())
     logger.info("channel layer: %s", _channel_layer())
+    logger.info("attachments: %s", _attachments())
     logger.log(logging.INFO if answers else logging.WARNING, "providers: %s", providers)
     logger.info("https: %s", _https())
     logger.info("proxies: %s", _proxies())

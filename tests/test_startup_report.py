@@ -21,7 +21,8 @@ def test_it_names_the_database_layer_providers_https_and_proxy_trust(settings, c
     with caplog.at_level(logging.INFO, logger="chatproject.startup"):
         report()
     said = lines(caplog)
-    assert set(said) == {"mode", "database", "channel layer", "providers", "https", "proxies"}
+    assert set(said) == {"mode", "database", "channel layer", "attachments", "providers", "https", "proxies"}
+    assert "the filesystem at" in said["attachments"].getMessage()
     assert "redirected to HTTPS" in said["https"].getMessage()
     assert "redirect loops" in said["https"].getMessage()  # the proxy's scheme is not believed
     assert "TRUSTED_PROXIES=1" in said["proxies"].getMessage()
